@@ -1,0 +1,38 @@
+/* The wire engine shared by IMAP and POP3: a bounded line reader and a
+ * literal streamer over a transport, plus sending with -D logging in which
+ * secrets are masked.  A line longer than max_line is a protocol error, never
+ * an unbounded allocation.  struct wire owns its read buffer only; the
+ * transport belongs to the caller and must outlive it. */
+#ifndef FACTEUR_WIRE_H
+#define FACTEUR_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/transport.h"
+
+struct wire;
+
+/* Called with consecutive pieces of a streamed body; nonzero stops with error. */
+typedef int (*wire_sink_fn)(void *ctx, const char *p, size_t n, struct fct_err *err);
+
+struct wire *wire_new(struct xport *x, size_t max_line, const struct fct_log *log,
+                      const char *debug_tag /* e.g. "imap" */);
+void wire_free(struct wire *w);
+struct xport *wire_xport(struct wire *w);
+
+/* Reads one line, CRLF (or bare LF) removed.  *line stays valid until the next
+ * wire call.  Returns 0, or -1 (EOF, I/O error, timeout, line too long). */
+int wire_getline(struct wire *w, const char **line, size_t *len, struct fct_err *err);
+/* Reads exactly n bytes and hands them to sink in pieces. */
+int wire_read_n(struct wire *w, uint64_t n, wire_sink_fn sink, void *ctx, struct fct_err *err);
+/* Bytes already read from the transport but not yet consumed (must be 0
+ * before STARTTLS/STLS/COMPRESS take effect, or the peer injected data). */
+size_t wire_buffered(const struct wire *w);
+
+/* Sends bytes; secret != 0 logs "<secret>" instead of them under -D. */
+int wire_send(struct wire *w, const void *p, size_t n, int secret, struct fct_err *err);
+int wire_sendf(struct wire *w, struct fct_err *err, const char *fmt, ...) FCT_PRINTF(3, 4);
+int wire_flush(struct wire *w, struct fct_err *err);
+
+#endif
