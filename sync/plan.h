@@ -55,7 +55,7 @@
  *   - (download only) the far UID is outside the max_messages window.
  *
  * max_messages (N > 0).  The window is the N highest UIDs among far
- * messages not flagged \Deleted (after this run's propagation).  Far
+ * messages not flagged \Deleted in the far listing.  Far
  * messages below it are not downloaded; synced messages below it are
  * removed near (DELETE_NEAR, never on the far side) and their record
  * becomes FAR_ONLY so they are never downloaded again -- unless the near
@@ -89,6 +89,46 @@
  * when jr == PLAN_NONE, the record that an earlier action in the same group
  * created (found by its far UID / near uniq).  DOWNLOAD / UPLOAD /
  * SKIP_TOO_BIG / PAIR with jr == PLAN_NONE create a record.
+ *
+ * PAIR sets the record's far UID (when far != PLAN_NONE) and near uniq
+ * (when near != PLAN_NONE), its base flags and state; the actions after it
+ * in the group treat the record as linked.  It is emitted before any side
+ * effect of its group so a crash in between leaves a linked record, which
+ * the next run resolves by the ordinary three-way rules.
+ *
+ * CRASH RESOLUTION.  The executor records an intent (a PENDING_* state,
+ * with the target's name when known) before each side effect and confirms
+ * (SYNCED, or the state the action names) after.  The planner decides for
+ * each leftover whether the side effect happened; if it did, the record is
+ * handled as if it had been confirmed (PAIR, then the usual rules, with the
+ * recorded flags as base); if not, as if the intent had never been written
+ * (the transfer is planned again when the rules still ask for it, else the
+ * record is forgotten).  Never duplicate, never lose:
+ *   PENDING_DOWNLOAD  near_uniq recorded and in the near listing: landed.
+ *                     near_uniq NULL: landed if exactly the first near
+ *                     message unknown to the journal with the same
+ *                     Message-ID and size (by name order) exists.
+ *                     Otherwise not landed: DOWNLOAD again (reusing the
+ *                     record) or JR_FORGET if the far message is gone.
+ *   PENDING_UPLOAD    far_uid recorded (APPENDUID seen): landed, even if the
+ *                     far copy is gone since (then the far-gone rules run).
+ *                     Otherwise the far messages unknown to the journal
+ *                     with UID >= upload_uidnext, the same size and the
+ *                     same Message-ID (or both without one) are candidates;
+ *                     the lowest UID is taken as the landed copy (it was
+ *                     the first APPEND; another candidate, if any, stays
+ *                     unknown and is downloaded as a new message: visible,
+ *                     never lost).  No candidate: UPLOAD again, or
+ *                     JR_FORGET when the near file is gone too.
+ *   PENDING_MOVE      a rename of the near file keeps its uniq, so the
+ *                     near listing shows where it is now: handled as SYNCED
+ *                     (a missing file was deleted, rename is atomic).
+ *   SYNCED / FAR_ONLY / NEAR_ONLY / SKIPPED are final states: the rules
+ *                     above apply as usual.
+ * A crash between a side effect and a later action of the same group
+ * (e.g. after EXPUNGE_FAR, before DELETE_NEAR) leaves a record that the
+ * ordinary rules finish next time (far gone -> PULL_DELETE -> delete near).
+ * Under uidvalidity_changed, PENDING_* records are void like the others.
  *
  * INPUT CHECKS.  far must be sorted by strictly increasing uid (no 0), near
  * by strictly increasing strcmp(uniq); the journal may come in any order but
