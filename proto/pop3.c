@@ -183,7 +183,7 @@ static int get_line(struct pop3 *p, const char **line, struct fct_err *err)
 				len--;
 			p->line[len] = '\0';
 			p->rpos += (size_t)(nl - (p->rbuf + p->rpos)) + 1;
-			fct_log_debug(p->log, "pop3 S: %s", p->line);
+			fct_log_debug(p->log, "pop3< %s", p->line);
 			*line = p->line;
 			return 0;
 		}
@@ -208,9 +208,9 @@ static int send_cmd(struct pop3 *p, const char *cmd, size_t secret_at, struct fc
 	size_t len = strlen(cmd);
 
 	if (secret_at < len)
-		fct_log_debug(p->log, "pop3 C: %.*s<secret>", (int)secret_at, cmd);
+		fct_log_debug(p->log, "pop3> %.*s<secret masked>", (int)secret_at, cmd);
 	else
-		fct_log_debug(p->log, "pop3 C: %s", cmd);
+		fct_log_debug(p->log, "pop3> %s", cmd);
 	if (xport_write(p->x, cmd, len, err) < 0 || xport_write(p->x, "\r\n", 2, err) < 0) {
 		p->broken = 1;
 		return -1;
