@@ -1,0 +1,1158 @@
+/* POP3 client.  Reads through its own bounded buffer rather than the shared
+ * wire engine because a RETR body has no length prefix: the end is found by
+ * the dot-terminator state machine, and whatever follows it in the buffer
+ * (pipelined answers) must stay there for the next response. */
+#include "proto/pop3.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+
+#include "proto/sasl.h"
+
+/* A listing longer than this is a hostile server, not a mailbox. */
+#define POP3_MAX_MSGS 2000000u
+#define POP3_MAX_DEPTH 256
+/* RFC 5034: an AUTH command with initial response must fit in 255 octets. */
+#define POP3_AUTH_CMD_MAX 255
+
+struct pop3 {
+	struct xport *x;
+	const struct fct_log *log;
+	const char *host; /* for messages; borrowed only during connect */
+	struct pop3_caps caps;
+	enum pop3_tls_mode tls;
+	char apop_ts[260];
+	char auth_used[64];
+	int depth;
+	int broken;
+	size_t rpos, rlen;
+	char line[POP3_LINE_MAX + 1];
+	char rbuf[16384];
+	struct pop3_dec dec;
+};
+
+/* ---- body decoder ---------------------------------------------------- */
+
+enum { D_BOL, D_BOL_DOT, D_BOL_DOT_CR, D_MID, D_CR, D_DONE };
+
+void pop3_dec_init(struct pop3_dec *d)
+{
+	d->state = D_BOL;
+	d->done = 0;
+	d->out_bytes = 0;
+	d->nout = 0;
+}
+
+static int dec_flush(struct pop3_dec *d, pop3_data_fn data, void *ctx, struct fct_err *err)
+{
+	if (d->nout == 0)
+		return 0;
+	d->out_bytes += d->nout;
+	if (data && data(ctx, d->out, d->nout, err) != 0) {
+		d->nout = 0;
+		return -1;
+	}
+	d->nout = 0;
+	return 0;
+}
+
+/* Applies one byte that sits inside a line (not at its beginning). */
+static int dec_mid(struct pop3_dec *d, char c)
+{
+	if (c == '\r')
+		return D_CR;
+	d->out[d->nout++] = c;
+	return c == '\n' ? D_BOL : D_MID;
+}
+
+/* One byte; the output buffer has room for at least two more bytes. */
+static void dec_byte(struct pop3_dec *d, char c)
+{
+	switch (d->state) {
+	case D_BOL:
+		if (c == '.') {
+			d->state = D_BOL_DOT;
+			return;
+		}
+		d->state = dec_mid(d, c);
+		return;
+	case D_BOL_DOT:
+		if (c == '\r')
+			d->state = D_BOL_DOT_CR;
+		else if (c == '\n')
+			d->state = D_DONE; /* lenient ".\n" terminator */
+		else
+			d->state = dec_mid(d, c); /* stuffed dot dropped */
+		return;
+	case D_BOL_DOT_CR:
+		if (c == '\n') {
+			d->state = D_DONE;
+			return;
+		}
+		d->out[d->nout++] = '\r'; /* ".\rX": dot dropped, lone CR kept */
+		d->state = dec_mid(d, c);
+		return;
+	case D_CR:
+		if (c == '\n') {
+			d->out[d->nout++] = '\n';
+			d->state = D_BOL;
+			return;
+		}
+		d->out[d->nout++] = '\r';
+		d->state = dec_mid(d, c);
+		return;
+	default:
+		d->state = dec_mid(d, c);
+		return;
+	}
+}
+
+ssize_t pop3_dec_feed(struct pop3_dec *d, const char *in, size_t n, pop3_data_fn data,
+                      void *ctx, struct fct_err *err)
+{
+	size_t i;
+
+	for (i = 0; i < n && d->state != D_DONE; i++) {
+		if (d->nout + 2 > sizeof d->out && dec_flush(d, data, ctx, err) < 0)
+			return -1;
+		dec_byte(d, in[i]);
+	}
+	if (dec_flush(d, data, ctx, err) < 0)
+		return -1;
+	if (d->state == D_DONE)
+		d->done = 1;
+	return (ssize_t)i;
+}
+
+/* ---- reading and writing --------------------------------------------- */
+
+/* Server text made safe for a one-line message. */
+static void clean_text(char *dst, size_t dstsz, const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < dstsz; i++)
+		dst[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	dst[i] = '\0';
+}
+
+static int fill(struct pop3 *p, struct fct_err *err)
+{
+	ssize_t r;
+
+	if (p->rpos == p->rlen) {
+		p->rpos = 0;
+		p->rlen = 0;
+	} else if (p->rpos > 0 && p->rlen == sizeof p->rbuf) {
+		memmove(p->rbuf, p->rbuf + p->rpos, p->rlen - p->rpos);
+		p->rlen -= p->rpos;
+		p->rpos = 0;
+	}
+	r = xport_read(p->x, p->rbuf + p->rlen, sizeof p->rbuf - p->rlen, err);
+	if (r < 0) {
+		p->broken = 1;
+		return -1;
+	}
+	if (r == 0) {
+		p->broken = 1;
+		return fct_err_set(err, FCT_E_IO, "POP3 server closed the connection");
+	}
+	p->rlen += (size_t)r;
+	return 0;
+}
+
+/* One line without its CRLF (or LF), copied to p->line. */
+static int get_line(struct pop3 *p, const char **line, struct fct_err *err)
+{
+	for (;;) {
+		char *nl = memchr(p->rbuf + p->rpos, '\n', p->rlen - p->rpos);
+		if (nl) {
+			size_t len = (size_t)(nl - (p->rbuf + p->rpos));
+			if (len > POP3_LINE_MAX) {
+				p->broken = 1;
+				return fct_err_set(err, FCT_E_PROTO, "POP3 server line longer than %d bytes",
+				                   POP3_LINE_MAX);
+			}
+			memcpy(p->line, p->rbuf + p->rpos, len);
+			if (len > 0 && p->line[len - 1] == '\r')
+				len--;
+			p->line[len] = '\0';
+			p->rpos += (size_t)(nl - (p->rbuf + p->rpos)) + 1;
+			fct_log_debug(p->log, "pop3< %s", p->line);
+			*line = p->line;
+			return 0;
+		}
+		if (p->rlen - p->rpos > POP3_LINE_MAX) {
+			p->broken = 1;
+			return fct_err_set(err, FCT_E_PROTO, "POP3 server line longer than %d bytes",
+			                   POP3_LINE_MAX);
+		}
+		if (p->rpos > 0) {
+			memmove(p->rbuf, p->rbuf + p->rpos, p->rlen - p->rpos);
+			p->rlen -= p->rpos;
+			p->rpos = 0;
+		}
+		if (fill(p, err) < 0)
+			return -1;
+	}
+}
+
+/* Queues one command; the part from secret_at on is masked in the log. */
+static int send_cmd(struct pop3 *p, const char *cmd, size_t secret_at, struct fct_err *err)
+{
+	size_t len = strlen(cmd);
+
+	if (secret_at < len)
+		fct_log_debug(p->log, "pop3> %.*s<secret masked>", (int)secret_at, cmd);
+	else
+		fct_log_debug(p->log, "pop3> %s", cmd);
+	if (xport_write(p->x, cmd, len, err) < 0 || xport_write(p->x, "\r\n", 2, err) < 0) {
+		p->broken = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static int flush(struct pop3 *p, struct fct_err *err)
+{
+	if (xport_flush(p->x, err) < 0) {
+		p->broken = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static int send_flush(struct pop3 *p, const char *cmd, size_t secret_at, struct fct_err *err)
+{
+	if (send_cmd(p, cmd, secret_at, err) < 0)
+		return -1;
+	return flush(p, err);
+}
+
+/* Reads a status line: 1 for +OK, 0 for -ERR, -1 on error.  *text is the
+ * rest of the line (valid until the next read). */
+static int get_status(struct pop3 *p, const char **text, struct fct_err *err)
+{
+	const char *l;
+	char shown[120];
+
+	if (get_line(p, &l, err) < 0)
+		return -1;
+	if (strncmp(l, "+OK", 3) == 0 && (l[3] == '\0' || l[3] == ' ')) {
+		*text = l[3] ? l + 4 : l + 3;
+		return 1;
+	}
+	if (strncmp(l, "-ERR", 4) == 0 && (l[4] == '\0' || l[4] == ' ')) {
+		*text = l[4] ? l + 5 : l + 4;
+		return 0;
+	}
+	p->broken = 1;
+	clean_text(shown, sizeof shown, l);
+	return fct_err_set(err, FCT_E_PROTO, "POP3 server sent a malformed status line: \"%s\"",
+	                   shown);
+}
+
+/* One line of a multi-line answer, dot-unstuffed; *end set on ".". */
+static int get_ml_line(struct pop3 *p, const char **line, int *end, struct fct_err *err)
+{
+	const char *l;
+
+	if (get_line(p, &l, err) < 0)
+		return -1;
+	*end = (strcmp(l, ".") == 0);
+	*line = (l[0] == '.') ? l + 1 : l;
+	return 0;
+}
+
+static int check_usable(struct pop3 *p, struct fct_err *err)
+{
+	if (p->broken)
+		return fct_err_set(err, FCT_E_PROTO,
+		                   "POP3 session unusable after an earlier error");
+	return 0;
+}
+
+/* Turns a -ERR into an error, reading RFC 2449/3206 response codes. */
+static int resp_error(struct fct_err *err, enum fct_err_kind kind, const char *what,
+                      const char *text)
+{
+	static const struct {
+		const char *code;
+		enum fct_err_kind kind;
+		int temporary;
+		const char *meaning;
+	} codes[] = {
+		{"[AUTH]", FCT_E_AUTH, 0, "credentials refused"},
+		{"[IN-USE]", FCT_E_STORE, 1, "mailbox in use by another session, try later"},
+		{"[LOGIN-DELAY]", FCT_E_AUTH, 1,
+		 "server requires a longer delay between logins, try later"},
+		{"[SYS/TEMP]", FCT_E_STORE, 1, "temporary server failure, try later"},
+		{"[SYS/PERM]", FCT_E_STORE, 0, "permanent server failure"},
+	};
+	char shown[300];
+	size_t i;
+
+	clean_text(shown, sizeof shown, text);
+	for (i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+		if (strncasecmp(text, codes[i].code, strlen(codes[i].code)) == 0) {
+			fct_err_set(err, codes[i].kind, "%s: %s (server: \"%s\")", what,
+			            codes[i].meaning, shown);
+			err->temporary = codes[i].temporary;
+			return -1;
+		}
+	}
+	return fct_err_set(err, kind, "%s (server: \"%s\")", what, shown);
+}
+
+/* ---- greeting, CAPA, STLS --------------------------------------------- */
+
+static void parse_apop_ts(struct pop3 *p, const char *greet)
+{
+	const char *lt = strchr(greet, '<');
+	const char *gt, *c;
+
+	p->apop_ts[0] = '\0';
+	if (!lt || !(gt = strchr(lt, '>')))
+		return;
+	if ((size_t)(gt - lt + 1) >= sizeof p->apop_ts)
+		return;
+	for (c = lt + 1; c < gt; c++)
+		if (*c < 0x21 || *c > 0x7e)
+			return;
+	memcpy(p->apop_ts, lt, (size_t)(gt - lt + 1));
+	p->apop_ts[gt - lt + 1] = '\0';
+	p->caps.bits |= POP3_CAP_APOP;
+}
+
+static void capa_line(struct pop3 *p, const char *l)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} kw[] = {
+		{"UIDL", POP3_CAP_UIDL},       {"TOP", POP3_CAP_TOP},
+		{"PIPELINING", POP3_CAP_PIPELINING}, {"USER", POP3_CAP_USER},
+		{"RESP-CODES", POP3_CAP_RESP_CODES}, {"STLS", POP3_CAP_STLS},
+		{"AUTH-RESP-CODE", POP3_CAP_AUTH_RESP_CODE}, {"SASL", POP3_CAP_SASL},
+	};
+	size_t wl = strcspn(l, " "), i;
+
+	for (i = 0; i < sizeof kw / sizeof kw[0]; i++) {
+		if (wl == strlen(kw[i].name) && strncasecmp(l, kw[i].name, wl) == 0)
+			p->caps.bits |= kw[i].bit;
+	}
+	if (wl == 4 && strncasecmp(l, "SASL", 4) == 0 && l[4] == ' ')
+		clean_text(p->caps.sasl, sizeof p->caps.sasl, l + 5);
+}
+
+static int do_capa(struct pop3 *p, struct fct_err *err)
+{
+	const char *text, *l;
+	int st, end = 0;
+
+	p->caps.bits &= POP3_CAP_APOP;
+	p->caps.sasl[0] = '\0';
+	if (send_flush(p, "CAPA", (size_t)-1, err) < 0 || (st = get_status(p, &text, err)) < 0)
+		return -1;
+	if (st == 0)
+		return 0; /* RFC 1939 server without CAPA: USER/PASS assumed */
+	p->caps.bits |= POP3_CAP_CAPA;
+	for (;;) {
+		if (get_ml_line(p, &l, &end, err) < 0)
+			return -1;
+		if (end)
+			return 0;
+		capa_line(p, l);
+	}
+}
+
+static int do_stls(struct pop3 *p, const struct pop3_opts *o, struct fct_err *err)
+{
+	const char *text;
+	int st;
+
+	if ((p->caps.bits & POP3_CAP_CAPA) && !(p->caps.bits & POP3_CAP_STLS))
+		return fct_err_set(err, FCT_E_TLS,
+		                   "POP3 server %s does not offer STLS; not sending credentials "
+		                   "without TLS", p->host);
+	if (send_flush(p, "STLS", (size_t)-1, err) < 0 || (st = get_status(p, &text, err)) < 0)
+		return -1;
+	if (st == 0) {
+		p->broken = 1;
+		return resp_error(err, FCT_E_TLS, "POP3 server refused STLS", text);
+	}
+	if (p->rlen > p->rpos) {
+		p->broken = 1;
+		return fct_err_set(err, FCT_E_PROTO,
+		                   "POP3 server %s sent data after accepting STLS (possible "
+		                   "injection); aborting", p->host);
+	}
+	if (xport_start_tls(p->x, &o->tls_opts, err) < 0) {
+		p->broken = 1;
+		return -1;
+	}
+	return do_capa(p, err);
+}
+
+/* ---- authentication --------------------------------------------------- */
+
+static int login_refused(struct pop3 *p, const struct pop3_opts *o, const char *mech,
+                         const char *text, struct fct_err *err)
+{
+	char what[200];
+
+	snprintf(what, sizeof what, "POP3 login (%s) as %s on %s refused", mech, o->user,
+	         p->host);
+	return resp_error(err, FCT_E_AUTH, what, text);
+}
+
+static int auth_user(struct pop3 *p, const struct pop3_opts *o, struct fct_err *err)
+{
+	const char *text;
+	char *cmd;
+	int st;
+
+	cmd = fct_xasprintf("USER %s", o->user);
+	st = send_flush(p, cmd, (size_t)-1, err);
+	free(cmd);
+	if (st < 0 || (st = get_status(p, &text, err)) < 0)
+		return -1;
+	if (st == 0)
+		return login_refused(p, o, "USER", text, err);
+	cmd = fct_xasprintf("PASS %s", o->pass);
+	st = send_flush(p, cmd, 5, err);
+	explicit_bzero(cmd, strlen(cmd));
+	free(cmd);
+	if (st < 0 || (st = get_status(p, &text, err)) < 0)
+		return -1;
+	if (st == 0)
+		return login_refused(p, o, "USER", text, err);
+	return 0;
+}
+
+static int auth_apop(struct pop3 *p, const struct pop3_opts *o, struct fct_err *err)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	const char *text;
+	char *cmd;
+	int ok, st;
+
+	ok = c && EVP_DigestInit_ex(c, EVP_md5(), NULL) &&
+	     EVP_DigestUpdate(c, p->apop_ts, strlen(p->apop_ts)) &&
+	     EVP_DigestUpdate(c, o->pass, strlen(o->pass)) && EVP_DigestFinal_ex(c, md, &mdlen);
+	EVP_MD_CTX_free(c);
+	if (!ok)
+		return fct_err_set(err, FCT_E_AUTH, "APOP: MD5 unavailable in this OpenSSL");
+	for (i = 0; i < mdlen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	cmd = fct_xasprintf("APOP %s %s", o->user, hex);
+	st = send_flush(p, cmd, strlen(o->user) + 6, err);
+	free(cmd);
+	if (st < 0 || (st = get_status(p, &text, err)) < 0)
+		return -1;
+	if (st == 0)
+		return login_refused(p, o, "APOP", text, err);
+	return 0;
+}
+
+/* Sends one base64 SASL response line (possibly empty). */
+static int sasl_send(struct pop3 *p, const unsigned char *r, size_t rlen, struct fct_err *err)
+{
+	char *b = fct_b64_encode(r, rlen);
+	int st = send_flush(p, b, 0, err);
+
+	explicit_bzero(b, strlen(b));
+	free(b);
+	return st;
+}
+
+/* The server asked to stop, or we do: "*" then its -ERR. */
+static int sasl_cancel(struct pop3 *p)
+{
+	struct fct_err e2;
+	const char *text;
+
+	if (send_flush(p, "*", (size_t)-1, &e2) < 0 || get_status(p, &text, &e2) < 0)
+		return -1;
+	return 0;
+}
+
+/* One "+ challenge" line: decode it, step, answer. */
+static int sasl_challenge(struct pop3 *p, struct sasl *s, const char *l, struct fct_err *err)
+{
+	unsigned char *in = NULL, *out = NULL;
+	size_t inlen = 0, outlen = 0;
+	const char *b = l[1] == ' ' ? l + 2 : l + 1;
+	int st;
+
+	if (fct_b64_decode(b, strlen(b), &in, &inlen) < 0) {
+		sasl_cancel(p);
+		return fct_err_set(err, FCT_E_PROTO, "POP3 AUTH %s: bad base64 from server",
+		                   sasl_mech(s));
+	}
+	st = sasl_step(s, in, inlen, &out, &outlen, err);
+	free(in);
+	if (st < 0) {
+		sasl_cancel(p);
+		return -1;
+	}
+	st = sasl_send(p, out, outlen, err);
+	if (out) {
+		explicit_bzero(out, outlen);
+		free(out);
+	}
+	return st;
+}
+
+/* The AUTH command, with an initial response when the mechanism starts and
+ * the command fits RFC 5034's 255 octets. */
+static int sasl_start(struct pop3 *p, struct sasl *s, struct fct_err *err)
+{
+	unsigned char *ir = NULL;
+	size_t irlen = 0;
+	char *b = NULL, *cmd;
+	int st;
+
+	if (sasl_client_first(s)) {
+		if (sasl_step(s, NULL, 0, &ir, &irlen, err) < 0)
+			return -1;
+		b = fct_b64_encode(ir, irlen);
+		if (ir) {
+			explicit_bzero(ir, irlen);
+			free(ir);
+		}
+	}
+	if (b && strlen(sasl_mech(s)) + strlen(b) + 7 <= POP3_AUTH_CMD_MAX) {
+		cmd = fct_xasprintf("AUTH %s %s", sasl_mech(s), b[0] ? b : "=");
+		st = send_flush(p, cmd, strlen(sasl_mech(s)) + 6, err);
+		explicit_bzero(cmd, strlen(cmd));
+		free(cmd);
+		explicit_bzero(b, strlen(b));
+		free(b);
+		return st;
+	}
+	cmd = fct_xasprintf("AUTH %s", sasl_mech(s));
+	st = send_flush(p, cmd, (size_t)-1, err);
+	free(cmd);
+	if (st == 0 && b) {
+		/* The first challenge is empty; the response is what we computed. */
+		const char *l;
+		st = get_line(p, &l, err);
+		if (st == 0 && l[0] != '+')
+			st = fct_err_set(err, FCT_E_PROTO, "POP3 AUTH %s: no continuation",
+			                 sasl_mech(s));
+		if (st == 0)
+			st = send_flush(p, b, 0, err);
+	}
+	if (b) {
+		explicit_bzero(b, strlen(b));
+		free(b);
+	}
+	return st;
+}
+
+static int auth_sasl(struct pop3 *p, const struct pop3_opts *o, const char *mech,
+                     struct fct_err *err)
+{
+	struct sasl *s = NULL;
+	const char *l;
+	int rc = -1;
+
+	if (sasl_new(&s, mech, o->user, o->pass, o->net.host, o->net.port, err) < 0)
+		return -1;
+	if (sasl_start(p, s, err) < 0)
+		goto out;
+	for (;;) {
+		if (get_line(p, &l, err) < 0)
+			goto out;
+		if (strncmp(l, "+OK", 3) == 0 && (l[3] == '\0' || l[3] == ' ')) {
+			rc = sasl_done(s, err);
+			goto out;
+		}
+		if (strncmp(l, "-ERR", 4) == 0 && (l[4] == '\0' || l[4] == ' ')) {
+			login_refused(p, o, mech, l[4] ? l + 5 : l + 4, err);
+			goto out;
+		}
+		if (l[0] != '+') {
+			p->broken = 1;
+			fct_err_set(err, FCT_E_PROTO, "POP3 AUTH %s: unexpected server line", mech);
+			goto out;
+		}
+		if (sasl_challenge(p, s, l, err) < 0)
+			goto out;
+	}
+out:
+	sasl_free(s);
+	return rc;
+}
+
+static int has_word(const char *list, const char *w)
+{
+	size_t wl = strlen(w);
+
+	while (*list) {
+		size_t n;
+		list += strspn(list, " ");
+		n = strcspn(list, " ");
+		if (n == wl && strncasecmp(list, w, n) == 0)
+			return 1;
+		list += n;
+	}
+	return 0;
+}
+
+/* Whether mech can be tried here; explicit: named by the user. */
+static int mech_usable(const struct pop3 *p, const char *mech, int explicit)
+{
+	if (strcasecmp(mech, "USER") == 0)
+		return !(p->caps.bits & POP3_CAP_CAPA) || (p->caps.bits & POP3_CAP_USER);
+	if (strcasecmp(mech, "APOP") == 0)
+		return (p->caps.bits & POP3_CAP_APOP) != 0;
+	if (!sasl_supported(mech))
+		return 0;
+	if (p->caps.bits & POP3_CAP_SASL)
+		return has_word(p->caps.sasl, mech);
+	return explicit && !(p->caps.bits & POP3_CAP_CAPA);
+}
+
+static int pick_mech(const struct pop3 *p, const char *mechs, char *out, size_t outsz)
+{
+	static const char *const best[] = {"SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN", "USER",
+	                                   "APOP"};
+	const char *m = mechs ? mechs : "*";
+	size_t i;
+
+	while (*m) {
+		size_t n;
+		m += strspn(m, " ");
+		n = strcspn(m, " ");
+		if (n == 1 && *m == '*') {
+			for (i = 0; i < sizeof best / sizeof best[0]; i++) {
+				if (mech_usable(p, best[i], 0)) {
+					snprintf(out, outsz, "%s", best[i]);
+					return 0;
+				}
+			}
+		} else if (n > 0 && n < outsz) {
+			snprintf(out, outsz, "%.*s", (int)n, m);
+			if (mech_usable(p, out, 1))
+				return 0;
+		}
+		m += n;
+	}
+	return -1;
+}
+
+static int do_auth(struct pop3 *p, const struct pop3_opts *o, struct fct_err *err)
+{
+	char mech[64];
+
+	if (!o->user || !o->pass)
+		return fct_err_set(err, FCT_E_CONFIG, "POP3 %s: user and password are required",
+		                   p->host);
+	if (o->tls != POP3_TLS_NONE && o->tls != POP3_TLS_IMPLICIT && !xport_is_tls(p->x))
+		return fct_err_set(err, FCT_E_TLS, "POP3 %s: refusing to log in without TLS",
+		                   p->host);
+	if (pick_mech(p, o->auth_mechs, mech, sizeof mech) < 0)
+		return fct_err_set(err, FCT_E_AUTH,
+		                   "POP3 %s: no usable login method (server SASL: \"%s\"%s%s; "
+		                   "AuthMechs: \"%s\")", p->host, p->caps.sasl,
+		                   (p->caps.bits & POP3_CAP_USER) ? ", USER" : "",
+		                   (p->caps.bits & POP3_CAP_APOP) ? ", APOP" : "",
+		                   o->auth_mechs ? o->auth_mechs : "*");
+	if (o->tls == POP3_TLS_NONE)
+		fct_log_warn(o->log, "POP3 %s: logging in without TLS: credentials are exposed",
+		             p->host);
+	snprintf(p->auth_used, sizeof p->auth_used, "%s", mech);
+	if (strcasecmp(mech, "USER") == 0)
+		return auth_user(p, o, err);
+	if (strcasecmp(mech, "APOP") == 0)
+		return auth_apop(p, o, err);
+	return auth_sasl(p, o, mech, err);
+}
+
+/* ---- session ------------------------------------------------------------ */
+
+static int session_start(struct pop3 *p, const struct pop3_opts *o, struct fct_err *err)
+{
+	const char *text;
+	int st;
+
+	if ((st = get_status(p, &text, err)) < 0)
+		return -1;
+	if (st == 0)
+		return resp_error(err, FCT_E_STORE, "POP3 server refused the connection", text);
+	parse_apop_ts(p, text);
+	if (do_capa(p, err) < 0)
+		return -1;
+	if (o->tls == POP3_TLS_STLS && do_stls(p, o, err) < 0)
+		return -1;
+	if (do_auth(p, o, err) < 0)
+		return -1;
+	/* Some servers only list UIDL, PIPELINING... once logged in. */
+	if (do_capa(p, err) < 0)
+		return -1;
+	if (p->caps.bits & POP3_CAP_PIPELINING)
+		p->depth = o->pipeline_depth > 0 ? o->pipeline_depth : POP3_PIPELINE_DEFAULT;
+	else
+		p->depth = 1;
+	if (p->depth > POP3_MAX_DEPTH)
+		p->depth = POP3_MAX_DEPTH;
+	return 0;
+}
+
+int pop3_connect_xport(struct pop3 **out, struct xport *x, const struct pop3_opts *o,
+                       struct fct_err *err)
+{
+	struct pop3 *p = fct_xcalloc(1, sizeof *p);
+
+	p->x = x;
+	p->log = o->log;
+	p->tls = o->tls;
+	p->host = o->net.host ? o->net.host : "(server)";
+	if (session_start(p, o, err) < 0) {
+		pop3_close(p);
+		return -1;
+	}
+	p->host = "";
+	*out = p;
+	return 0;
+}
+
+int pop3_connect(struct pop3 **out, const struct pop3_opts *o, struct fct_err *err)
+{
+	struct xport *x = NULL;
+	struct xport_opts net = o->net;
+
+	if (!net.log)
+		net.log = o->log;
+	if (xport_open(&x, &net, err) < 0)
+		return -1;
+	if (o->tls == POP3_TLS_IMPLICIT && xport_start_tls(x, &o->tls_opts, err) < 0) {
+		xport_close(x);
+		return -1;
+	}
+	return pop3_connect_xport(out, x, o, err);
+}
+
+const struct pop3_caps *pop3_caps(const struct pop3 *p)
+{
+	return &p->caps;
+}
+
+const char *pop3_auth_used(const struct pop3 *p)
+{
+	return p->auth_used;
+}
+
+/* ---- listings ----------------------------------------------------------- */
+
+/* Strict decimal: digits only, no sign, within max. */
+static int parse_num(const char *s, size_t n, uint64_t max, uint64_t *v)
+{
+	uint64_t r = 0;
+	size_t i;
+
+	if (n == 0 || n > 20)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		if (r > (max - (uint64_t)(s[i] - '0')) / 10)
+			return -1;
+		r = r * 10 + (uint64_t)(s[i] - '0');
+	}
+	*v = r;
+	return 0;
+}
+
+/* Splits "num rest" of a listing line; rest has trailing blanks removed. */
+static int split_listing(const char *l, unsigned *num, const char **rest, size_t *restlen)
+{
+	size_t n = strcspn(l, " "), len;
+	uint64_t v;
+
+	if (parse_num(l, n, UINT_MAX, &v) < 0 || v == 0 || l[n] != ' ')
+		return -1;
+	*num = (unsigned)v;
+	l += n;
+	l += strspn(l, " ");
+	len = strlen(l);
+	while (len > 0 && (l[len - 1] == ' ' || l[len - 1] == '\t'))
+		len--;
+	*rest = l;
+	*restlen = len;
+	return 0;
+}
+
+/* Sends cmd and expects +OK for a multi-line answer. */
+static int listing_start(struct pop3 *p, const char *cmd, struct fct_err *err)
+{
+	const char *text;
+	int st;
+
+	if (check_usable(p, err) < 0)
+		return -1;
+	if (send_flush(p, cmd, (size_t)-1, err) < 0 || (st = get_status(p, &text, err)) < 0)
+		return -1;
+	if (st == 0)
+		return resp_error(err, FCT_E_STORE, cmd, text);
+	return 0;
+}
+
+static int listing_bad(struct pop3 *p, const char *cmd, const char *why, const char *l,
+                       struct fct_err *err)
+{
+	char shown[120];
+
+	p->broken = 1;
+	clean_text(shown, sizeof shown, l);
+	return fct_err_set(err, FCT_E_PROTO, "POP3 %s: %s: \"%s\"", cmd, why, shown);
+}
+
+static int cmp_uidl_num(const void *a, const void *b)
+{
+	const struct pop3_uidl_ent *x = a, *y = b;
+
+	return (x->num > y->num) - (x->num < y->num);
+}
+
+static int cmp_uidl_str(const void *a, const void *b)
+{
+	const struct pop3_uidl_ent *const *x = a, *const *y = b;
+
+	return strcmp((*x)->uidl, (*y)->uidl);
+}
+
+/* Sorted by number; numbers and unique-ids both unique. */
+static int uidl_check(struct pop3_uidl_ent *v, size_t n, struct fct_err *err)
+{
+	const struct pop3_uidl_ent **idx;
+	size_t i;
+	int rc = 0;
+
+	qsort(v, n, sizeof *v, cmp_uidl_num);
+	for (i = 1; i < n; i++)
+		if (v[i].num == v[i - 1].num)
+			return fct_err_set(err, FCT_E_PROTO, "POP3 UIDL: message %u listed twice",
+			                   v[i].num);
+	idx = fct_xcalloc(n ? n : 1, sizeof *idx);
+	for (i = 0; i < n; i++)
+		idx[i] = &v[i];
+	qsort(idx, n, sizeof *idx, cmp_uidl_str);
+	for (i = 1; i < n && rc == 0; i++)
+		if (strcmp(idx[i]->uidl, idx[i - 1]->uidl) == 0)
+			rc = fct_err_set(err, FCT_E_PROTO,
+			                 "POP3 UIDL: messages %u and %u share the unique-id \"%s\"",
+			                 idx[i - 1]->num, idx[i]->num, idx[i]->uidl);
+	free(idx);
+	return rc;
+}
+
+static int uidl_valid(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n < 1 || n > POP3_UIDL_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+int pop3_uidl(struct pop3 *p, struct pop3_uidl_ent **out, size_t *n, struct fct_err *err)
+{
+	struct pop3_uidl_ent *v = NULL;
+	size_t cnt = 0, cap = 0, rl;
+	const char *l, *rest;
+	unsigned num;
+	int end;
+
+	if (listing_start(p, "UIDL", err) < 0)
+		return -1;
+	for (;;) {
+		if (get_ml_line(p, &l, &end, err) < 0)
+			goto fail;
+		if (end)
+			break;
+		if (split_listing(l, &num, &rest, &rl) < 0) {
+			listing_bad(p, "UIDL", "malformed line", l, err);
+			goto fail;
+		}
+		if (!uidl_valid(rest, rl) || rest[rl] != '\0') {
+			listing_bad(p, "UIDL", "invalid unique-id (RFC 1939: 1-70 characters "
+			            "0x21-0x7E)", l, err);
+			goto fail;
+		}
+		if (cnt == cap) {
+			if (cap >= POP3_MAX_MSGS) {
+				listing_bad(p, "UIDL", "too many messages", l, err);
+				goto fail;
+			}
+			cap = cap ? 2 * cap : 64;
+			v = fct_xrealloc(v, cap * sizeof *v);
+		}
+		v[cnt].num = num;
+		memcpy(v[cnt].uidl, rest, rl);
+		v[cnt].uidl[rl] = '\0';
+		cnt++;
+	}
+	if (uidl_check(v, cnt, err) < 0)
+		goto fail;
+	*out = v;
+	*n = cnt;
+	return 0;
+fail:
+	free(v);
+	return -1;
+}
+
+static int cmp_list_num(const void *a, const void *b)
+{
+	const struct pop3_list_ent *x = a, *y = b;
+
+	return (x->num > y->num) - (x->num < y->num);
+}
+
+int pop3_list(struct pop3 *p, struct pop3_list_ent **out, size_t *n, struct fct_err *err)
+{
+	struct pop3_list_ent *v = NULL;
+	size_t cnt = 0, cap = 0, rl, i;
+	const char *l, *rest;
+	unsigned num;
+	uint64_t size;
+	int end;
+
+	if (listing_start(p, "LIST", err) < 0)
+		return -1;
+	for (;;) {
+		if (get_ml_line(p, &l, &end, err) < 0)
+			goto fail;
+		if (end)
+			break;
+		/* RFC 1939 allows more after the size; only the size matters. */
+		if (split_listing(l, &num, &rest, &rl) < 0 ||
+		    parse_num(rest, strcspn(rest, " "), UINT64_MAX, &size) < 0) {
+			listing_bad(p, "LIST", "malformed line", l, err);
+			goto fail;
+		}
+		if (cnt == cap) {
+			if (cap >= POP3_MAX_MSGS) {
+				listing_bad(p, "LIST", "too many messages", l, err);
+				goto fail;
+			}
+			cap = cap ? 2 * cap : 64;
+			v = fct_xrealloc(v, cap * sizeof *v);
+		}
+		v[cnt].num = num;
+		v[cnt].size = size;
+		cnt++;
+	}
+	qsort(v, cnt, sizeof *v, cmp_list_num);
+	for (i = 1; i < cnt; i++) {
+		if (v[i].num == v[i - 1].num) {
+			fct_err_set(err, FCT_E_PROTO, "POP3 LIST: message %u listed twice", v[i].num);
+			goto fail;
+		}
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+fail:
+	free(v);
+	return -1;
+}
+
+/* ---- RETR, DELE, QUIT --------------------------------------------------- */
+
+static int send_num(struct pop3 *p, const char *verb, unsigned num, struct fct_err *err)
+{
+	char cmd[32];
+
+	snprintf(cmd, sizeof cmd, "%s %u", verb, num);
+	return send_cmd(p, cmd, (size_t)-1, err);
+}
+
+/* Streams one multi-line body from the read buffer through the decoder. */
+static int read_body(struct pop3 *p, pop3_data_fn data, void *ctx, struct fct_err *err)
+{
+	ssize_t c;
+
+	pop3_dec_init(&p->dec);
+	for (;;) {
+		if (p->rpos == p->rlen && fill(p, err) < 0)
+			return -1;
+		c = pop3_dec_feed(&p->dec, p->rbuf + p->rpos, p->rlen - p->rpos, data, ctx, err);
+		if (c < 0) {
+			p->broken = 1;
+			return -1;
+		}
+		p->rpos += (size_t)c;
+		if (p->dec.done)
+			return 0;
+	}
+}
+
+/* Reads the answers still in flight after a failure so the session stays
+ * usable; bodies are discarded. */
+static int drain(struct pop3 *p, size_t inflight, struct fct_err *err)
+{
+	const char *text;
+	int st;
+
+	while (inflight-- > 0) {
+		if ((st = get_status(p, &text, err)) < 0)
+			return -1;
+		if (st == 1 && read_body(p, NULL, NULL, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The answer to one RETR: 1 body delivered, 0 refused and tolerated. */
+static int retr_one(struct pop3 *p, unsigned num, const struct pop3_sink *sink,
+                    struct fct_err *err)
+{
+	const char *text;
+	char what[64];
+	int st;
+
+	if ((st = get_status(p, &text, err)) < 0)
+		return -1;
+	if (st == 0) {
+		if (sink->refused) {
+			char shown[300];
+			clean_text(shown, sizeof shown, text);
+			return sink->refused(sink->ctx, num, shown, err) ? -1 : 0;
+		}
+		snprintf(what, sizeof what, "POP3 RETR %u refused", num);
+		return resp_error(err, FCT_E_MSG, what, text);
+	}
+	if (sink->begin && sink->begin(sink->ctx, num, err) != 0)
+		return -1;
+	if (read_body(p, sink->data, sink->ctx, err) < 0)
+		return -1;
+	if (sink->end && sink->end(sink->ctx, num, err) != 0)
+		return -1;
+	return 1;
+}
+
+int pop3_retr_many(struct pop3 *p, const unsigned *nums, size_t n,
+                   const struct pop3_sink *sink, struct fct_err *err)
+{
+	size_t sent = 0, done = 0;
+
+	if (check_usable(p, err) < 0)
+		return -1;
+	while (done < n) {
+		while (sent < n && sent - done < (size_t)p->depth) {
+			if (send_num(p, "RETR", nums[sent], err) < 0)
+				return -1;
+			sent++;
+		}
+		if (flush(p, err) < 0)
+			return -1;
+		if (retr_one(p, nums[done], sink, err) < 0) {
+			/* A refused message without a handler leaves the session
+			 * usable; a failing sink or connection does not. */
+			if (!p->broken && err->kind == FCT_E_MSG) {
+				struct fct_err e2;
+				if (drain(p, sent - done - 1, &e2) < 0)
+					p->broken = 1;
+			} else {
+				p->broken = 1;
+			}
+			return -1;
+		}
+		done++;
+	}
+	return 0;
+}
+
+int pop3_dele(struct pop3 *p, const unsigned *nums, size_t n, size_t *ndeleted,
+              struct fct_err *err)
+{
+	size_t sent = 0, done = 0, ok = 0;
+	unsigned first_bad = 0;
+	char first_text[200] = "";
+	const char *text;
+	int st;
+
+	if (check_usable(p, err) < 0)
+		return -1;
+	while (done < n) {
+		while (sent < n && sent - done < (size_t)p->depth) {
+			if (send_num(p, "DELE", nums[sent], err) < 0)
+				return -1;
+			sent++;
+		}
+		if (flush(p, err) < 0 || (st = get_status(p, &text, err)) < 0)
+			return -1;
+		if (st == 1) {
+			ok++;
+		} else if (first_bad == 0) {
+			first_bad = nums[done];
+			clean_text(first_text, sizeof first_text, text);
+		}
+		done++;
+	}
+	if (ndeleted)
+		*ndeleted = ok;
+	if (first_bad) {
+		char what[64];
+		snprintf(what, sizeof what, "POP3 DELE %u refused", first_bad);
+		return resp_error(err, FCT_E_MSG, what, first_text);
+	}
+	return 0;
+}
+
+int pop3_rset(struct pop3 *p, struct fct_err *err)
+{
+	const char *text;
+	int st;
+
+	if (check_usable(p, err) < 0)
+		return -1;
+	if (send_flush(p, "RSET", (size_t)-1, err) < 0 || (st = get_status(p, &text, err)) < 0)
+		return -1;
+	if (st == 0)
+		return resp_error(err, FCT_E_STORE, "POP3 RSET refused", text);
+	return 0;
+}
+
+int pop3_quit(struct pop3 *p, struct fct_err *err)
+{
+	const char *text;
+	int st;
+
+	if (check_usable(p, err) < 0)
+		return -1;
+	p->broken = 1; /* nothing may follow QUIT */
+	if (send_flush(p, "QUIT", (size_t)-1, err) < 0 || (st = get_status(p, &text, err)) < 0) {
+		fct_err_prefix(err, "POP3 QUIT unanswered, deletions may not have happened");
+		err->kind = FCT_E_STORE;
+		return -1;
+	}
+	if (st == 0)
+		return resp_error(err, FCT_E_STORE,
+		                  "POP3 server failed to remove the deleted messages at QUIT", text);
+	return 0;
+}
+
+void pop3_close(struct pop3 *p)
+{
+	if (!p)
+		return;
+	xport_close(p->x);
+	explicit_bzero(p->rbuf, sizeof p->rbuf);
+	free(p);
+}

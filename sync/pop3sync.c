@@ -1,0 +1,811 @@
+/* POP3 ingestion executor.
+ *
+ * Crash protocol.  A message must reach the Maildir exactly once, whatever
+ * moment the process dies at.  Messages go in batches (at most batch_msgs
+ * messages or batch_bytes bytes by the server's LIST sizes), each through
+ * these steps:
+ *
+ *   1. RETR into tmp/ files of one md_batch (fsynced by md_tmp_done), while
+ *      computing each body's SHA-256 and size as written.
+ *   2. Intent: one journal transaction records, per message, a pending
+ *      record (state JRNL_PENDING_DOWNLOAD, aux = the UIDL, size, SHA-256,
+ *      stamp = first-seen time).
+ *   3. md_batch_commit: rename into new/, fsync the directory.
+ *   4. One journal transaction records each UIDL as delivered (with its
+ *      Maildir uniq and first-seen time) and drops the pending records.
+ *   5. Only after every batch: DELE what Keep/DeleteAfter allow, then QUIT.
+ *
+ * A crash before 2 leaves only tmp/ files, invisible to mail readers; the
+ * messages are downloaded again.  A crash between 2 and 4 leaves pending
+ * records: the next run, before anything else, looks in the folder for an
+ * unclaimed message (no journaled UIDL points at it) of the same size and
+ * SHA-256 for each pending record; if found, the UIDL is journaled as
+ * delivered with that file (step 3 happened), otherwise the record is
+ * dropped and the message downloaded again (step 3 did not happen: the file
+ * never became visible).  Either way no message is lost or duplicated.  A
+ * crash after 4 re-does only the deletions, which are idempotent by UIDL.
+ * Nothing is deleted on the server before its UIDL is durably journaled, and
+ * the server applies DELE only at QUIT's +OK.
+ *
+ * We match by content rather than by recording the final file name in the
+ * intent because the Maildir layer names files at commit: matching works
+ * whatever name it chose, and a byte-identical unclaimed file in the same
+ * folder is, for this purpose, the same message. */
+#include "sync/pop3sync.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "proto/pop3.h"
+#include "store/journal.h"
+#include "store/lock.h"
+#include "store/maildir.h"
+
+#define BATCH_MSGS_DEFAULT 100
+#define BATCH_BYTES_DEFAULT (16ull << 20)
+#define POP3_PORT 110
+#define POP3S_PORT 995
+
+/* One message as the server lists it, with what we know about it. */
+struct srv_msg {
+	unsigned num;
+	uint64_t size;
+	const char *uidl;              /* into the UIDL listing */
+	const struct jrnl_uidl *known; /* journaled, or NULL */
+};
+
+/* One downloaded message of the current batch, in Maildir queue order. */
+struct dl_item {
+	const struct srv_msg *m;
+	uint64_t size;
+	unsigned char fp[32];
+	uint64_t jid; /* pending record's id */
+};
+
+struct ingest {
+	const struct fct_config *cfg;
+	const struct cfg_channel *ch;
+	const struct cfg_store *pst; /* the POP3 store */
+	const struct pop3sync_opts *o;
+	const struct fct_log *log;
+	struct pop3sync_summary *sum;
+	const char *box;
+	int64_t now;
+	uint64_t max_size;
+	struct fct_lock *lock;
+	struct jrnl *j;
+	struct md_store *ms;
+	struct md_folder *mf;
+	struct pop3 *p;
+	struct jrnl_uidl *known;
+	size_t nknown;
+	struct pop3_uidl_ent *uidls;
+	size_t nuidls;
+	struct srv_msg *msgs;
+	size_t nmsgs;
+	EVP_MD_CTX *sha;
+};
+
+/* Batch state seen by the RETR sink. */
+struct dl_batch {
+	struct ingest *ig;
+	struct md_batch *mb;
+	struct md_tmp *cur;
+	const struct srv_msg *const *want; /* messages asked for, in order */
+	size_t nwant, next;
+	struct dl_item *items;
+	size_t nitems;
+};
+
+static int64_t ingest_now(const struct pop3sync_opts *o)
+{
+	const char *env = getenv("FACTEUR_TEST_NOW");
+	char *end;
+	long long v;
+
+	if (o->now > 0)
+		return o->now;
+	if (env && *env) {
+		errno = 0;
+		v = strtoll(env, &end, 10);
+		if (errno == 0 && *end == '\0' && v > 0)
+			return (int64_t)v;
+	}
+	return (int64_t)time(NULL);
+}
+
+static int mkdir_p(const char *path, struct fct_err *err)
+{
+	char *p = fct_xstrdup(path), *s;
+	int rc = 0;
+
+	for (s = p + 1; rc == 0; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST)
+			rc = fct_err_sys(err, errno, "cannot create %s", p);
+		*s = c;
+		if (c == '\0')
+			break;
+	}
+	free(p);
+	return rc;
+}
+
+/* ---- setup ------------------------------------------------------------ */
+
+static int check_stores(struct ingest *ig, struct fct_err *err)
+{
+	const struct cfg_channel *ch = ig->ch;
+
+	if (!ch->far || ch->far->kind != CFG_STORE_POP3 || !ch->far->account)
+		return fct_err_set(err, FCT_E_CONFIG, "the far store is not a POP3 store");
+	if (!ch->near || ch->near->kind != CFG_STORE_MAILDIR)
+		return fct_err_set(err, FCT_E_CONFIG,
+		                   "POP3 messages can only be delivered to a Maildir store");
+	if (ch->patterns && ch->patterns[0] && ch->patterns[1])
+		return fct_err_set(err, FCT_E_CONFIG, "a POP3 channel has exactly one folder");
+	ig->pst = ch->far;
+	ig->box = ch->near_box ? ch->near_box : "INBOX";
+	ig->max_size = ch->max_size ? ch->max_size
+	                : ch->far->max_size ? ch->far->max_size : ch->near->max_size;
+	return 0;
+}
+
+static int open_state(struct ingest *ig, struct fct_err *err)
+{
+	char *dir = ig->o->state_dir ? fct_xstrdup(ig->o->state_dir)
+	                             : cfg_state_dir(ig->cfg, ig->ch);
+	char *lockpath;
+	int rc;
+
+	if (!dir)
+		return fct_err_set(err, FCT_E_CONFIG, "no state directory");
+	if (mkdir_p(dir, err) < 0) {
+		free(dir);
+		return -1;
+	}
+	lockpath = fct_xasprintf("%s/lock", dir);
+	rc = fct_lock_take(&ig->lock, lockpath, ig->ch->name, ig->o->wait_lock, err);
+	free(lockpath);
+	if (rc == 0)
+		rc = jrnl_open(&ig->j, dir, err);
+	free(dir);
+	return rc;
+}
+
+static int open_maildir(struct ingest *ig, struct fct_err *err)
+{
+	const struct cfg_store *n = ig->ch->near;
+	struct md_store_opts mo;
+
+	memset(&mo, 0, sizeof mo);
+	mo.path = n->path;
+	mo.names.layout = n->subfolders == 1   ? MD_LAYOUT_MAILDIRPP
+	                  : n->subfolders == 2 ? MD_LAYOUT_LEGACY
+	                                       : MD_LAYOUT_VERBATIM;
+	mo.names.flatten = n->flatten;
+	mo.names.inbox_path = n->inbox;
+	mo.info_delim = n->info_delim;
+	mo.fsync = ig->cfg->fsync;
+	if (md_store_open(&ig->ms, &mo, err) < 0)
+		return -1;
+	if (ig->o->dry_run && !md_folder_exists(ig->ms, ig->box))
+		return 0;
+	return md_folder_open(ig->ms, ig->box, !ig->o->dry_run, &ig->mf, err);
+}
+
+/* ---- recovery of an interrupted batch ---------------------------------- */
+
+static int hash_file(struct ingest *ig, const char *uniq, unsigned char fp[32],
+                     struct fct_err *err)
+{
+	char buf[65536];
+	uint64_t size;
+	ssize_t r;
+	int fd, rc = 0;
+
+	if (md_open_msg(ig->mf, uniq, &fd, &size, err) < 0)
+		return -1;
+	EVP_DigestInit_ex(ig->sha, EVP_sha256(), NULL);
+	while ((r = read(fd, buf, sizeof buf)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = fct_err_sys(err, errno, "folder %s: reading %s", ig->box, uniq);
+			break;
+		}
+		EVP_DigestUpdate(ig->sha, buf, (size_t)r);
+	}
+	close(fd);
+	if (rc == 0)
+		EVP_DigestFinal_ex(ig->sha, fp, NULL);
+	return rc;
+}
+
+static int uniq_claimed(const struct jrnl_uidl *u, size_t n, const char *uniq)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (u[i].near_uniq && strcmp(u[i].near_uniq, uniq) == 0)
+			return 1;
+	return 0;
+}
+
+/* The unclaimed file in the folder with m's size and SHA-256, or -1. */
+static long find_delivered(struct ingest *ig, const struct jrnl_msg *m, struct md_entry *e,
+                           size_t ne, char *claimed, struct fct_err *err)
+{
+	unsigned char fp[32];
+	size_t i;
+
+	for (i = 0; i < ne; i++) {
+		if (claimed[i] || e[i].size != m->size)
+			continue;
+		if (hash_file(ig, e[i].uniq, fp, err) < 0)
+			return -2;
+		if (memcmp(fp, m->fp, sizeof fp) == 0)
+			return (long)i;
+	}
+	return -1;
+}
+
+static int recover_apply(struct ingest *ig, struct jrnl_msg *pm, size_t npm, struct md_entry *e,
+                         size_t ne, struct fct_err *err)
+{
+	char *claimed = fct_xcalloc(ne ? ne : 1, 1);
+	struct jrnl_txn *t = NULL;
+	struct jrnl_uidl u;
+	size_t i;
+	long k;
+	int rc = -1;
+
+	for (i = 0; i < ne; i++)
+		claimed[i] = (char)uniq_claimed(ig->known, ig->nknown, e[i].uniq);
+	if (jrnl_begin(ig->j, &t, err) < 0)
+		goto out;
+	for (i = 0; i < npm; i++) {
+		if (pm[i].state != JRNL_PENDING_DOWNLOAD)
+			continue;
+		k = (pm[i].has_fp && pm[i].aux) ? find_delivered(ig, &pm[i], e, ne, claimed, err) : -1;
+		if (k == -2)
+			goto out;
+		if (k >= 0) {
+			claimed[k] = 1;
+			u.uidl = pm[i].aux;
+			u.first_seen = pm[i].stamp;
+			u.near_uniq = e[k].uniq;
+			if (jrnl_uidl_put(t, ig->box, &u, err) < 0)
+				goto out;
+			ig->sum->recovered++;
+			fct_log_verbose(ig->log, "channel %s: message %s was delivered by an "
+			                "interrupted run; journaled now", ig->ch->name, pm[i].aux);
+		}
+		if (jrnl_msg_del(t, ig->box, pm[i].id, err) < 0)
+			goto out;
+	}
+	rc = jrnl_commit(t, err);
+	t = NULL;
+out:
+	if (t)
+		jrnl_abort(t);
+	free(claimed);
+	return rc;
+}
+
+static int load_known(struct ingest *ig, struct fct_err *err)
+{
+	jrnl_uidls_free(ig->known, ig->nknown);
+	ig->known = NULL;
+	ig->nknown = 0;
+	return jrnl_uidl_load(ig->j, ig->box, &ig->known, &ig->nknown, err);
+}
+
+static int recover(struct ingest *ig, struct fct_err *err)
+{
+	struct jrnl_msg *pm = NULL;
+	struct md_entry *e = NULL;
+	size_t npm = 0, ne = 0, i, pending = 0;
+	int rc = -1;
+
+	if (jrnl_msgs_load(ig->j, ig->box, &pm, &npm, err) < 0)
+		return -1;
+	for (i = 0; i < npm; i++)
+		pending += pm[i].state == JRNL_PENDING_DOWNLOAD;
+	if (pending == 0 || ig->o->dry_run || !ig->mf) {
+		rc = 0;
+		goto out;
+	}
+	if (md_scan(ig->mf, &e, &ne, err) < 0)
+		goto out;
+	rc = recover_apply(ig, pm, npm, e, ne, err);
+	if (rc == 0)
+		rc = load_known(ig, err);
+out:
+	md_entries_free(e, ne);
+	jrnl_msgs_free(pm, npm);
+	return rc;
+}
+
+/* ---- server ------------------------------------------------------------ */
+
+static char *join_mechs(char **m)
+{
+	struct fct_buf b;
+
+	if (!m || !m[0])
+		return NULL;
+	fct_buf_init(&b);
+	for (; *m; m++) {
+		if (b.len)
+			fct_buf_putc(&b, ' ');
+		fct_buf_puts(&b, *m);
+	}
+	return fct_buf_steal(&b);
+}
+
+static int connect_server(struct ingest *ig, struct fct_err *err)
+{
+	const struct cfg_account *a = ig->pst->account;
+	struct pop3_opts po;
+	char *user = NULL, *pass = NULL, *mechs;
+	int rc;
+
+	if (cfg_get_user(a, &user, err) < 0)
+		return -1;
+	if (cfg_get_pass(a, &pass, err) < 0) {
+		free(user);
+		return -1;
+	}
+	memset(&po, 0, sizeof po);
+	po.tls = a->tls == CFG_TLS_IMPLICIT ? POP3_TLS_IMPLICIT
+	         : a->tls == CFG_TLS_NONE   ? POP3_TLS_NONE
+	                                    : POP3_TLS_STLS;
+	po.net.host = a->host;
+	po.net.port = a->port ? a->port : po.tls == POP3_TLS_IMPLICIT ? POP3S_PORT : POP3_PORT;
+	po.net.tunnel = a->tunnel;
+	po.net.timeout_ms = a->timeout_s > 0 ? a->timeout_s * 1000 : 0;
+	po.net.log = ig->log;
+	po.tls_opts.system_certs = a->system_certs;
+	po.tls_opts.ca_file = a->cert_file;
+	po.tls_opts.client_cert = a->client_cert;
+	po.tls_opts.client_key = a->client_key;
+	po.tls_opts.versions = a->tls_versions;
+	po.tls_opts.ciphers = a->cipher_string;
+	po.tls_opts.verify = 1;
+	po.user = user;
+	po.pass = pass;
+	po.auth_mechs = mechs = join_mechs(a->auth_mechs);
+	po.pipeline_depth = a->pipeline_depth;
+	po.log = ig->log;
+	rc = pop3_connect(&ig->p, &po, err);
+	free(mechs);
+	free(user);
+	explicit_bzero(pass, strlen(pass));
+	free(pass);
+	return rc;
+}
+
+static int cmp_known(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct jrnl_uidl *)elem)->uidl);
+}
+
+static const struct jrnl_uidl *find_known(const struct ingest *ig, const char *uidl)
+{
+	if (ig->nknown == 0)
+		return NULL;
+	return bsearch(uidl, ig->known, ig->nknown, sizeof *ig->known, cmp_known);
+}
+
+/* UIDL and LIST, joined by message number. */
+static int list_server(struct ingest *ig, struct fct_err *err)
+{
+	const struct pop3_caps *c = pop3_caps(ig->p);
+	struct pop3_list_ent *l = NULL;
+	size_t nl = 0, i, k = 0;
+
+	if ((c->bits & POP3_CAP_CAPA) && !(c->bits & POP3_CAP_UIDL))
+		return fct_err_set(err, FCT_E_CONFIG, "server has no UIDL: %s",
+		                   ig->pst->keep ? "Keep yes impossible"
+		                                 : "cannot download exactly once");
+	if (pop3_uidl(ig->p, &ig->uidls, &ig->nuidls, err) < 0)
+		return -1;
+	if (pop3_list(ig->p, &l, &nl, err) < 0)
+		return -1;
+	ig->msgs = fct_xcalloc(ig->nuidls ? ig->nuidls : 1, sizeof *ig->msgs);
+	for (i = 0; i < ig->nuidls; i++) {
+		struct srv_msg *m = &ig->msgs[i];
+		m->num = ig->uidls[i].num;
+		m->uidl = ig->uidls[i].uidl;
+		m->known = find_known(ig, m->uidl);
+		while (k < nl && l[k].num < m->num)
+			k++;
+		if (k == nl || l[k].num != m->num) {
+			free(l);
+			return fct_err_set(err, FCT_E_PROTO,
+			                   "POP3 message %u is in UIDL but not in LIST", m->num);
+		}
+		m->size = l[k].size;
+	}
+	ig->nmsgs = ig->nuidls;
+	ig->sum->on_server = ig->nmsgs;
+	free(l);
+	return 0;
+}
+
+/* ---- download ------------------------------------------------------------ */
+
+static int sink_begin(void *ctx, unsigned num, struct fct_err *err)
+{
+	struct dl_batch *b = ctx;
+
+	if (b->next >= b->nwant || b->want[b->next]->num != num)
+		return fct_err_set(err, FCT_E_PROTO, "POP3 answer for message %u out of order", num);
+	if (md_tmp_open(b->mb, &b->cur, err) < 0)
+		return -1;
+	b->items[b->nitems].m = b->want[b->next];
+	b->items[b->nitems].size = 0;
+	EVP_DigestInit_ex(b->ig->sha, EVP_sha256(), NULL);
+	return 0;
+}
+
+static int sink_data(void *ctx, const char *p, size_t n, struct fct_err *err)
+{
+	struct dl_batch *b = ctx;
+
+	if (md_tmp_write(b->cur, p, n, err) < 0)
+		return -1;
+	EVP_DigestUpdate(b->ig->sha, p, n);
+	b->items[b->nitems].size += n;
+	return 0;
+}
+
+static int sink_end(void *ctx, unsigned num, struct fct_err *err)
+{
+	struct dl_batch *b = ctx;
+	struct md_tmp *t = b->cur;
+
+	(void)num;
+	b->cur = NULL;
+	if (md_tmp_done(t, 0, 0, err) < 0)
+		return -1;
+	EVP_DigestFinal_ex(b->ig->sha, b->items[b->nitems].fp, NULL);
+	b->nitems++;
+	b->next++;
+	return 0;
+}
+
+static int sink_refused(void *ctx, unsigned num, const char *text, struct fct_err *err)
+{
+	struct dl_batch *b = ctx;
+
+	(void)err;
+	fct_log_warn(b->ig->log, "channel %s: server refused message %u (%s): %s; skipped",
+	             b->ig->ch->name, num, b->want[b->next]->uidl, text);
+	b->ig->sum->refused++;
+	b->next++;
+	return 0;
+}
+
+static int journal_intent(struct ingest *ig, struct dl_batch *b, struct fct_err *err)
+{
+	struct jrnl_txn *t;
+	struct jrnl_msg m;
+	size_t i;
+
+	if (jrnl_begin(ig->j, &t, err) < 0)
+		return -1;
+	for (i = 0; i < b->nitems; i++) {
+		memset(&m, 0, sizeof m);
+		m.state = JRNL_PENDING_DOWNLOAD;
+		m.size = b->items[i].size;
+		memcpy(m.fp, b->items[i].fp, sizeof m.fp);
+		m.has_fp = 1;
+		m.aux = (char *)(uintptr_t)b->items[i].m->uidl; /* not modified */
+		m.stamp = ig->now;
+		if (jrnl_msg_put(t, ig->box, &m, err) < 0) {
+			jrnl_abort(t);
+			return -1;
+		}
+		b->items[i].jid = m.id;
+	}
+	return jrnl_commit(t, err);
+}
+
+/* After commit: the first `done` items are in the folder. */
+static int journal_delivered(struct ingest *ig, struct dl_batch *b, size_t done,
+                             struct fct_err *err)
+{
+	struct jrnl_txn *t;
+	struct jrnl_uidl u;
+	size_t i;
+
+	if (jrnl_begin(ig->j, &t, err) < 0)
+		return -1;
+	for (i = 0; i < b->nitems; i++) {
+		if (i < done) {
+			u.uidl = (char *)(uintptr_t)b->items[i].m->uidl; /* not modified */
+			u.first_seen = ig->now;
+			u.near_uniq = (char *)(uintptr_t)md_batch_uniq(b->mb, i);
+			if (jrnl_uidl_put(t, ig->box, &u, err) < 0)
+				goto fail;
+		}
+		if (jrnl_msg_del(t, ig->box, b->items[i].jid, err) < 0)
+			goto fail;
+	}
+	return jrnl_commit(t, err);
+fail:
+	jrnl_abort(t);
+	return -1;
+}
+
+static int crash_here(struct ingest *ig, int point, struct fct_err *err)
+{
+	if (ig->o->test_crash != point)
+		return 0;
+	return fct_err_set(err, FCT_E_CANCEL, "simulated crash at point %d", point);
+}
+
+/* Makes the downloaded part of a batch durable: intent, commit, journal. */
+static int batch_finish(struct ingest *ig, struct dl_batch *b, struct fct_err *err)
+{
+	size_t done, i;
+	int rc;
+
+	if (b->nitems == 0)
+		return 0;
+	if (journal_intent(ig, b, err) < 0 || crash_here(ig, POP3SYNC_CRASH_AFTER_INTENT, err))
+		return -1;
+	rc = md_batch_commit(b->mb, err);
+	done = rc == 0 ? b->nitems : md_batch_count(b->mb);
+	if (rc == 0 && crash_here(ig, POP3SYNC_CRASH_AFTER_COMMIT, err))
+		return -1;
+	if (journal_delivered(ig, b, done, err) < 0)
+		return -1; /* the pending records let the next run finish the job */
+	for (i = 0; i < done; i++) {
+		ig->sum->downloaded++;
+		ig->sum->bytes += b->items[i].size;
+	}
+	if (rc == 0 && crash_here(ig, POP3SYNC_CRASH_AFTER_JOURNAL, err))
+		return -1;
+	return rc;
+}
+
+static int download_batch(struct ingest *ig, const struct srv_msg *const *want, size_t n,
+                          struct fct_err *err)
+{
+	struct pop3_sink sink = {sink_begin, sink_data, sink_end, sink_refused, NULL};
+	struct dl_batch b;
+	unsigned *nums = fct_xcalloc(n, sizeof *nums);
+	struct fct_err e2;
+	size_t i;
+	int rc, rc2;
+
+	memset(&b, 0, sizeof b);
+	b.ig = ig;
+	b.mb = md_batch_new(ig->mf);
+	b.want = want;
+	b.nwant = n;
+	b.items = fct_xcalloc(n, sizeof *b.items);
+	sink.ctx = &b;
+	for (i = 0; i < n; i++)
+		nums[i] = want[i]->num;
+	rc = pop3_retr_many(ig->p, nums, n, &sink, err);
+	if (b.cur)
+		md_tmp_abort(b.cur);
+	/* Messages fully received before a failure are still worth keeping. */
+	rc2 = batch_finish(ig, &b, rc < 0 ? &e2 : err);
+	if (rc == 0)
+		rc = rc2;
+	else if (rc2 < 0)
+		fct_log_error(ig->log, "channel %s: %s", ig->ch->name, e2.msg);
+	md_batch_free(b.mb);
+	free(b.items);
+	free(nums);
+	return rc;
+}
+
+static int over_limit(const struct ingest *ig, const struct srv_msg *m)
+{
+	return ig->max_size && m->size > ig->max_size;
+}
+
+static int download_all(struct ingest *ig, struct fct_err *err)
+{
+	size_t maxn = ig->o->batch_msgs ? ig->o->batch_msgs : BATCH_MSGS_DEFAULT;
+	uint64_t maxb = ig->o->batch_bytes ? ig->o->batch_bytes : BATCH_BYTES_DEFAULT;
+	const struct srv_msg **want = fct_xcalloc(maxn, sizeof *want);
+	size_t i = 0, n;
+	uint64_t bytes;
+	int rc = 0;
+
+	while (rc == 0 && i < ig->nmsgs) {
+		for (n = 0, bytes = 0; i < ig->nmsgs && n < maxn; i++) {
+			const struct srv_msg *m = &ig->msgs[i];
+			if (m->known)
+				continue;
+			if (over_limit(ig, m)) {
+				fct_log_warn(ig->log, "channel %s: message %u (%s) is %llu bytes, over "
+				             "MaxSize: left on the server", ig->ch->name, m->num,
+				             m->uidl, (unsigned long long)m->size);
+				ig->sum->too_big++;
+				ig->sum->too_big_bytes += m->size;
+				continue;
+			}
+			if (n > 0 && bytes + m->size > maxb)
+				break;
+			want[n++] = m;
+			bytes += m->size;
+		}
+		if (n > 0 && ig->o->dry_run) {
+			ig->sum->downloaded += n;
+			ig->sum->bytes += bytes;
+		} else if (n > 0) {
+			rc = download_batch(ig, want, n, err);
+		}
+	}
+	free(want);
+	return rc;
+}
+
+/* ---- forgetting and deleting ------------------------------------------- */
+
+static int cmp_uidl_str(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct pop3_uidl_ent *const *)elem)[0]->uidl);
+}
+
+static int cmp_uidl_ptr(const void *a, const void *b)
+{
+	return strcmp((*(const struct pop3_uidl_ent *const *)a)->uidl,
+	              (*(const struct pop3_uidl_ent *const *)b)->uidl);
+}
+
+/* Journaled UIDLs the server no longer lists are dropped. */
+static int forget_gone(struct ingest *ig, struct fct_err *err)
+{
+	const struct pop3_uidl_ent **idx = fct_xcalloc(ig->nuidls ? ig->nuidls : 1, sizeof *idx);
+	struct jrnl_txn *t = NULL;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < ig->nuidls; i++)
+		idx[i] = &ig->uidls[i];
+	qsort(idx, ig->nuidls, sizeof *idx, cmp_uidl_ptr);
+	for (i = 0; i < ig->nknown && rc == 0; i++) {
+		if (ig->nuidls && bsearch(ig->known[i].uidl, idx, ig->nuidls, sizeof *idx,
+		                          cmp_uidl_str))
+			continue;
+		ig->sum->forgotten++;
+		if (ig->o->dry_run)
+			continue;
+		if (!t && jrnl_begin(ig->j, &t, err) < 0)
+			rc = -1;
+		else
+			rc = jrnl_uidl_del(t, ig->box, ig->known[i].uidl, err);
+	}
+	if (t && rc == 0)
+		rc = jrnl_commit(t, err);
+	else if (t)
+		jrnl_abort(t);
+	free(idx);
+	return rc;
+}
+
+static int may_delete(const struct ingest *ig, const struct jrnl_uidl *u)
+{
+	int64_t days = ig->pst->delete_after_days;
+
+	if (!ig->pst->keep)
+		return 1;
+	return days > 0 && ig->now - u->first_seen >= days * 86400;
+}
+
+static int delete_and_quit(struct ingest *ig, struct fct_err *err)
+{
+	unsigned *nums = fct_xcalloc(ig->nmsgs ? ig->nmsgs : 1, sizeof *nums);
+	uint64_t bytes = 0;
+	size_t n = 0, i, ok = 0;
+	int rc = 0;
+
+	if (load_known(ig, err) < 0) {
+		free(nums);
+		return -1;
+	}
+	for (i = 0; i < ig->nmsgs; i++) {
+		const struct jrnl_uidl *u = find_known(ig, ig->msgs[i].uidl);
+		if (u && may_delete(ig, u)) {
+			nums[n++] = ig->msgs[i].num;
+			bytes += ig->msgs[i].size;
+		}
+	}
+	if (ig->o->dry_run) {
+		ig->sum->deleted = n;
+		ig->sum->deleted_bytes = bytes;
+	} else if (n > 0 && pop3_dele(ig->p, nums, n, &ok, err) < 0) {
+		/* Some were refused: the others still go at QUIT. */
+		fct_log_warn(ig->log, "channel %s: %s", ig->ch->name, err->msg);
+		fct_err_clear(err);
+	}
+	free(nums);
+	if (pop3_quit(ig->p, err) < 0)
+		rc = -1;
+	else if (!ig->o->dry_run) {
+		ig->sum->deleted = ok;
+		ig->sum->deleted_bytes = ok == n ? bytes : 0;
+	}
+	return rc;
+}
+
+/* ---- the run ------------------------------------------------------------- */
+
+static int ingest_run(struct ingest *ig, struct fct_err *err)
+{
+	if (check_stores(ig, err) < 0 || open_state(ig, err) < 0 || open_maildir(ig, err) < 0)
+		return -1;
+	if (load_known(ig, err) < 0 || recover(ig, err) < 0)
+		return -1;
+	if (connect_server(ig, err) < 0 || list_server(ig, err) < 0)
+		return -1;
+	if (download_all(ig, err) < 0)
+		return -1;
+	if (forget_gone(ig, err) < 0)
+		return -1;
+	return delete_and_quit(ig, err);
+}
+
+static void ingest_free(struct ingest *ig)
+{
+	pop3_close(ig->p);
+	free(ig->msgs);
+	free(ig->uidls);
+	jrnl_uidls_free(ig->known, ig->nknown);
+	md_folder_close(ig->mf);
+	md_store_free(ig->ms);
+	jrnl_close(ig->j);
+	fct_lock_release(ig->lock);
+	EVP_MD_CTX_free(ig->sha);
+}
+
+int pop3_ingest(const struct fct_config *cfg, const struct cfg_channel *ch,
+                const struct pop3sync_opts *o, struct pop3sync_summary *sum,
+                struct fct_err *err)
+{
+	struct ingest ig;
+	int rc;
+
+	memset(sum, 0, sizeof *sum);
+	memset(&ig, 0, sizeof ig);
+	sum->dry_run = o->dry_run;
+	ig.cfg = cfg;
+	ig.ch = ch;
+	ig.o = o;
+	ig.log = o->log;
+	ig.sum = sum;
+	ig.now = ingest_now(o);
+	ig.sha = EVP_MD_CTX_new();
+	if (!ig.sha)
+		rc = fct_err_set(err, FCT_E_IO, "cannot allocate a SHA-256 context");
+	else
+		rc = ingest_run(&ig, err);
+	ingest_free(&ig);
+	if (rc < 0) {
+		fct_err_prefix(err, "channel %s", ch->name);
+		return -1;
+	}
+	fct_log_info(o->log, "channel %s: %s%zu downloaded (%llu bytes), %zu deleted, "
+	             "%zu left on the server over MaxSize", ch->name,
+	             o->dry_run ? "dry run: " : "", sum->downloaded,
+	             (unsigned long long)sum->bytes, sum->deleted, sum->too_big);
+	return 0;
+}
