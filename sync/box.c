@@ -1,0 +1,552 @@
+/* One folder pair: open both sides, list them (incrementally with QRESYNC
+ * when the journal allows), plan, and hand the plan to the executor. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "sync/boxes.h"
+#include "sync/crlf.h"
+#include "sync/engine.h"
+
+/* Owns the strings the listings point to, so listings can be sorted freely. */
+struct pool {
+	char **v;
+	size_t n, cap;
+};
+
+static const char *pool_dup(struct pool *p, const char *s)
+{
+	if (!s)
+		return NULL;
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 256;
+		p->v = fct_xrealloc(p->v, p->cap * sizeof *p->v);
+	}
+	p->v[p->n] = fct_xstrdup(s);
+	return p->v[p->n++];
+}
+
+static void pool_free(struct pool *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		free(p->v[i]);
+	free(p->v);
+	memset(p, 0, sizeof *p);
+}
+
+struct far_acc {
+	struct plan_far *v;
+	size_t n, cap;
+	struct pool *pool;
+	uint32_t min_uid; /* "UID n:*" also returns the last UID when below n */
+	size_t nsorted;   /* for merging a second FETCH by UID */
+};
+
+static void far_push(struct far_acc *a, const struct imap_msg *m)
+{
+	if (a->n == a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 256;
+		a->v = fct_xrealloc(a->v, a->cap * sizeof *a->v);
+	}
+	a->v[a->n].uid = m->uid;
+	a->v[a->n].flags = m->flags;
+	a->v[a->n].size = m->size;
+	a->v[a->n].msgid = pool_dup(a->pool, m->msgid);
+	a->v[a->n].date = m->internaldate;
+	a->n++;
+}
+
+static int far_cmp(const void *x, const void *y)
+{
+	uint32_t a = ((const struct plan_far *)x)->uid, b = ((const struct plan_far *)y)->uid;
+
+	return a < b ? -1 : a > b;
+}
+
+/* Sorts by UID; a UID reported twice keeps its last report. */
+static void far_sort(struct far_acc *a)
+{
+	size_t i, o = 0;
+
+	qsort(a->v, a->n, sizeof *a->v, far_cmp);
+	for (i = 0; i < a->n; i++) {
+		if (o && a->v[o - 1].uid == a->v[i].uid)
+			a->v[o - 1] = a->v[i];
+		else
+			a->v[o++] = a->v[i];
+	}
+	a->n = o;
+	a->nsorted = o;
+}
+
+static struct plan_far *far_find(struct far_acc *a, uint32_t uid)
+{
+	size_t lo = 0, hi = a->nsorted;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (a->v[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (lo < a->nsorted && a->v[lo].uid == uid) ? &a->v[lo] : NULL;
+}
+
+static int on_meta(void *ctx, const struct imap_msg *m, struct fct_err *err)
+{
+	struct far_acc *a = ctx;
+
+	(void)err;
+	if (m->uid && m->uid >= a->min_uid)
+		far_push(a, m);
+	return 0;
+}
+
+static int on_msgid(void *ctx, const struct imap_msg *m, struct fct_err *err)
+{
+	struct far_acc *a = ctx;
+	struct plan_far *f = far_find(a, m->uid);
+
+	(void)err;
+	if (f && m->msgid)
+		f->msgid = pool_dup(a->pool, m->msgid);
+	return 0;
+}
+
+/* QRESYNC: changed messages update flags of known ones; vanished ranges are
+ * collected and applied once the journal-based listing exists. */
+struct qr_acc {
+	struct far_acc changed;
+	uint32_t (*gone)[2];
+	size_t ngone, capgone;
+};
+
+static int on_vanished(void *ctx, uint32_t lo, uint32_t hi, struct fct_err *err)
+{
+	struct qr_acc *q = ctx;
+
+	(void)err;
+	if (q->ngone == q->capgone) {
+		q->capgone = q->capgone ? q->capgone * 2 : 16;
+		q->gone = fct_xrealloc(q->gone, q->capgone * sizeof *q->gone);
+	}
+	q->gone[q->ngone][0] = lo;
+	q->gone[q->ngone][1] = hi;
+	q->ngone++;
+	return 0;
+}
+
+static int on_changed(void *ctx, const struct imap_msg *m, struct fct_err *err)
+{
+	struct qr_acc *q = ctx;
+
+	return on_meta(&q->changed, m, err);
+}
+
+static int vanished(const struct qr_acc *q, uint32_t uid)
+{
+	size_t i;
+
+	for (i = 0; i < q->ngone; i++)
+		if (uid >= q->gone[i][0] && uid <= q->gone[i][1])
+			return 1;
+	return 0;
+}
+
+/* The far listing from the journal plus what QRESYNC reported changed. */
+static void far_from_journal(struct far_acc *a, const struct box_run *r, struct qr_acc *q)
+{
+	size_t i;
+
+	far_sort(&q->changed);
+	for (i = 0; i < r->njr; i++) {
+		const struct jrnl_msg *m = &r->jr[i];
+		struct imap_msg im;
+		struct plan_far *ch;
+
+		if (!m->far_uid || m->far_uid >= r->fbox.uidnext || vanished(q, m->far_uid))
+			continue;
+		memset(&im, 0, sizeof im);
+		im.uid = m->far_uid;
+		im.flags = m->flags;
+		im.size = m->size;
+		im.msgid = m->msgid;
+		ch = far_find(&q->changed, m->far_uid);
+		if (ch)
+			im.flags = ch->flags;
+		far_push(a, &im);
+	}
+}
+
+static uint32_t lowest_pending_upload(const struct box_run *r, uint32_t lo)
+{
+	size_t i;
+
+	for (i = 0; i < r->njr; i++)
+		if (r->jr[i].state == JRNL_PENDING_UPLOAD && !r->jr[i].far_uid &&
+		    r->jr[i].upload_uidnext && r->jr[i].upload_uidnext < lo)
+			lo = r->jr[i].upload_uidnext;
+	return lo;
+}
+
+/* Selects the far box and lists it.  known: the journal's box state, or NULL.
+ * match_all: Message-IDs are wanted for every message (adoption, recovery). */
+static int list_far(struct box_run *r, const struct jrnl_box *known, int match_all,
+                    struct far_acc *a, struct fct_err *err)
+{
+	struct chan *c = r->c;
+	struct imap_qresync qr, *qrp = NULL;
+	struct qr_acc q;
+	uint32_t lo;
+	int readonly = !(c->ch->push & CFG_OP_ALL) && !c->ch->expunge_far;
+	int rc = -1;
+
+	memset(&q, 0, sizeof q);
+	q.changed.pool = a->pool;
+	if (known && known->uidvalidity && known->highestmodseq && !match_all &&
+	    (c->caps & IMAP_CAP_QRESYNC)) {
+		qr.uidvalidity = known->uidvalidity;
+		qr.modseq = known->highestmodseq;
+		qrp = &qr;
+	}
+	if (imap_select(c->im, r->far_name, readonly, qrp, &r->fbox, on_vanished, on_changed, &q,
+	                err) < 0)
+		goto out;
+	if (!r->fbox.uidvalidity) {
+		fct_err_set(err, FCT_E_PROTO, "server gave no UIDVALIDITY for '%s'", r->far_name);
+		goto out;
+	}
+	lo = known ? known->uidnext : 1;
+	if (qrp && r->fbox.uidvalidity == known->uidvalidity && !r->fbox.nomodseq) {
+		far_from_journal(a, r, &q);
+		far_sort(a);
+		a->min_uid = lo ? lo : 1;
+		rc = imap_fetch_meta(c->im, a->min_uid, 0, 0,
+		                     IMAP_META_FLAGS | IMAP_META_SIZE | IMAP_META_DATE | IMAP_META_MSGID,
+		                     on_meta, a, err);
+	} else {
+		int uv_changed = known && known->uidvalidity != r->fbox.uidvalidity;
+
+		lo = (match_all || uv_changed || !known) ? 1 : lowest_pending_upload(r, lo ? lo : 1);
+		a->min_uid = 1;
+		rc = imap_fetch_meta(c->im, 1, 0, 0,
+		                     IMAP_META_FLAGS | IMAP_META_SIZE | IMAP_META_DATE |
+		                     (lo <= 1 ? IMAP_META_MSGID : 0), on_meta, a, err);
+		if (rc == 0 && lo > 1 && r->fbox.exists) {
+			far_sort(a);
+			rc = imap_fetch_meta(c->im, lo, 0, 0, IMAP_META_MSGID, on_msgid, a, err);
+		}
+	}
+	if (rc == 0)
+		far_sort(a);
+out:
+	free(q.changed.v);
+	free(q.gone);
+	return rc;
+}
+
+/* Size a message would have on the wire (CRLF line ends), by reading it. */
+static int wire_size(struct md_folder *f, const char *uniq, uint64_t *size, struct fct_err *err)
+{
+	struct crlf_enc e = {0};
+	char buf[65536];
+	uint64_t total = 0, fsize;
+	ssize_t n;
+	int fd;
+
+	if (md_open_msg(f, uniq, &fd, &fsize, err) < 0)
+		return -1;
+	while ((n = read(fd, buf, sizeof buf)) > 0)
+		total += crlf_enc_size(&e, buf, (size_t)n);
+	close(fd);
+	if (n < 0)
+		return fct_err_sys(err, errno, "reading message %s", uniq);
+	*size = total;
+	return 0;
+}
+
+static int jr_cmp_uniq(const void *k, const void *x)
+{
+	const struct jrnl_msg *const *m = x;
+
+	return strcmp(k, (*m)->near_uniq);
+}
+
+static int jr_ptr_cmp(const void *x, const void *y)
+{
+	const struct jrnl_msg *const *a = x, *const *b = y;
+
+	return strcmp((*a)->near_uniq, (*b)->near_uniq);
+}
+
+/* Near listing: flags and names from the scan; for messages the journal
+ * does not know, the Message-ID and (when matching) the wire size. */
+static int list_near(struct box_run *r, int match_all, struct md_entry *ents, size_t nents,
+                     struct pool *pool, struct fct_err *err)
+{
+	const struct jrnl_msg **byname = fct_xcalloc(r->njr + 1, sizeof *byname);
+	size_t i, nb = 0;
+	int rc = 0;
+
+	for (i = 0; i < r->njr; i++)
+		if (r->jr[i].near_uniq)
+			byname[nb++] = &r->jr[i];
+	qsort(byname, nb, sizeof *byname, jr_ptr_cmp);
+	r->near = fct_xcalloc(nents + 1, sizeof *r->near);
+	for (i = 0; i < nents && rc == 0; i++) {
+		struct plan_near *p = &r->near[i];
+		const struct jrnl_msg *const *k =
+			bsearch(ents[i].uniq, byname, nb, sizeof *byname, jr_cmp_uniq);
+		char *id = NULL;
+
+		p->uniq = ents[i].uniq;
+		p->flags = ents[i].flags;
+		p->size = ents[i].size;
+		p->mtime = ents[i].mtime;
+		if (k && (*k)->size && !match_all) {
+			p->size = (*k)->size;
+			p->msgid = (*k)->msgid;
+			continue;
+		}
+		if (k && (*k)->size) {
+			p->size = (*k)->size;
+		} else if (wire_size(r->nf, ents[i].uniq, &p->size, err) < 0) {
+			rc = err->kind == FCT_E_MSG ? 0 : -1; /* vanished meanwhile: size stays */
+		}
+		if (rc == 0 && md_msgid(r->nf, ents[i].uniq, &id, err) == 0) {
+			p->msgid = pool_dup(pool, id);
+			free(id);
+		}
+	}
+	r->nnear = nents;
+	free(byname);
+	return rc;
+}
+
+static unsigned plan_ops(const struct cfg_channel *ch)
+{
+	unsigned ops = 0;
+
+	ops |= (ch->pull & CFG_OP_NEW) ? PLAN_PULL_NEW : 0;
+	ops |= (ch->pull & CFG_OP_RENEW) ? PLAN_PULL_RENEW : 0;
+	ops |= (ch->pull & CFG_OP_DELETE) ? PLAN_PULL_DELETE : 0;
+	ops |= (ch->pull & CFG_OP_FLAGS) ? PLAN_PULL_FLAGS : 0;
+	ops |= (ch->push & CFG_OP_NEW) ? PLAN_PUSH_NEW : 0;
+	ops |= (ch->push & CFG_OP_RENEW) ? PLAN_PUSH_RENEW : 0;
+	ops |= (ch->push & CFG_OP_DELETE) ? PLAN_PUSH_DELETE : 0;
+	ops |= (ch->push & CFG_OP_FLAGS) ? PLAN_PUSH_FLAGS : 0;
+	return ops;
+}
+
+static uint64_t min_size(uint64_t a, uint64_t b)
+{
+	if (!a)
+		return b;
+	if (!b)
+		return a;
+	return a < b ? a : b;
+}
+
+static void fill_cfg(const struct box_run *r, const struct jrnl_box *known, int uv_changed,
+                     struct plan_cfg *pc)
+{
+	const struct cfg_channel *ch = r->c->ch;
+	const struct run_opts *o = r->c->opts;
+
+	memset(pc, 0, sizeof *pc);
+	pc->ops = o->ops_override ? o->ops_override : plan_ops(ch);
+	pc->expunge_far = o->expunge_override >= 0 ? o->expunge_override & 1 : ch->expunge_far;
+	pc->expunge_near = o->expunge_override >= 0 ? (o->expunge_override >> 1) & 1 : ch->expunge_near;
+	pc->max_size = min_size(ch->max_size, min_size(ch->far->max_size, ch->near->max_size));
+	pc->max_messages = ch->max_messages;
+	pc->expire_unread = ch->expire_unread > 0;
+	pc->uidvalidity_changed = uv_changed;
+	pc->far_uidnext_journal = (known && !uv_changed) ? known->uidnext : 0;
+}
+
+static void fill_jr(const struct box_run *r, struct plan_jr *pj)
+{
+	size_t i;
+
+	for (i = 0; i < r->njr; i++) {
+		pj[i].id = r->jr[i].id;
+		pj[i].far_uid = r->jr[i].far_uid;
+		pj[i].near_uniq = r->jr[i].near_uniq;
+		pj[i].flags = r->jr[i].flags;
+		pj[i].state = r->jr[i].state;
+		pj[i].size = r->jr[i].size;
+		pj[i].msgid = r->jr[i].msgid;
+		pj[i].upload_uidnext = r->jr[i].upload_uidnext;
+	}
+}
+
+static void print_plan(const struct box_run *r, const struct plan *p)
+{
+	size_t k;
+	struct fct_buf b;
+
+	fct_buf_init(&b);
+	for (k = 0; k < PLAN_KIND_COUNT; k++)
+		if (p->count[k])
+			fct_buf_printf(&b, " %s=%zu", plan_kind_name((enum plan_kind)k), p->count[k]);
+	fct_log_info(r->c->log, "%s: %s: would do:%s", r->c->ch->name, r->box,
+	             b.len ? b.data : " nothing");
+	fct_buf_free(&b);
+}
+
+/* Plans and executes once both listings exist; records the box state last. */
+static int plan_and_run(struct box_run *r, const struct jrnl_box *known, int uv_changed,
+                        struct fct_err *err)
+{
+	struct plan_jr *pj = fct_xcalloc(r->njr + 1, sizeof *pj);
+	struct plan_cfg pc;
+	struct plan p;
+	struct plan_in in;
+	struct jrnl_box nb;
+	struct jrnl_txn *t;
+	size_t k;
+	int rc;
+
+	fill_cfg(r, known, uv_changed, &pc);
+	fill_jr(r, pj);
+	in = (struct plan_in){r->far, r->nfar, r->near, r->nnear, pj, r->njr, &pc};
+	rc = plan_build(&in, &p, err);
+	if (rc == 0 && r->c->opts->dry_run)
+		print_plan(r, &p);
+	else if (rc == 0)
+		rc = exec_plan(r, &p, err);
+	if (rc == 0) {
+		for (k = 0; k < PLAN_KIND_COUNT; k++)
+			r->c->sum.act[k] += p.count[k];
+		r->c->sum.ambiguous += p.ambiguous;
+	}
+	plan_free(&p);
+	free(pj);
+	if (rc < 0 || r->c->opts->dry_run)
+		return rc;
+	memset(&nb, 0, sizeof nb);
+	nb.uidvalidity = r->fbox.uidvalidity;
+	nb.uidnext = r->fbox.uidnext;
+	nb.highestmodseq = r->fbox.nomodseq ? 0 : r->fbox.highestmodseq;
+	if (jrnl_begin(r->c->j, &t, err) < 0)
+		return -1;
+	if (jrnl_box_put(t, r->box, &nb, err) < 0) {
+		jrnl_abort(t);
+		return -1;
+	}
+	return jrnl_commit(t, err);
+}
+
+/* Makes sure the box exists on both sides, creating it where allowed.
+ * Returns 1 if the box is to be skipped (reported), 0 to go on, -1 error. */
+static int open_sides(struct box_run *r, unsigned where, struct fct_err *err)
+{
+	struct chan *c = r->c;
+	int dry = c->opts->dry_run;
+	int create_near = c->opts->create_override >= 0 ? (c->opts->create_override >> 1) & 1
+	                                                : c->ch->create_near;
+	int create_far = c->opts->create_override >= 0 ? c->opts->create_override & 1
+	                                               : c->ch->create_far;
+
+	if (!(where & BOX_ON_NEAR) && !create_near) {
+		fct_log_info(c->log, "%s: %s: not on the near side and Create does not allow it; skipped",
+		             c->ch->name, r->box);
+		return 1;
+	}
+	if (!(where & BOX_ON_FAR) && !create_far) {
+		fct_log_info(c->log, "%s: %s: not on the far side and Create does not allow it; skipped",
+		             c->ch->name, r->box);
+		return 1;
+	}
+	if (dry && (!(where & BOX_ON_NEAR) || !(where & BOX_ON_FAR))) {
+		fct_log_info(c->log, "%s: %s: would create the folder on the %s side", c->ch->name,
+		             r->box, (where & BOX_ON_FAR) ? "near" : "far");
+		if (!(where & BOX_ON_FAR))
+			return 1;
+	}
+	if (!(where & BOX_ON_FAR) && imap_create(c->im, r->far_name, err) < 0)
+		return -1;
+	if (md_folder_open(c->md, r->box, !(where & BOX_ON_NEAR) && !dry, &r->nf, err) < 0) {
+		if (dry)
+			return 1;
+		return -1;
+	}
+	return 0;
+}
+
+static int sync_box_lists(struct box_run *r, struct pool *pool, struct fct_err *err)
+{
+	struct jrnl_box jb;
+	struct far_acc fa;
+	struct md_entry *ents = NULL;
+	size_t nents = 0;
+	int found = 0, match_all, uv_changed, rc = -1;
+
+	memset(&jb, 0, sizeof jb);
+	memset(&fa, 0, sizeof fa);
+	fa.pool = pool;
+	if (jrnl_box_get(r->c->j, r->box, &jb, &found, err) < 0)
+		return -1;
+	if (jrnl_msgs_load(r->c->j, r->box, &r->jr, &r->njr, err) < 0)
+		goto out;
+	if (md_scan(r->nf, &ents, &nents, err) < 0)
+		goto out;
+	match_all = (r->njr == 0 && nents > 0);
+	if (list_far(r, found ? &jb : NULL, match_all, &fa, err) < 0)
+		goto out;
+	r->far = fa.v;
+	r->nfar = fa.n;
+	uv_changed = found && jb.uidvalidity && jb.uidvalidity != r->fbox.uidvalidity;
+	if (uv_changed)
+		fct_log_warn(r->c->log, "%s: %s: the server's UIDVALIDITY changed; matching messages "
+		             "by Message-ID and size", r->c->ch->name, r->box);
+	if (list_near(r, match_all || uv_changed, ents, nents, pool, err) < 0)
+		goto out;
+	rc = plan_and_run(r, found ? &jb : NULL, uv_changed, err);
+out:
+	free(r->near);
+	r->near = NULL;
+	md_entries_free(ents, nents);
+	jrnl_msgs_free(r->jr, r->njr);
+	r->jr = NULL;
+	free(fa.v);
+	jrnl_box_clear(&jb);
+	return rc;
+}
+
+int sync_box(struct chan *c, const char *box, unsigned where, struct fct_err *err)
+{
+	struct box_run r;
+	struct fct_buf far;
+	struct pool pool;
+	int rc;
+
+	memset(&r, 0, sizeof r);
+	memset(&pool, 0, sizeof pool);
+	fct_buf_init(&far);
+	r.c = c;
+	r.box = box;
+	rc = box_canon_to_far(box, c->prefix, c->delim, &far, err);
+	if (rc == 0) {
+		r.far_name = far.data;
+		rc = open_sides(&r, where, err);
+		if (rc == 0)
+			rc = sync_box_lists(&r, &pool, err);
+		else if (rc > 0)
+			rc = 0;
+	}
+	if (r.nf)
+		md_folder_close(r.nf);
+	pool_free(&pool);
+	fct_buf_free(&far);
+	if (rc < 0)
+		fct_err_prefix(err, "%s: %s", c->ch->name, box);
+	return rc;
+}

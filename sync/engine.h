@@ -1,0 +1,72 @@
+/* The IMAP <-> Maildir channel driver, shared between its source files
+ * (engine.c: channels and boxes; box.c: one folder pair; exec.c: applying a
+ * plan).  Not a public interface: the command line enters through run.h.
+ *
+ * CRASH PROTOCOL (with sync/plan.h, which resolves what a crash leaves):
+ *  - Flag changes and deletions are idempotent moves toward the merged
+ *    state; they are journaled after they are done, and a crash in between
+ *    is resolved by the next run's three-way merge (both sides then agree).
+ *  - Downloads: bodies are streamed into tmp/ files; the journal records a
+ *    PENDING_DOWNLOAD intent with the final unique name; the batch is then
+ *    made durable and renamed into place; finally the records become
+ *    SYNCED.  A crash before the intent leaves only tmp/ files (ignored);
+ *    after it, the next run finds the file (pairs it) or downloads again.
+ *  - Uploads: a PENDING_UPLOAD intent with the far UIDNEXT, the size and the
+ *    Message-ID is committed before any APPEND; APPENDUID then links the far
+ *    UID.  If the run dies before, or the server has no UIDPLUS, the next run
+ *    finds the copy among UIDs >= that UIDNEXT by Message-ID and size instead
+ *    of uploading again.
+ *  - The box's UIDVALIDITY/UIDNEXT/HIGHESTMODSEQ are those read at SELECT,
+ *    written last: changes made meanwhile (ours or another client's) are
+ *    seen again next time, never skipped. */
+#ifndef FACTEUR_ENGINE_H
+#define FACTEUR_ENGINE_H
+
+#include "proto/imap.h"
+#include "store/journal.h"
+#include "store/maildir.h"
+#include "sync/config.h"
+#include "sync/plan.h"
+#include "sync/run.h"
+
+struct sync_counts {
+	size_t act[PLAN_KIND_COUNT];
+	uint64_t bytes_down, bytes_up;
+	size_t boxes, boxes_failed, ambiguous, too_big;
+};
+
+struct chan {
+	const struct fct_config *cfg;
+	const struct cfg_channel *ch;
+	const struct run_opts *opts;
+	const struct fct_log *log;
+	struct imap *im;
+	struct md_store *md;
+	struct jrnl *j;
+	char delim;         /* server hierarchy delimiter */
+	const char *prefix; /* server namespace prefix stripped from names */
+	unsigned caps;
+	struct sync_counts sum;
+};
+
+/* One folder pair, canonical name `box`; where: BOX_ON_* (sync/boxes.h). */
+int sync_box(struct chan *c, const char *box, unsigned where, struct fct_err *err);
+
+/* What box.c hands to exec.c: the listings the plan indexes into. */
+struct box_run {
+	struct chan *c;
+	const char *box;       /* canonical name (journal key) */
+	const char *far_name;  /* server name */
+	struct md_folder *nf;
+	struct imap_box fbox;  /* as SELECTed */
+	struct plan_far *far;
+	size_t nfar;
+	struct plan_near *near;
+	size_t nnear;
+	struct jrnl_msg *jr;   /* loaded records; plan_jr mirrors them */
+	size_t njr;
+};
+
+int exec_plan(struct box_run *r, const struct plan *p, struct fct_err *err);
+
+#endif

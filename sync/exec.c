@@ -1,0 +1,619 @@
+/* Applies a plan to one folder pair, in phases that keep each message's
+ * action order (see sync/plan.h) while batching the I/O: journal-only
+ * pairings first, then near changes, far STOREs, far EXPUNGE, their journal
+ * updates, and finally the transfers, each with its intent journaled
+ * before the side effect (crash protocol in sync/engine.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sync/crlf.h"
+#include "sync/engine.h"
+
+#define DL_BATCH_MSGS 256
+#define DL_BATCH_BYTES (64ull << 20)
+#define UL_JOURNAL_EVERY 64
+
+/* Records this run creates, addressable by the far or near index of the
+ * action that created them (plan.h: RECORD IDENTITY). */
+struct exec {
+	struct box_run *r;
+	const struct plan *p;
+	struct jrnl_msg *made;
+	size_t nmade, capmade;
+	size_t *far_made, *near_made; /* index into made + 1, 0 = none */
+};
+
+static struct jrnl_msg *rec_new(struct exec *x, size_t far, size_t near)
+{
+	struct jrnl_msg *m;
+
+	if (x->nmade == x->capmade) {
+		x->capmade = x->capmade ? x->capmade * 2 : 64;
+		x->made = fct_xrealloc(x->made, x->capmade * sizeof *x->made);
+	}
+	m = &x->made[x->nmade++];
+	memset(m, 0, sizeof *m);
+	if (far != PLAN_NONE)
+		x->far_made[far] = x->nmade;
+	if (near != PLAN_NONE)
+		x->near_made[near] = x->nmade;
+	return m;
+}
+
+/* The record an action writes: an existing one, one made earlier in its
+ * group, or (create) a new one. */
+static struct jrnl_msg *rec_for(struct exec *x, const struct plan_action *a, int create)
+{
+	if (a->jr != PLAN_NONE)
+		return &x->r->jr[a->jr];
+	if (a->far != PLAN_NONE && x->far_made[a->far])
+		return &x->made[x->far_made[a->far] - 1];
+	if (a->near != PLAN_NONE && x->near_made[a->near])
+		return &x->made[x->near_made[a->near] - 1];
+	return create ? rec_new(x, a->far, a->near) : NULL;
+}
+
+/* Records own their strings (loaded ones are freed by jrnl_msgs_free, made
+ * ones by exec_free), so identity is copied in. */
+static void set_str(char **dst, const char *src)
+{
+	if (*dst == src)
+		return;
+	free(*dst);
+	*dst = src ? fct_xstrdup(src) : NULL;
+}
+
+/* Fills a record's identity from the listings the action points to. */
+static void rec_link(struct exec *x, struct jrnl_msg *m, const struct plan_action *a)
+{
+	const struct box_run *r = x->r;
+
+	if (a->far != PLAN_NONE) {
+		m->far_uid = r->far[a->far].uid;
+		m->size = r->far[a->far].size;
+		if (r->far[a->far].msgid)
+			set_str(&m->msgid, r->far[a->far].msgid);
+	}
+	if (a->near != PLAN_NONE) {
+		set_str(&m->near_uniq, r->near[a->near].uniq);
+		if (a->far == PLAN_NONE)
+			m->size = r->near[a->near].size;
+		if (!m->msgid && r->near[a->near].msgid)
+			set_str(&m->msgid, r->near[a->near].msgid);
+	}
+}
+
+static void exec_free(struct exec *x)
+{
+	size_t i;
+
+	for (i = 0; i < x->nmade; i++) {
+		free(x->made[i].near_uniq);
+		free(x->made[i].msgid);
+		free(x->made[i].aux);
+	}
+	free(x->made);
+	free(x->far_made);
+	free(x->near_made);
+}
+
+static int put(struct jrnl_txn *t, struct exec *x, struct jrnl_msg *m, struct fct_err *err)
+{
+	return jrnl_msg_put(t, x->r->box, m, err);
+}
+
+static int journal_phase(struct exec *x, int (*each)(struct exec *, struct jrnl_txn *,
+                                                     const struct plan_action *, struct fct_err *),
+                         struct fct_err *err)
+{
+	struct jrnl_txn *t;
+	size_t i;
+
+	if (jrnl_begin(x->r->c->j, &t, err) < 0)
+		return -1;
+	for (i = 0; i < x->p->n; i++) {
+		if (each(x, t, &x->p->acts[i], err) < 0) {
+			jrnl_abort(t);
+			return -1;
+		}
+	}
+	return jrnl_commit(t, err);
+}
+
+/* Phase 1: pairings and too-big reports, before any side effect. */
+static int pre_record(struct exec *x, struct jrnl_txn *t, const struct plan_action *a,
+                      struct fct_err *err)
+{
+	struct jrnl_msg *m;
+
+	if (a->kind != PLAN_PAIR && a->kind != PLAN_SKIP_TOO_BIG)
+		return 0;
+	m = rec_for(x, a, 1);
+	rec_link(x, m, a);
+	m->flags = a->flags;
+	m->state = (uint8_t)a->state;
+	return put(t, x, m, err);
+}
+
+/* Phase 5: record flag/state updates and forget records, after the side
+ * effects of phases 2-4 succeeded. */
+static int post_record(struct exec *x, struct jrnl_txn *t, const struct plan_action *a,
+                       struct fct_err *err)
+{
+	struct jrnl_msg *m;
+
+	if (a->kind != PLAN_JR_UPDATE && a->kind != PLAN_JR_FORGET)
+		return 0;
+	m = rec_for(x, a, 0);
+	if (!m)
+		return fct_err_set(err, FCT_E_FOLDER, "plan updates a record it never made");
+	if (a->kind == PLAN_JR_FORGET)
+		return m->id ? jrnl_msg_del(t, x->r->box, m->id, err) : 0;
+	m->flags = a->flags;
+	m->state = (uint8_t)a->state;
+	return put(t, x, m, err);
+}
+
+/* Phase 2: near flag changes and removals (idempotent), then one directory
+ * sync so they are durable before the journal says so. */
+static int near_changes(struct exec *x, struct fct_err *err)
+{
+	struct box_run *r = x->r;
+	size_t i, done = 0;
+
+	for (i = 0; i < x->p->n; i++) {
+		const struct plan_action *a = &x->p->acts[i];
+		int rc;
+
+		if (a->kind == PLAN_FLAGS_NEAR)
+			rc = md_set_flags(r->nf, r->near[a->near].uniq, a->flags, err);
+		else if (a->kind == PLAN_DELETE_NEAR)
+			rc = md_remove(r->nf, r->near[a->near].uniq, err);
+		else
+			continue;
+		/* Gone meanwhile (the user deleted it): the next run sees that. */
+		if (rc < 0 && err->kind != FCT_E_MSG)
+			return -1;
+		done++;
+	}
+	return done ? md_folder_sync(r->nf, err) : 0;
+}
+
+struct uidv {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+static void uidv_push(struct uidv *u, uint32_t uid)
+{
+	if (u->n == u->cap) {
+		u->cap = u->cap ? u->cap * 2 : 64;
+		u->v = fct_xrealloc(u->v, u->cap * sizeof *u->v);
+	}
+	u->v[u->n++] = uid;
+}
+
+/* Phase 3: far flag changes, one UID STORE per flag and direction. */
+static int far_flags(struct exec *x, struct fct_err *err)
+{
+	struct uidv set[6][2];
+	size_t i, b, d;
+	int rc = 0;
+
+	memset(set, 0, sizeof set);
+	for (i = 0; i < x->p->n; i++) {
+		const struct plan_action *a = &x->p->acts[i];
+		uint32_t uid;
+
+		if (a->kind != PLAN_FLAGS_FAR && a->kind != PLAN_DELETE_FAR)
+			continue;
+		uid = x->r->far[a->far].uid;
+		if (a->kind == PLAN_DELETE_FAR) {
+			uidv_push(&set[5][1], uid); /* bit 5 is FCT_F_DELETED */
+			continue;
+		}
+		for (b = 0; b < 6; b++) {
+			if (a->add & (1u << b))
+				uidv_push(&set[b][1], uid);
+			if (a->del & (1u << b))
+				uidv_push(&set[b][0], uid);
+		}
+	}
+	for (b = 0; b < 6; b++)
+		for (d = 0; d < 2; d++) {
+			if (rc == 0 && set[b][d].n)
+				rc = imap_store_flags(x->r->c->im, set[b][d].v, set[b][d].n, (int)d,
+				                      1u << b, err);
+			free(set[b][d].v);
+		}
+	return rc;
+}
+
+/* Phase 4: expunge what the plan expunges. */
+static int far_expunge(struct exec *x, struct fct_err *err)
+{
+	struct uidv u = {0};
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < x->p->n; i++)
+		if (x->p->acts[i].kind == PLAN_EXPUNGE_FAR)
+			uidv_push(&u, x->r->far[x->p->acts[i].far].uid);
+	if (u.n) {
+		/* Without UIDPLUS only a plain EXPUNGE exists; Expunge Far asked
+		 * for every \Deleted message to go, which is what it does. */
+		if (x->r->c->caps & IMAP_CAP_UIDPLUS)
+			rc = imap_expunge_uids(x->r->c->im, u.v, u.n, err);
+		else
+			rc = imap_expunge_all(x->r->c->im, err);
+	}
+	free(u.v);
+	return rc;
+}
+
+/* ---- downloads ---- */
+
+struct dl_item {
+	size_t act;          /* plan action index */
+	struct md_tmp *tmp;  /* owned by the batch */
+	size_t rec;          /* record: made index + 1, or 0 for an existing one */
+};
+
+struct dl {
+	struct exec *x;
+	struct md_batch *b;
+	struct dl_item *items; /* by position in the batch's uid list */
+	const uint32_t *uids;
+	size_t n, cur;         /* cur: item being streamed */
+	struct md_tmp *tmp;
+	struct crlf_dec dec;
+	char out[65537];
+	size_t done;           /* items finished */
+};
+
+static int dl_begin(void *ctx, uint32_t uid, uint64_t size, struct fct_err *err)
+{
+	struct dl *d = ctx;
+	size_t i;
+
+	(void)size;
+	for (i = 0; i < d->n && d->uids[i] != uid; i++)
+		;
+	if (i == d->n || d->items[i].tmp)
+		return fct_err_set(err, FCT_E_PROTO, "server sent UID %u, which was not asked for", uid);
+	if (md_tmp_open(d->b, &d->tmp, err) < 0)
+		return -1;
+	d->cur = i;
+	memset(&d->dec, 0, sizeof d->dec);
+	return 0;
+}
+
+static int dl_data(void *ctx, const char *p, size_t n, struct fct_err *err)
+{
+	struct dl *d = ctx;
+
+	while (n) {
+		size_t piece = n < sizeof d->out - 1 ? n : sizeof d->out - 1;
+		size_t o = crlf_dec_step(&d->dec, p, piece, d->out);
+
+		if (md_tmp_write(d->tmp, d->out, o, err) < 0)
+			return -1;
+		p += piece;
+		n -= piece;
+	}
+	return 0;
+}
+
+static int dl_end(void *ctx, const struct imap_msg *m, struct fct_err *err)
+{
+	struct dl *d = ctx;
+	const struct plan_action *a = &d->x->p->acts[d->items[d->cur].act];
+	size_t o = crlf_dec_end(&d->dec, d->out);
+	struct md_tmp *t = d->tmp;
+
+	d->tmp = NULL;
+	if (o && md_tmp_write(t, d->out, o, err) < 0) {
+		md_tmp_abort(t);
+		return -1;
+	}
+	if (md_tmp_done(t, a->flags, m->internaldate, err) < 0)
+		return -1;
+	d->items[d->cur].tmp = t;
+	d->x->r->c->sum.bytes_down += d->x->r->far[a->far].size;
+	d->done++;
+	return 0;
+}
+
+static struct jrnl_msg *dl_rec(struct dl *d, size_t i)
+{
+	struct exec *x = d->x;
+
+	if (!d->items[i].rec) {
+		const struct plan_action *a = &x->p->acts[d->items[i].act];
+
+		if (a->jr != PLAN_NONE)
+			return &x->r->jr[a->jr];
+		rec_new(x, a->far, PLAN_NONE);
+		d->items[i].rec = x->nmade;
+	}
+	return &x->made[d->items[i].rec - 1];
+}
+
+/* Journals every streamed message with the given state. */
+static int dl_journal(struct dl *d, int state, struct fct_err *err)
+{
+	struct jrnl_txn *t;
+	size_t i;
+
+	if (jrnl_begin(d->x->r->c->j, &t, err) < 0)
+		return -1;
+	for (i = 0; i < d->n; i++) {
+		const struct plan_action *a = &d->x->p->acts[d->items[i].act];
+		struct jrnl_msg *m;
+
+		if (!d->items[i].tmp)
+			continue;
+		m = dl_rec(d, i);
+		rec_link(d->x, m, a);
+		set_str(&m->near_uniq, md_tmp_uniq(d->items[i].tmp));
+		m->flags = a->flags;
+		m->state = (uint8_t)state;
+		if (put(t, d->x, m, err) < 0) {
+			jrnl_abort(t);
+			return -1;
+		}
+	}
+	return jrnl_commit(t, err);
+}
+
+static int dl_batch(struct exec *x, const size_t *acts, size_t n, struct fct_err *err)
+{
+	struct imap_body_sink sink;
+	struct dl *d = fct_xcalloc(1, sizeof *d);
+	uint32_t *uids = fct_xcalloc(n, sizeof *uids);
+	size_t i;
+	int rc;
+
+	d->x = x;
+	d->n = n;
+	d->uids = uids;
+	d->items = fct_xcalloc(n, sizeof *d->items);
+	d->b = md_batch_new(x->r->nf);
+	for (i = 0; i < n; i++) {
+		d->items[i].act = acts[i];
+		uids[i] = x->r->far[x->p->acts[acts[i]].far].uid;
+	}
+	sink = (struct imap_body_sink){dl_begin, dl_data, dl_end, d};
+	rc = imap_fetch_bodies(x->r->c->im, uids, n, &sink, err);
+	if (d->tmp)
+		md_tmp_abort(d->tmp);
+	/* Intent, durable rename, confirmation (sync/engine.h). */
+	if (rc == 0 && d->done)
+		rc = dl_journal(d, JRNL_PENDING_DOWNLOAD, err);
+	if (rc == 0 && d->done)
+		rc = md_batch_commit(d->b, err);
+	if (rc == 0 && d->done)
+		rc = dl_journal(d, JRNL_SYNCED, err);
+	md_batch_free(d->b);
+	free(d->items);
+	free(uids);
+	free(d);
+	return rc;
+}
+
+static int downloads(struct exec *x, struct fct_err *err)
+{
+	size_t *acts = fct_xcalloc(DL_BATCH_MSGS, sizeof *acts);
+	size_t i, n = 0;
+	uint64_t bytes = 0;
+	int rc = 0;
+
+	for (i = 0; i < x->p->n && rc == 0; i++) {
+		const struct plan_action *a = &x->p->acts[i];
+
+		if (a->kind != PLAN_DOWNLOAD)
+			continue;
+		acts[n++] = i;
+		bytes += x->r->far[a->far].size;
+		if (n == DL_BATCH_MSGS || bytes >= DL_BATCH_BYTES) {
+			rc = dl_batch(x, acts, n, err);
+			n = 0;
+			bytes = 0;
+		}
+	}
+	if (rc == 0 && n)
+		rc = dl_batch(x, acts, n, err);
+	free(acts);
+	return rc;
+}
+
+/* ---- uploads ---- */
+
+struct ul_src {
+	int fd;
+	struct crlf_enc enc;
+	char in[32768];
+	char out[2 * 32768]; /* encoded bytes not yet handed out */
+	size_t off, len;
+};
+
+static long ul_read(void *ctx, char *buf, size_t n, struct fct_err *err)
+{
+	struct ul_src *s = ctx;
+	ssize_t got;
+
+	if (s->off == s->len) {
+		got = read(s->fd, s->in, sizeof s->in);
+		if (got < 0)
+			return fct_err_sys(err, errno, "reading message");
+		s->off = 0;
+		s->len = crlf_enc_step(&s->enc, s->in, (size_t)got, s->out);
+	}
+	if (n > s->len - s->off)
+		n = s->len - s->off;
+	memcpy(buf, s->out + s->off, n);
+	s->off += n;
+	return (long)n;
+}
+
+/* Opens a near message and measures it as it will go on the wire. */
+static int ul_open(struct box_run *r, const char *uniq, struct ul_src *s, uint64_t *size,
+                   struct fct_err *err)
+{
+	uint64_t fsize, total = 0;
+	ssize_t n;
+
+	memset(&s->enc, 0, sizeof s->enc);
+	s->off = s->len = 0;
+	if (md_open_msg(r->nf, uniq, &s->fd, &fsize, err) < 0)
+		return -1;
+	while ((n = read(s->fd, s->in, sizeof s->in)) > 0)
+		total += crlf_enc_size(&s->enc, s->in, (size_t)n);
+	memset(&s->enc, 0, sizeof s->enc);
+	if (n < 0 || lseek(s->fd, 0, SEEK_SET) < 0) {
+		fct_err_sys(err, errno, "reading message %s", uniq);
+		close(s->fd);
+		return -1;
+	}
+	*size = total;
+	return 0;
+}
+
+static int ul_intents(struct exec *x, size_t *recs, struct fct_err *err)
+{
+	struct jrnl_txn *t;
+	size_t i, k = 0;
+
+	if (jrnl_begin(x->r->c->j, &t, err) < 0)
+		return -1;
+	for (i = 0; i < x->p->n; i++) {
+		const struct plan_action *a = &x->p->acts[i];
+		struct jrnl_msg *m;
+
+		if (a->kind != PLAN_UPLOAD)
+			continue;
+		if (a->jr == PLAN_NONE) {
+			rec_new(x, PLAN_NONE, a->near);
+			recs[k] = x->nmade;
+		}
+		m = a->jr == PLAN_NONE ? &x->made[recs[k] - 1] : &x->r->jr[a->jr];
+		rec_link(x, m, a);
+		m->far_uid = 0;
+		m->flags = a->flags;
+		m->state = JRNL_PENDING_UPLOAD;
+		m->upload_uidnext = x->r->fbox.uidnext;
+		k++;
+		if (put(t, x, m, err) < 0) {
+			jrnl_abort(t);
+			return -1;
+		}
+	}
+	return jrnl_commit(t, err);
+}
+
+static int ul_one(struct exec *x, const struct plan_action *a, struct jrnl_msg *m,
+                  struct fct_err *err)
+{
+	struct box_run *r = x->r;
+	struct ul_src *s = fct_xmalloc(sizeof *s);
+	struct imap_source src = {ul_read, s, 0};
+	uint32_t uidv = 0, uid = 0;
+	int64_t date = 0;
+	int rc;
+
+	rc = ul_open(r, r->near[a->near].uniq, s, &src.size, err);
+	if (rc == 0) {
+		if (r->c->ch->copy_arrival_date) {
+			struct stat st;
+
+			if (fstat(s->fd, &st) == 0)
+				date = st.st_mtime;
+		}
+		m->size = src.size;
+		rc = imap_append(r->c->im, r->far_name, a->flags, date, &src, &uidv, &uid, err);
+		close(s->fd);
+	}
+	free(s);
+	if (rc < 0)
+		return -1;
+	if (uidv && uidv != r->fbox.uidvalidity)
+		return fct_err_set(err, FCT_E_PROTO, "APPENDUID names UIDVALIDITY %u, not %u",
+		                   uidv, r->fbox.uidvalidity);
+	r->c->sum.bytes_up += src.size;
+	if (uid) { /* without UIDPLUS the record stays pending: next run matches it */
+		m->far_uid = uid;
+		m->state = JRNL_SYNCED;
+	}
+	return 0;
+}
+
+static int uploads(struct exec *x, struct fct_err *err)
+{
+	size_t *recs = fct_xcalloc(x->p->count[PLAN_UPLOAD] + 1, sizeof *recs);
+	struct jrnl_txn *t = NULL;
+	size_t i, k = 0, since = 0;
+	int rc;
+
+	rc = ul_intents(x, recs, err);
+	for (i = 0; i < x->p->n && rc == 0; i++) {
+		const struct plan_action *a = &x->p->acts[i];
+		struct jrnl_msg *m;
+
+		if (a->kind != PLAN_UPLOAD)
+			continue;
+		m = a->jr == PLAN_NONE ? &x->made[recs[k] - 1] : &x->r->jr[a->jr];
+		k++;
+		if (ul_one(x, a, m, err) < 0) {
+			if (err->kind != FCT_E_MSG || m->far_uid)
+				rc = -1;
+			else /* one message refused or gone: report, keep going */
+				fct_log_error(x->r->c->log, "%s: %s: %s", x->r->c->ch->name, x->r->box,
+				              err->msg);
+			continue;
+		}
+		if (!t && (rc = jrnl_begin(x->r->c->j, &t, err)) < 0)
+			break;
+		rc = put(t, x, m, err);
+		if (rc == 0 && ++since == UL_JOURNAL_EVERY) {
+			rc = jrnl_commit(t, err);
+			t = NULL;
+			since = 0;
+		}
+	}
+	if (t && rc == 0)
+		rc = jrnl_commit(t, err);
+	else if (t)
+		jrnl_abort(t);
+	free(recs);
+	return rc;
+}
+
+int exec_plan(struct box_run *r, const struct plan *p, struct fct_err *err)
+{
+	struct exec x;
+	int rc;
+
+	memset(&x, 0, sizeof x);
+	x.r = r;
+	x.p = p;
+	x.far_made = fct_xcalloc(r->nfar + 1, sizeof *x.far_made);
+	x.near_made = fct_xcalloc(r->nnear + 1, sizeof *x.near_made);
+	rc = journal_phase(&x, pre_record, err);
+	if (rc == 0)
+		rc = near_changes(&x, err);
+	if (rc == 0)
+		rc = far_flags(&x, err);
+	if (rc == 0)
+		rc = far_expunge(&x, err);
+	if (rc == 0)
+		rc = journal_phase(&x, post_record, err);
+	if (rc == 0)
+		rc = downloads(&x, err);
+	if (rc == 0)
+		rc = uploads(&x, err);
+	exec_free(&x);
+	return rc;
+}
