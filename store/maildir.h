@@ -27,6 +27,11 @@ struct md_store_opts {
 	struct md_names names; /* layout; inbox_path is copied */
 	char info_delim;       /* ':' when 0; InfoDelimiter */
 	int fsync;             /* 1: fsync files and directories (default) */
+	/* Testing only (NULL in production): called at each durability step of
+	 * delivery with where = "tmp-done", "renamed" (after each rename, before
+	 * the directory fsync) or "synced", so a test can kill the process. */
+	void (*fault)(void *ctx, const char *where);
+	void *fault_ctx;
 };
 
 struct md_store;
