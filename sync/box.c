@@ -473,7 +473,7 @@ static int open_sides(struct box_run *r, unsigned where, struct fct_err *err)
 	}
 	if (!(where & BOX_ON_FAR) && imap_create(c->im, r->far_name, err) < 0)
 		return -1;
-	if (md_folder_open(c->md, r->box, !(where & BOX_ON_NEAR) && !dry, &r->nf, err) < 0) {
+	if (md_folder_open(c->md, r->near_name, !(where & BOX_ON_NEAR) && !dry, &r->nf, err) < 0) {
 		if (dry)
 			return 1;
 		return -1;
@@ -521,31 +521,27 @@ out:
 	return rc;
 }
 
-int sync_box(struct chan *c, const char *box, unsigned where, struct fct_err *err)
+int sync_box(struct chan *c, const char *box, const char *far_name, const char *near_name,
+             unsigned where, struct fct_err *err)
 {
 	struct box_run r;
-	struct fct_buf far;
 	struct pool pool;
 	int rc;
 
 	memset(&r, 0, sizeof r);
 	memset(&pool, 0, sizeof pool);
-	fct_buf_init(&far);
 	r.c = c;
 	r.box = box;
-	rc = box_canon_to_far(box, c->prefix, c->delim, &far, err);
-	if (rc == 0) {
-		r.far_name = far.data;
-		rc = open_sides(&r, where, err);
-		if (rc == 0)
-			rc = sync_box_lists(&r, &pool, err);
-		else if (rc > 0)
-			rc = 0;
-	}
+	r.far_name = far_name;
+	r.near_name = near_name;
+	rc = open_sides(&r, where, err);
+	if (rc == 0)
+		rc = sync_box_lists(&r, &pool, err);
+	else if (rc > 0)
+		rc = 0;
 	if (r.nf)
 		md_folder_close(r.nf);
 	pool_free(&pool);
-	fct_buf_free(&far);
 	if (rc < 0)
 		fct_err_prefix(err, "%s: %s", c->ch->name, box);
 	return rc;

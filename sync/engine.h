@@ -49,14 +49,18 @@ struct chan {
 	struct sync_counts sum;
 };
 
-/* One folder pair, canonical name `box`; where: BOX_ON_* (sync/boxes.h). */
-int sync_box(struct chan *c, const char *box, unsigned where, struct fct_err *err);
+/* One folder pair: `box` is its journal key (the canonical name), far_name
+ * the server's name, near_name the Maildir folder name; where: BOX_ON_*
+ * (sync/boxes.h) says which sides already have it. */
+int sync_box(struct chan *c, const char *box, const char *far_name, const char *near_name,
+             unsigned where, struct fct_err *err);
 
 /* What box.c hands to exec.c: the listings the plan indexes into. */
 struct box_run {
 	struct chan *c;
 	const char *box;       /* canonical name (journal key) */
 	const char *far_name;  /* server name */
+	const char *near_name; /* Maildir folder name */
 	struct md_folder *nf;
 	struct imap_box fbox;  /* as SELECTed */
 	struct plan_far *far;

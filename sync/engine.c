@@ -1,0 +1,317 @@
+/* Channels: resolve stores, take the channel's lock, open the journal and
+ * both stores, decide which boxes to synchronize, run each, and report.
+ * POP3 channels are handed to the ingestion module. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "store/lock.h"
+#include "sync/boxes.h"
+#include "sync/connect.h"
+#include "sync/engine.h"
+#include "sync/pattern.h"
+#include "sync/pop3sync.h"
+#include "sync/report.h"
+
+/* mkdir -p, for the state directory. */
+static int make_dirs(const char *path, struct fct_err *err)
+{
+	char *p = fct_xstrdup(path), *s;
+	int rc = 0;
+
+	for (s = p + 1; rc == 0; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+
+		*s = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST)
+			rc = fct_err_sys(err, errno, "creating %s", p);
+		*s = c;
+		if (!c)
+			break;
+	}
+	free(p);
+	return rc;
+}
+
+static enum md_layout layout_of(int subfolders)
+{
+	return subfolders == 1 ? MD_LAYOUT_MAILDIRPP
+	     : subfolders == 2 ? MD_LAYOUT_LEGACY : MD_LAYOUT_VERBATIM;
+}
+
+static int open_near(struct chan *c, struct fct_err *err)
+{
+	const struct cfg_store *st = c->ch->near;
+	struct md_store_opts o;
+
+	memset(&o, 0, sizeof o);
+	o.path = st->path;
+	o.names.layout = layout_of(st->subfolders);
+	o.names.flatten = st->flatten;
+	o.names.inbox_path = st->inbox;
+	o.info_delim = st->info_delim ? st->info_delim : c->cfg->field_delim;
+	o.fsync = c->cfg->fsync;
+	return md_store_open(&c->md, &o, err);
+}
+
+/* Is this box one the command line asked for (CHANNEL:BOX,...)? */
+static int wanted(const struct run_target *t, const char *name)
+{
+	const char **b;
+
+	if (!t->boxes)
+		return 1;
+	for (b = t->boxes; *b; b++)
+		if (strcmp(*b, name) == 0 || (strcasecmp(*b, "INBOX") == 0 && strcasecmp(name, "INBOX") == 0))
+			return 1;
+	return 0;
+}
+
+struct far_walk {
+	struct chan *c;
+	struct box_set *set;
+	struct fct_buf name;
+};
+
+static int on_far_box(void *ctx, const char *name, char delim, unsigned attrs)
+{
+	struct far_walk *w = ctx;
+	struct fct_err e;
+
+	(void)delim;
+	if (attrs & (IMAP_LIST_NOSELECT | IMAP_LIST_NONEXISTENT))
+		return 0;
+	if (box_far_to_canon(name, w->c->prefix, w->c->delim, &w->name, &e) < 0) {
+		fct_log_warn(w->c->log, "%s: %s; skipped", w->c->ch->name, e.msg);
+		return 0;
+	}
+	box_set_add(w->set, w->name.data, BOX_ON_FAR);
+	return 0;
+}
+
+static int on_near_box(void *ctx, const char *name)
+{
+	box_set_add(ctx, name, BOX_ON_NEAR);
+	return 0;
+}
+
+static int list_boxes(struct chan *c, struct box_set *set, struct fct_err *err)
+{
+	struct far_walk w = {c, set, {0}};
+	int rc;
+
+	fct_buf_init(&w.name);
+	rc = imap_list(c->im, "*", c->ch->far->subscribed_only, on_far_box, &w, err);
+	fct_buf_free(&w.name);
+	if (rc == 0)
+		rc = md_list(c->md, on_near_box, set, err);
+	box_set_finish(set);
+	return rc;
+}
+
+/* Failures that end the whole channel rather than one box. */
+static int fatal(const struct fct_err *e)
+{
+	return e->kind != FCT_E_FOLDER && e->kind != FCT_E_MSG;
+}
+
+static int run_patterns(struct chan *c, const struct run_target *t, struct fct_err *err)
+{
+	struct box_set set = {0};
+	struct fct_buf far;
+	size_t i;
+	int failed = 0;
+
+	fct_buf_init(&far);
+	if (list_boxes(c, &set, err) < 0) {
+		box_set_free(&set);
+		return -1;
+	}
+	for (i = 0; i < set.n; i++) {
+		const char *name = set.v[i].name;
+		struct fct_err e;
+
+		if (!box_selected((const char *const *)c->ch->patterns, name) || !wanted(t, name))
+			continue;
+		if (c->opts->list_only) {
+			printf("%s\n", name);
+			continue;
+		}
+		fct_err_clear(&e);
+		if (box_canon_to_far(name, c->prefix, c->delim, &far, &e) < 0 ||
+		    sync_box(c, name, far.data, name, set.v[i].where, &e) < 0) {
+			fct_log_error(c->log, "%s", e.msg);
+			c->sum.boxes_failed++;
+			failed = 1;
+			if (fatal(&e)) {
+				*err = e;
+				break;
+			}
+		}
+		c->sum.boxes++;
+	}
+	fct_buf_free(&far);
+	box_set_free(&set);
+	if (failed && err->kind == FCT_E_NONE)
+		fct_err_set(err, FCT_E_FOLDER, "%zu box(es) failed", c->sum.boxes_failed);
+	return failed ? -1 : 0;
+}
+
+/* Without Patterns a channel pairs exactly one box on each side. */
+static int run_single(struct chan *c, struct fct_err *err)
+{
+	const char *far = c->ch->far_box ? c->ch->far_box : "INBOX";
+	const char *near = c->ch->near_box ? c->ch->near_box : "INBOX";
+	unsigned where = 0;
+	struct box_set set = {0};
+	size_t i;
+
+	if (c->opts->list_only) {
+		printf("%s\n", near);
+		return 0;
+	}
+	if (list_boxes(c, &set, err) < 0) {
+		box_set_free(&set);
+		return -1;
+	}
+	for (i = 0; i < set.n; i++) {
+		if ((set.v[i].where & BOX_ON_FAR) && strcmp(set.v[i].name, far) == 0)
+			where |= BOX_ON_FAR;
+		if ((set.v[i].where & BOX_ON_NEAR) && strcmp(set.v[i].name, near) == 0)
+			where |= BOX_ON_NEAR;
+	}
+	box_set_free(&set);
+	/* INBOX always exists on an IMAP server, whatever LIST said. */
+	if (strcasecmp(far, "INBOX") == 0)
+		where |= BOX_ON_FAR;
+	c->sum.boxes++;
+	if (sync_box(c, near, far, near, where, err) < 0) {
+		c->sum.boxes_failed++;
+		return -1;
+	}
+	return 0;
+}
+
+static int open_far(struct chan *c, struct fct_err *err)
+{
+	const struct cfg_store *st = c->ch->far;
+	struct fct_err e;
+
+	if (sync_imap_connect(st->account, c->log, &c->im, err) < 0)
+		return -1;
+	c->caps = imap_caps(c->im);
+	fct_err_clear(&e);
+	c->delim = st->path_delim ? st->path_delim : imap_delimiter(c->im, &e);
+	if (e.kind != FCT_E_NONE) {
+		*err = e;
+		return -1;
+	}
+	c->prefix = st->imap_path ? st->imap_path : st->use_namespace ? imap_namespace(c->im) : "";
+	return 0;
+}
+
+static int imap_channel(struct chan *c, const struct run_target *t, struct fct_err *err)
+{
+	char *dir = cfg_state_dir(c->cfg, c->ch), *lockpath = NULL;
+	struct fct_lock *lock = NULL;
+	int rc = -1;
+
+	if (make_dirs(dir, err) < 0)
+		goto out;
+	lockpath = fct_xasprintf("%s/lock", dir);
+	if (fct_lock_take(&lock, lockpath, c->ch->name, c->opts->wait_lock, err) < 0)
+		goto out;
+	if (jrnl_open(&c->j, dir, err) < 0 || open_near(c, err) < 0 || open_far(c, err) < 0)
+		goto out;
+	rc = c->ch->patterns ? run_patterns(c, t, err) : run_single(c, err);
+out:
+	imap_close(c->im);
+	if (c->md)
+		md_store_free(c->md);
+	if (c->j)
+		jrnl_close(c->j);
+	if (lock)
+		fct_lock_release(lock);
+	free(lockpath);
+	free(dir);
+	return rc;
+}
+
+static int pop3_channel(const struct fct_config *cfg, const struct cfg_channel *ch,
+                        const struct run_opts *o, struct report *rep, struct fct_err *err)
+{
+	struct pop3sync_opts po;
+	struct pop3sync_summary sum;
+	int rc;
+
+	memset(&po, 0, sizeof po);
+	po.dry_run = o->dry_run;
+	po.wait_lock = o->wait_lock;
+	po.log = &o->log;
+	rc = pop3_ingest(cfg, ch, &po, &sum, err);
+	report_from_pop3(rep, &sum);
+	return rc;
+}
+
+static int run_channel(const struct fct_config *cfg, const struct run_target *t,
+                       const struct run_opts *o, struct report *rep, struct fct_err *err)
+{
+	const struct cfg_channel *ch = cfg_channel(cfg, t->channel);
+	struct chan c;
+	int rc;
+
+	if (!ch)
+		return fct_err_set(err, FCT_E_CONFIG, "no channel named %s", t->channel);
+	if (ch->far->kind == CFG_STORE_POP3)
+		return pop3_channel(cfg, ch, o, rep, err);
+	if (ch->far->kind != CFG_STORE_IMAP || ch->near->kind != CFG_STORE_MAILDIR)
+		return fct_err_set(err, FCT_E_CONFIG,
+		                   "%s:%d: channel %s: the far store must be IMAP (or POP3) and the "
+		                   "near store a Maildir", ch->file, ch->line, ch->name);
+	memset(&c, 0, sizeof c);
+	c.cfg = cfg;
+	c.ch = ch;
+	c.opts = o;
+	c.log = &o->log;
+	rc = imap_channel(&c, t, err);
+	report_from_counts(rep, &c.sum);
+	return rc;
+}
+
+int sync_run(const struct fct_config *cfg, const struct run_opts *opts)
+{
+	size_t i;
+	int failed = 0;
+
+	for (i = 0; i < opts->ntargets; i++) {
+		const struct run_target *t = &opts->targets[i];
+		const struct cfg_channel *ch = cfg_channel(cfg, t->channel);
+		struct report rep;
+		struct fct_err err;
+		const char *hook;
+
+		memset(&rep, 0, sizeof rep);
+		fct_err_clear(&err);
+		rep.channel = t->channel;
+		rep.dry_run = opts->dry_run;
+		rep.ok = run_channel(cfg, t, opts, &rep, &err) == 0;
+		if (!rep.ok) {
+			fct_log_error(&opts->log, "%s", err.msg);
+			rep.error = err.msg;
+			failed = 1;
+		}
+		if (!opts->list_only)
+			report_print(&rep, opts->json, &opts->log, stdout);
+		hook = ch && ch->post_sync_cmd ? ch->post_sync_cmd : cfg->post_sync_cmd;
+		if (rep.ok && hook && !opts->dry_run && !opts->list_only &&
+		    report_hook(&rep, hook, &opts->log) != 0)
+			failed = 1;
+	}
+	return failed;
+}
