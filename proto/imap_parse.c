@@ -590,6 +590,11 @@ int imap_parse_between(const struct imap_parser *p)
 	       (p->st == ST_LINE && !p->header_done && p->line.len == 0 && p->ntok == 0);
 }
 
+uint64_t imap_parse_literal_left(const struct imap_parser *p)
+{
+	return p->st == ST_LITERAL ? p->lit_left : 0;
+}
+
 int imap_tok_is(const struct imap_tok *t, const char *s)
 {
 	return t->type == IMAP_TOK_ATOM && strlen(s) == t->len && strcasecmp(t->s, s) == 0;

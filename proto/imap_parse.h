@@ -106,6 +106,9 @@ int imap_parse_feed(struct imap_parser *p, const char *buf, size_t n, size_t *us
 const struct imap_resp *imap_parse_resp(const struct imap_parser *p);
 /* 1 if no partial response is held (between responses). */
 int imap_parse_between(const struct imap_parser *p);
+/* Bytes of the current literal still expected (0 when reading lines): lets
+ * a line-oriented reader hand over exactly the literal's bytes. */
+uint64_t imap_parse_literal_left(const struct imap_parser *p);
 
 /* Token helpers. */
 /* 1 if t is an ATOM equal to s, case-insensitively. */

@@ -478,6 +478,25 @@ static void unterminated_literal_waits(void **state)
 	fct_buf_free(&s.body);
 }
 
+static void literal_left(void **state)
+{
+	static const char in[] = "* 1 FETCH (UID 3 BODY[] {10}\r\nabc";
+	struct imap_parser *p = imap_parser_new(NULL);
+	struct fct_err err;
+	size_t used;
+
+	(void)state;
+	assert_int_equal(imap_parse_literal_left(p), 0);
+	assert_int_equal(imap_parse_feed(p, in, sizeof in - 1, &used, &err), 0);
+	assert_int_equal(imap_parse_literal_left(p), 7);
+	assert_int_equal(imap_parse_feed(p, "defghij)", 8, &used, &err), 0);
+	assert_int_equal(imap_parse_literal_left(p), 0);
+	assert_int_equal(imap_parse_feed(p, "\n", 1, &used, &err), 1);
+	assert_int_equal(imap_parse_resp(p)->tok[4].type, IMAP_TOK_LITERAL);
+	assert_string_equal(imap_parse_resp(p)->tok[4].s, "abcdefghij");
+	imap_parser_free(p);
+}
+
 struct ranges {
 	char out[256];
 	size_t len;
@@ -533,6 +552,7 @@ int main(void)
 		cmocka_unit_test(limits),
 		cmocka_unit_test(hook_failure),
 		cmocka_unit_test(unterminated_literal_waits),
+		cmocka_unit_test(literal_left),
 		cmocka_unit_test(seqsets),
 		cmocka_unit_test(sanitize),
 	};
