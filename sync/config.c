@@ -267,12 +267,12 @@ static int merge_sync(struct cfg_parser *p, const struct cfg_ops *o, unsigned *p
 		*pull |= o->types;
 		*push |= o->types;
 		if (o->dirs & 1) {
-			if (*pull & ~o->types)
+			if (*pull)
 				goto conflict;
 			*pull |= CFG_OP_ALL;
 		}
 		if (o->dirs & 2) {
-			if (*push & ~o->types)
+			if (*push)
 				goto conflict;
 			*push |= CFG_OP_ALL;
 		}

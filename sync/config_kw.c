@@ -249,9 +249,11 @@ static int kw_tlsversions(struct cfg_parser *p, struct cfg_account *a, const str
 	for (int i = 1; i < l->argc; i++) {
 		const char *s = l->argv[i];
 		const char *bare = (*s == '+' || *s == '-') ? s + 1 : s;
-		if (strcasecmp(bare, "SSLv3") && strcasecmp(bare, "TLSv1") &&
-		    strcasecmp(bare, "TLSv1.1") && strcasecmp(bare, "TLSv1.2") &&
-		    strcasecmp(bare, "TLSv1.3")) {
+		if (!strncasecmp(bare, "TLSv", 4))
+			bare += 4;
+		/* mbsync 1.4 "TLSv1.2 SSLv3" and 1.5 "+1.3 -1.1" forms. */
+		if (strcasecmp(s, "SSLv3") && strcmp(bare, "1") && strcmp(bare, "1.0") &&
+		    strcmp(bare, "1.1") && strcmp(bare, "1.2") && strcmp(bare, "1.3")) {
 			fct_buf_free(&b);
 			return cfg_perr(p, "%s: unknown TLS version '%s'", l->argv[0], s);
 		}
@@ -622,7 +624,7 @@ int cfg_kw_apply(struct cfg_parser *p, const struct cfg_line *l)
 	/* Stores; account keywords in an IMAPStore declare its account inline. */
 	if (k->sects & (SEC_IMAPACCT | SEC_POP3ACCT)) {
 		if (!p->acct) {
-			p->acct = cfg_account_new(p->store->name, 0, p->file, p->line);
+			p->acct = cfg_account_new(p->store->name, 0, p->file, p->store->line);
 			p->acct_pending = 1;
 		}
 		return kw_account(p, k->id, l);
