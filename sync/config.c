@@ -254,27 +254,24 @@ static int finish_store(struct cfg_parser *p)
 	return 0;
 }
 
-/* mbsync's rules for combining Sync arguments (see the man page): either
- * rows/columns (Pull New: intersect), or compound cells (PullNew) with bare
- * words asserting whole rows/columns, never a cell twice. */
-static int merge_sync(struct cfg_parser *p, const struct cfg_ops *o, unsigned *pull, unsigned *push)
+int cfg_sync_merge(const struct cfg_sync_spec *o, unsigned *pull, unsigned *push)
 {
 	*pull = o->pull;
 	*push = o->push;
 	if (o->pull | o->push) {
 		if ((o->pull | o->push) & o->types)
-			goto conflict;
+			return -1;
 		*pull |= o->types;
 		*push |= o->types;
 		if (o->dirs & 1) {
 			if (*pull)
-				goto conflict;
-			*pull |= CFG_OP_ALL;
+				return -1;
+			*pull = CFG_OP_ALL;
 		}
 		if (o->dirs & 2) {
 			if (*push)
-				goto conflict;
-			*push |= CFG_OP_ALL;
+				return -1;
+			*push = CFG_OP_ALL;
 		}
 		return 0;
 	}
@@ -285,9 +282,15 @@ static int merge_sync(struct cfg_parser *p, const struct cfg_ops *o, unsigned *p
 	*pull = (dirs & 1) ? types : 0;
 	*push = (dirs & 2) ? types : 0;
 	return 0;
-conflict:
-	return fct_err_set(p->err, FCT_E_CONFIG, "%s:%d: conflicting Sync arguments (a "
-	                   "direction/type pair is asserted twice)", p->file, o->sync_line);
+}
+
+static int merge_sync(struct cfg_parser *p, const struct cfg_ops *o, unsigned *pull, unsigned *push)
+{
+	struct cfg_sync_spec spec = {o->dirs, o->types, o->pull, o->push};
+	if (cfg_sync_merge(&spec, pull, push))
+		return fct_err_set(p->err, FCT_E_CONFIG, "%s:%d: conflicting Sync arguments (a "
+		                   "direction/type pair is asserted twice)", p->file, o->sync_line);
+	return 0;
 }
 
 static void apply_boxops(struct cfg_channel *ch, const struct cfg_ops *own, const struct cfg_ops *glob)

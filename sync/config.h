@@ -71,6 +71,17 @@ struct cfg_store {
 enum { CFG_OP_NEW = 1, CFG_OP_RENEW = 2, CFG_OP_DELETE = 4, CFG_OP_FLAGS = 8 };
 #define CFG_OP_ALL (CFG_OP_NEW | CFG_OP_RENEW | CFG_OP_DELETE | CFG_OP_FLAGS)
 
+/* A Sync line (or the command line's -n/-L/-H... options) before merging:
+ * bare directions (1 pull, 2 push), bare types, and compound cells such as
+ * PullNew.  cfg_sync_merge applies mbsync's rule: bare words select rows and
+ * columns (an empty class means all of it), unless compound cells are given,
+ * in which case bare words add whole rows/columns and no cell may be
+ * asserted twice (returns -1 on such a conflict).  All zero means None. */
+struct cfg_sync_spec {
+	unsigned dirs, types, pull, push;
+};
+int cfg_sync_merge(const struct cfg_sync_spec *s, unsigned *pull, unsigned *push);
+
 struct cfg_channel {
 	char *name;
 	const struct cfg_store *far, *near;
