@@ -212,9 +212,9 @@ int cli_parse(struct cli_opts *o, int argc, char **argv, struct fct_err *err)
 	memset(o, 0, sizeof *o);
 	o->log.level = 1;
 	opterr = 0;
-	optind = 1;
+	optind = 0; /* GNU getopt: full reinitialization, so parsing can be repeated */
 	int c;
-	while ((c = getopt_long(argc, argv, "c:alC::R::X::nNdf0FL::H::VqD::vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:alC::R::X::nNdf0FL::H::VqD::vh", longopts, NULL)) != -1) {
 		if (c == '?' || c == ':') {
 			const char *bad = argv[optind - 1];
 			if (optopt && optopt < 256)
@@ -329,7 +329,7 @@ int cli_resolve(const struct fct_config *c, const struct cli_opts *o, struct run
 		for (size_t i = 0; i < c->nchannels; i++)
 			add_target(r, c->channels[i]->name, NULL);
 		if (!c->nchannels)
-			return fct_err_set(err, FCT_E_CONFIG, "%s: no channels defined", c->path);
+			return fct_err_set(err, FCT_E_CONFIG, "no channels defined in %s", c->path);
 		return 0;
 	}
 	if (!o->nargs)
