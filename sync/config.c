@@ -169,8 +169,9 @@ void cfg_free(struct fct_config *c)
 
 struct cfg_account *cfg_find_account(const struct fct_config *c, const char *name)
 {
+	/* Inline accounts belong to their store and cannot be referred to. */
 	for (size_t i = 0; i < c->naccounts; i++)
-		if (!strcmp(c->accounts[i]->name, name))
+		if (!c->accounts[i]->inline_decl && !strcmp(c->accounts[i]->name, name))
 			return c->accounts[i];
 	return NULL;
 }

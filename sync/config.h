@@ -40,6 +40,7 @@ struct cfg_account {
 	int compress;        /* default 1; 0 when DisableExtension COMPRESS */
 	const char *file;    /* where declared; points into fct_config.path's copy */
 	int line;
+	int inline_decl;     /* declared by account options inside an IMAPStore */
 };
 
 enum cfg_store_kind { CFG_STORE_IMAP, CFG_STORE_MAILDIR, CFG_STORE_POP3 };
@@ -90,7 +91,9 @@ struct cfg_channel {
 	unsigned pull, push; /* CFG_OP_* sets, from Sync (default: all both ways) */
 	int create_far, create_near, remove_far, remove_near;
 	int expunge_far, expunge_near, expunge_solo_far, expunge_solo_near;
-	uint64_t max_size;   /* bytes, 0 = unlimited */
+	uint64_t max_size;   /* Channel MaxSize, bytes, 0 = unset; when set it applies to
+	                      * both stores of this channel in place of their own MaxSize
+	                      * (mbsync writes it into the stores; we keep them shared) */
 	uint32_t max_messages; /* 0 = unlimited */
 	int expire_unread;   /* -1 unset (= mbsync default), 0 no, 1 yes */
 	int copy_arrival_date;
@@ -152,10 +155,13 @@ const struct cfg_store *cfg_store(const struct fct_config *c, const char *name);
 int cfg_get_pass(const struct cfg_account *a, char **out, struct fct_err *err);
 int cfg_get_user(const struct cfg_account *a, char **out, struct fct_err *err);
 
-/* The journal directory for a channel (malloc'd; the caller frees it).
- * SyncState "DIR/" -> DIR/<channel>; "*" -> beside the near store's Path
- * (<near path>/.facteur-state/<channel>); default $XDG_STATE_HOME/facteur/<channel>
- * (XDG_STATE_HOME defaults to ~/.local/state). */
+/* The journal directory for a channel (malloc'd; the caller frees it and
+ * creates it if needed).  SyncState is a prefix, as in mbsync: "DIR/" ->
+ * DIR/<channel>, "pre-" -> pre-<channel>; "*" -> beside the near Maildir
+ * store's root, never inside it (Path "~/Mail/" -> ~/Mail.facteur-state/<channel>;
+ * the default rule when the near store is not a Maildir); default
+ * $XDG_STATE_HOME/facteur/<channel> (XDG_STATE_HOME defaults to ~/.local/state).
+ * '/' in a channel name becomes '_'.  NULL only if there is no home directory. */
 char *cfg_state_dir(const struct fct_config *c, const struct cfg_channel *ch);
 
 #endif

@@ -625,6 +625,7 @@ int cfg_kw_apply(struct cfg_parser *p, const struct cfg_line *l)
 	if (k->sects & (SEC_IMAPACCT | SEC_POP3ACCT)) {
 		if (!p->acct) {
 			p->acct = cfg_account_new(p->store->name, 0, p->file, p->store->line);
+			p->acct->inline_decl = 1;
 			p->acct_pending = 1;
 		}
 		return kw_account(p, k->id, l);

@@ -164,6 +164,8 @@ static void test_full_stores(void **state)
 	assert_int_equal(in->account->tls, CFG_TLS_STARTTLS);
 	assert_false(in->account->tls_explicit);
 	assert_strv(in->account->auth_mechs, (const char *const[]){"CRAM-MD5", NULL});
+	assert_true(in->account->inline_decl);
+	assert_false(r->account->inline_decl);
 
 	const struct cfg_store *l = cfg_store(c, "local");
 	assert_int_equal(l->kind, CFG_STORE_MAILDIR);
@@ -295,6 +297,19 @@ static void test_sample(void **state)
 	assert_strv(cfg_group(c, "some")->channels,
 	            (const char *const[]){"one-to-one:inbox,sent-mail,other", NULL});
 	cfg_free(c);
+}
+
+static void test_inline_account_is_private(void **state)
+{
+	(void)state;
+	struct fct_config *c = parse_ok("IMAPStore s\nHost h\n\nIMAPAccount s\nHost other\n\n"
+	                                "IMAPStore t\nAccount s\n");
+	assert_string_equal(cfg_store(c, "s")->account->host, "h");
+	assert_string_equal(cfg_store(c, "t")->account->host, "other");
+	cfg_free(c);
+	struct fct_err err;
+	parse_bad("IMAPStore s\nHost h\n\nIMAPStore t\nAccount s\n", &err);
+	assert_non_null(strstr(err.msg, "t.conf:5: Account: unknown account 's'"));
 }
 
 static void test_defaults(void **state)
@@ -767,6 +782,7 @@ int main(void)
 		cmocka_unit_test_setup(test_full_pop3, set_home),
 		cmocka_unit_test_setup(test_full_channels, set_home),
 		cmocka_unit_test_setup(test_sample, set_home),
+		cmocka_unit_test_setup(test_inline_account_is_private, set_home),
 		cmocka_unit_test_setup(test_defaults, set_home),
 		cmocka_unit_test_setup(test_sync_combinations, set_home),
 		cmocka_unit_test_setup(test_sync_conflicts, set_home),
