@@ -9,7 +9,7 @@
 enum {
 	O_DRY_RUN = 256, O_JSON, O_WAIT,
 	O_CREATE_FAR, O_CREATE_NEAR, O_REMOVE_FAR, O_REMOVE_NEAR, O_EXPUNGE_FAR, O_EXPUNGE_NEAR,
-	O_NEW, O_RENEW, O_DELETE, O_FLAGS, O_NOOP, O_FULL,
+	O_NEW, O_RENEW, O_DELETE, O_FLAGS, O_NOOP, O_FULL, O_OLD, O_PULL_OLD, O_PUSH_OLD,
 	O_PULL, O_PULL_NEW, O_PULL_RENEW, O_PULL_DELETE, O_PULL_FLAGS,
 	O_PUSH, O_PUSH_NEW, O_PUSH_RENEW, O_PUSH_DELETE, O_PUSH_FLAGS,
 };
@@ -34,20 +34,29 @@ static const struct option longopts[] = {
 	{"expunge-near", no_argument, NULL, O_EXPUNGE_NEAR},
 	{"expunge-slave", no_argument, NULL, O_EXPUNGE_NEAR},
 	{"new", no_argument, NULL, O_NEW},
+	{"old", no_argument, NULL, O_OLD},
 	{"renew", no_argument, NULL, O_RENEW},
+	{"upgrade", no_argument, NULL, O_RENEW},
 	{"delete", no_argument, NULL, O_DELETE},
+	{"gone", no_argument, NULL, O_DELETE},
 	{"flags", no_argument, NULL, O_FLAGS},
 	{"noop", no_argument, NULL, O_NOOP},
 	{"full", no_argument, NULL, O_FULL},
 	{"pull", no_argument, NULL, O_PULL},
 	{"pull-new", no_argument, NULL, O_PULL_NEW},
+	{"pull-old", no_argument, NULL, O_PULL_OLD},
 	{"pull-renew", no_argument, NULL, O_PULL_RENEW},
+	{"pull-upgrade", no_argument, NULL, O_PULL_RENEW},
 	{"pull-delete", no_argument, NULL, O_PULL_DELETE},
+	{"pull-gone", no_argument, NULL, O_PULL_DELETE},
 	{"pull-flags", no_argument, NULL, O_PULL_FLAGS},
 	{"push", no_argument, NULL, O_PUSH},
 	{"push-new", no_argument, NULL, O_PUSH_NEW},
+	{"push-old", no_argument, NULL, O_PUSH_OLD},
 	{"push-renew", no_argument, NULL, O_PUSH_RENEW},
+	{"push-upgrade", no_argument, NULL, O_PUSH_RENEW},
 	{"push-delete", no_argument, NULL, O_PUSH_DELETE},
+	{"push-gone", no_argument, NULL, O_PUSH_DELETE},
 	{"push-flags", no_argument, NULL, O_PUSH_FLAGS},
 	{"verbose", no_argument, NULL, 'V'},
 	{"quiet", no_argument, NULL, 'q'},
@@ -72,6 +81,7 @@ void cli_usage(FILE *fp)
 	      "  -R[f][n], --remove[-far|-near]    override Remove\n"
 	      "  -X[f][n], --expunge[-far|-near]   override Expunge\n"
 	      "  -n -N -d -f, --new --renew --delete --flags   only these operations\n"
+	      "               (mbsync 1.5 names: -o --old, -u --upgrade, -g --gone)\n"
 	      "  -0, --noop / -F, --full            no / all operations\n"
 	      "  -L[nNdf], -H[nNdf], --pull[-new|...], --push[-new|...]  one direction\n"
 	      "  --dry-run          show what would be done, change nothing\n"
@@ -102,9 +112,9 @@ static int side_letters(const char *s, int *out, char opt, struct fct_err *err)
 static unsigned type_letter(char c)
 {
 	switch (c) {
-	case 'n': return CFG_OP_NEW;
-	case 'N': return CFG_OP_RENEW;
-	case 'd': return CFG_OP_DELETE;
+	case 'n': case 'o': return CFG_OP_NEW;
+	case 'N': case 'u': return CFG_OP_RENEW;
+	case 'd': case 'g': return CFG_OP_DELETE;
 	case 'f': return CFG_OP_FLAGS;
 	default: return 0;
 	}
@@ -122,7 +132,7 @@ static int dir_letters(struct cli_opts *o, char opt, const char *s, struct fct_e
 		unsigned t = type_letter(*s);
 		if (!t)
 			return fct_err_set(err, FCT_E_CONFIG, "invalid letter '%c' after -%c (use n, N, "
-			                   "d or f)", *s, opt);
+			                   "d, f, o, u or g)", *s, opt);
 		*cells |= t;
 	}
 	return 0;
@@ -131,7 +141,7 @@ static int dir_letters(struct cli_opts *o, char opt, const char *s, struct fct_e
 static int long_ops(struct cli_opts *o, int c)
 {
 	switch (c) {
-	case O_NEW: o->ops.types |= CFG_OP_NEW; return 1;
+	case O_NEW: case O_OLD: o->ops.types |= CFG_OP_NEW; return 1;
 	case O_RENEW: o->ops.types |= CFG_OP_RENEW; return 1;
 	case O_DELETE: o->ops.types |= CFG_OP_DELETE; return 1;
 	case O_FLAGS: o->ops.types |= CFG_OP_FLAGS; return 1;
@@ -139,11 +149,11 @@ static int long_ops(struct cli_opts *o, int c)
 	case O_FULL: o->ops.dirs |= 3; return 1;
 	case O_PULL: o->ops.dirs |= 1; return 1;
 	case O_PUSH: o->ops.dirs |= 2; return 1;
-	case O_PULL_NEW: o->ops.pull |= CFG_OP_NEW; return 1;
+	case O_PULL_NEW: case O_PULL_OLD: o->ops.pull |= CFG_OP_NEW; return 1;
 	case O_PULL_RENEW: o->ops.pull |= CFG_OP_RENEW; return 1;
 	case O_PULL_DELETE: o->ops.pull |= CFG_OP_DELETE; return 1;
 	case O_PULL_FLAGS: o->ops.pull |= CFG_OP_FLAGS; return 1;
-	case O_PUSH_NEW: o->ops.push |= CFG_OP_NEW; return 1;
+	case O_PUSH_NEW: case O_PUSH_OLD: o->ops.push |= CFG_OP_NEW; return 1;
 	case O_PUSH_RENEW: o->ops.push |= CFG_OP_RENEW; return 1;
 	case O_PUSH_DELETE: o->ops.push |= CFG_OP_DELETE; return 1;
 	case O_PUSH_FLAGS: o->ops.push |= CFG_OP_FLAGS; return 1;
@@ -173,7 +183,7 @@ static int short_opt(struct cli_opts *o, int c, struct fct_err *err)
 	case 'c': o->config_path = optarg; return 0;
 	case 'a': o->all = 1; return 0;
 	case 'l': o->list = 1; return 0;
-	case 'n': case 'N': case 'd': case 'f':
+	case 'n': case 'N': case 'd': case 'f': case 'o': case 'u': case 'g':
 		o->ops_given = 1;
 		o->ops.types |= type_letter((char)c);
 		return 0;
@@ -214,7 +224,7 @@ int cli_parse(struct cli_opts *o, int argc, char **argv, struct fct_err *err)
 	opterr = 0;
 	optind = 0; /* GNU getopt: full reinitialization, so parsing can be repeated */
 	int c;
-	while ((c = getopt_long(argc, argv, ":c:alC::R::X::nNdf0FL::H::VqD::vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:alC::R::X::nNdfoug0FL::H::VqD::vh", longopts, NULL)) != -1) {
 		if (c == '?' || c == ':') {
 			const char *bad = argv[optind - 1];
 			if (optopt && optopt < 256)

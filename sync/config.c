@@ -332,6 +332,7 @@ static int finish_channel(struct cfg_parser *p)
 	apply_boxops(ch, &o->ops, &p->glob.ops);
 	ch->max_messages = o->max_messages;
 	ch->expire_unread = o->expire_unread;
+	ch->expire_far = o->expire_far;
 	ch->copy_arrival_date = o->copy_arrival_date;
 	ch->sync_state = o->sync_state;
 	o->sync_state = NULL;
@@ -394,6 +395,7 @@ static void begin_chanopts(struct cfg_parser *p)
 	memset(&p->cur, 0, sizeof p->cur);
 	p->cur.max_messages = p->glob.max_messages;
 	p->cur.expire_unread = p->glob.expire_unread;
+	p->cur.expire_far = p->glob.expire_far;
 	p->cur.copy_arrival_date = p->glob.copy_arrival_date;
 }
 

@@ -96,6 +96,7 @@ struct cfg_channel {
 	                      * (mbsync writes it into the stores; we keep them shared) */
 	uint32_t max_messages; /* 0 = unlimited */
 	int expire_unread;   /* -1 unset (= mbsync default), 0 no, 1 yes */
+	int expire_far;      /* ExpireSide Far: MaxMessages trims the far side (default near) */
 	int copy_arrival_date;
 	char *sync_state;    /* NULL default, "*" beside near, else dir prefix (~ expanded) */
 	char *post_sync_cmd; /* PostSyncCommand, or NULL (then the global one applies) */

@@ -84,6 +84,9 @@ static void test_operation_options(void **state)
 		{"--pull-new", "--push", CFG_OP_NEW, CFG_OP_ALL},
 		{"--renew", "--push", 0, CFG_OP_RENEW},
 		{"--noop", NULL, 0, 0},
+		{"-u", "-g", CFG_OP_RENEW | CFG_OP_DELETE, CFG_OP_RENEW | CFG_OP_DELETE},
+		{"-Hug", "--pull-upgrade", CFG_OP_RENEW, CFG_OP_RENEW | CFG_OP_DELETE},
+		{"--gone", "--pull", CFG_OP_DELETE, 0},
 	};
 	char name[] = "e.rc";
 	struct fct_config cfg = {0};

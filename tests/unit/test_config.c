@@ -231,6 +231,7 @@ static void test_full_channels(void **state)
 	assert_int_equal(w->max_size, 2u << 20);
 	assert_int_equal(w->max_messages, 100);
 	assert_int_equal(w->expire_unread, 0);
+	assert_false(w->expire_far);
 	assert_int_equal(w->pull, CFG_OP_ALL);
 	assert_int_equal(w->push, CFG_OP_ALL);
 	assert_true(w->create_far && w->create_near);
@@ -255,6 +256,7 @@ static void test_full_channels(void **state)
 	assert_false(l->remove_far || l->remove_near);
 	assert_int_equal(l->max_messages, 500);
 	assert_int_equal(l->expire_unread, 1);
+	assert_true(l->expire_far);
 	assert_true(l->copy_arrival_date);
 	assert_string_equal(l->sync_state, HOME "/state/");
 	assert_null(l->post_sync_cmd);
@@ -542,6 +544,7 @@ static void test_errors_values(void **state)
 		{"BufferLimit 0\n", "t.conf:1: BufferLimit: cannot be zero"},
 		{"Sync Sideways\n", "t.conf:1: Sync: invalid argument 'Sideways'"},
 		{"Create Up\n", "t.conf:1: Create: invalid argument 'Up' (None, Far, Near or Both)"},
+		{"ExpireSide Both\n", "t.conf:1: ExpireSide: invalid value 'Both' (Far or Near)"},
 		{MD_AB "Channel c\nFar a\n",
 		 "t.conf:8: Far: malformed mailbox spec 'a' (expected :store:[box])"},
 		{"Parallel 0\n", "t.conf:1: Parallel: must be at least 1"},
