@@ -107,6 +107,7 @@ struct jrnl_uidl {
 /* All UIDLs of box, sorted by uidl (byte order). */
 int jrnl_uidl_load(struct jrnl *j, const char *box, struct jrnl_uidl **out, size_t *n, struct fct_err *err);
 void jrnl_uidls_free(struct jrnl_uidl *u, size_t n);
+/* Inserts or replaces u; the box record is created if missing. */
 int jrnl_uidl_put(struct jrnl_txn *t, const char *box, const struct jrnl_uidl *u, struct fct_err *err);
 int jrnl_uidl_del(struct jrnl_txn *t, const char *box, const char *uidl, struct fct_err *err);
 

@@ -11,10 +11,11 @@
 
 #include "sync/util.h"
 
-/* TLSType / SSLType.  Default: IMAPS when Port is 993 (995 for POP3),
- * STARTTLS otherwise (mbsync's default).  CFG_TLS_NONE is only ever the
- * result of an explicit "TLSType None" (tls_explicit is then 1), so a
- * clear-text login is always something the user wrote. */
+/* TLSType / SSLType.  Default: IMAPS when Port is 993 (995 for POP3) or the
+ * Host is written "imaps:host", STARTTLS otherwise (mbsync's default), None
+ * when a Tunnel is set (as mbsync: tunnels are usually secure).  Otherwise
+ * CFG_TLS_NONE only results from an explicit "TLSType None" (tls_explicit is
+ * then 1), so a clear-text login over TCP is always something the user wrote. */
 enum cfg_tls { CFG_TLS_IMPLICIT, CFG_TLS_STARTTLS, CFG_TLS_NONE };
 
 /* IMAPAccount or POP3Account (or an account declared inline in an
@@ -92,6 +93,8 @@ struct cfg_channel {
 struct cfg_group {
 	char *name;
 	char **channels;     /* NULL-terminated; entries "CHAN" or "CHAN:box1,box2" */
+	const char *file;
+	int line;
 };
 
 struct fct_config {

@@ -1,0 +1,959 @@
+/* The LMDB journal; see journal.h for the layout and the guarantees. */
+#include "store/journal.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAP_INITIAL ((size_t)1 << 30) /* sparse: costs nothing until used */
+#define REC_VERSION 1
+#define STR_NULL 0xffffffffu
+
+struct jrnl {
+	MDB_env *env;
+	MDB_dbi meta, boxes, msgs, uidls;
+	char *file; /* dir/data.mdb, for messages */
+};
+
+struct jrnl_txn {
+	struct jrnl *j;
+	MDB_txn *txn;
+	int failed;
+};
+
+static int lmdb_fail(struct fct_err *err, const struct jrnl *j, int rc, const char *what)
+{
+	if (rc == MDB_MAP_FULL) {
+		MDB_envinfo info;
+
+		mdb_env_info(j->env, &info);
+		return fct_err_set(err, FCT_E_STORE, "journal %s: %s: journal full (map size %zu MiB)", j->file, what,
+				   info.me_mapsize >> 20);
+	}
+	return fct_err_set(err, FCT_E_STORE, "journal %s: %s: %s", j->file, what, mdb_strerror(rc));
+}
+
+static int corrupt(struct fct_err *err, const struct jrnl *j, const char *what, const char *box)
+{
+	return fct_err_set(err, FCT_E_STORE, "journal %s: corrupt %s record for box \"%.200s\"", j->file, what, box);
+}
+
+/* ---- value encoding: big-endian integers, strings as u32 length + bytes
+ * (0xffffffff for NULL), first byte the record version. */
+
+static void put_u32(struct fct_buf *b, uint32_t v)
+{
+	unsigned char c[4] = { (unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8),
+			       (unsigned char)v };
+
+	fct_buf_append(b, c, 4);
+}
+
+static void put_u64(struct fct_buf *b, uint64_t v)
+{
+	put_u32(b, (uint32_t)(v >> 32));
+	put_u32(b, (uint32_t)v);
+}
+
+static void put_str(struct fct_buf *b, const char *s)
+{
+	if (!s) {
+		put_u32(b, STR_NULL);
+		return;
+	}
+	put_u32(b, (uint32_t)strlen(s));
+	fct_buf_puts(b, s);
+}
+
+struct dec {
+	const unsigned char *p;
+	size_t n, off;
+	int bad;
+};
+
+static int need(struct dec *d, size_t k)
+{
+	if (d->bad || d->n - d->off < k) {
+		d->bad = 1;
+		return 0;
+	}
+	return 1;
+}
+
+static uint8_t get_u8(struct dec *d)
+{
+	return need(d, 1) ? d->p[d->off++] : 0;
+}
+
+static uint32_t get_u32(struct dec *d)
+{
+	uint32_t v;
+
+	if (!need(d, 4))
+		return 0;
+	v = (uint32_t)d->p[d->off] << 24 | (uint32_t)d->p[d->off + 1] << 16 | (uint32_t)d->p[d->off + 2] << 8 |
+	    d->p[d->off + 3];
+	d->off += 4;
+	return v;
+}
+
+static uint64_t get_u64(struct dec *d)
+{
+	uint64_t hi = get_u32(d);
+
+	return hi << 32 | get_u32(d);
+}
+
+static char *get_str(struct dec *d)
+{
+	uint32_t len = get_u32(d);
+	char *s;
+
+	if (d->bad || len == STR_NULL)
+		return NULL;
+	if (!need(d, len) || memchr(d->p + d->off, '\0', len)) {
+		d->bad = 1;
+		return NULL;
+	}
+	s = fct_xstrndup((const char *)d->p + d->off, len);
+	d->off += len;
+	return s;
+}
+
+static void dec_init(struct dec *d, const MDB_val *v)
+{
+	d->p = v->mv_data;
+	d->n = v->mv_size;
+	d->off = 0;
+	d->bad = 0;
+	if (get_u8(d) != REC_VERSION)
+		d->bad = 1;
+}
+
+/* A record must be consumed exactly. */
+static int dec_ok(const struct dec *d)
+{
+	return !d->bad && d->off == d->n;
+}
+
+static void enc_box(struct fct_buf *b, const struct jrnl_box *x)
+{
+	fct_buf_putc(b, REC_VERSION);
+	put_u32(b, x->uidvalidity);
+	put_u32(b, x->uidnext);
+	put_u64(b, x->highestmodseq);
+	put_u64(b, (uint64_t)x->near_stamp);
+	put_u64(b, x->next_id);
+	put_str(b, x->near_name);
+}
+
+static int dec_box(const MDB_val *v, struct jrnl_box *x)
+{
+	struct dec d;
+
+	dec_init(&d, v);
+	x->uidvalidity = get_u32(&d);
+	x->uidnext = get_u32(&d);
+	x->highestmodseq = get_u64(&d);
+	x->near_stamp = (int64_t)get_u64(&d);
+	x->next_id = get_u64(&d);
+	x->near_name = get_str(&d);
+	if (!dec_ok(&d)) {
+		jrnl_box_clear(x);
+		return -1;
+	}
+	return 0;
+}
+
+static void enc_msg(struct fct_buf *b, const struct jrnl_msg *m)
+{
+	fct_buf_putc(b, REC_VERSION);
+	put_u32(b, m->far_uid);
+	put_u32(b, m->flags);
+	fct_buf_putc(b, (char)m->state);
+	put_u64(b, m->size);
+	fct_buf_putc(b, m->has_fp ? 1 : 0);
+	if (m->has_fp)
+		fct_buf_append(b, m->fp, sizeof m->fp);
+	put_u32(b, m->upload_uidnext);
+	put_u64(b, (uint64_t)m->stamp);
+	put_str(b, m->near_uniq);
+	put_str(b, m->msgid);
+	put_str(b, m->aux);
+}
+
+static void msg_clear(struct jrnl_msg *m)
+{
+	free(m->near_uniq);
+	free(m->msgid);
+	free(m->aux);
+	memset(m, 0, sizeof *m);
+}
+
+static int dec_msg(const MDB_val *v, struct jrnl_msg *m)
+{
+	struct dec d;
+
+	memset(m, 0, sizeof *m);
+	dec_init(&d, v);
+	m->far_uid = get_u32(&d);
+	m->flags = get_u32(&d);
+	m->state = get_u8(&d);
+	m->size = get_u64(&d);
+	m->has_fp = get_u8(&d);
+	if (m->has_fp > 1 || m->state > JRNL_SKIPPED || (m->flags & ~FCT_F_ALL))
+		d.bad = 1;
+	if (m->has_fp && need(&d, sizeof m->fp)) {
+		memcpy(m->fp, d.p + d.off, sizeof m->fp);
+		d.off += sizeof m->fp;
+	}
+	m->upload_uidnext = get_u32(&d);
+	m->stamp = (int64_t)get_u64(&d);
+	m->near_uniq = get_str(&d);
+	m->msgid = get_str(&d);
+	m->aux = get_str(&d);
+	if (!dec_ok(&d)) {
+		msg_clear(m);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- keys: box NUL suffix */
+
+static int make_key(struct fct_buf *k, const struct jrnl *j, const char *box, const void *suf, size_t n,
+		    struct fct_err *err)
+{
+	fct_buf_reset(k);
+	fct_buf_puts(k, box);
+	fct_buf_putc(k, '\0');
+	fct_buf_append(k, suf, n);
+	if (k->len > (size_t)mdb_env_get_maxkeysize(j->env))
+		return fct_err_set(err, FCT_E_FOLDER, "journal %s: box \"%.200s\": name too long for the journal",
+				   j->file, box);
+	return 0;
+}
+
+static void be64(unsigned char out[8], uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		out[i] = (unsigned char)v;
+}
+
+static uint64_t from_be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* ---- environment */
+
+static int check_schema(struct jrnl *j, MDB_txn *txn, struct fct_err *err)
+{
+	MDB_val k = { 6, (void *)(uintptr_t) "schema" }, v;
+	unsigned char ver[4] = { 0, 0, 0, JRNL_SCHEMA };
+	int rc = mdb_get(txn, j->meta, &k, &v);
+
+	if (rc == 0) {
+		const unsigned char *p = v.mv_data;
+		uint32_t have;
+
+		if (v.mv_size != 4)
+			return fct_err_set(err, FCT_E_STORE, "journal %s: corrupt schema record", j->file);
+		have = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+		if (have != JRNL_SCHEMA)
+			return fct_err_set(err, FCT_E_STORE,
+					   "journal %s: schema version %u, this facteur knows only version %d", j->file,
+					   have, JRNL_SCHEMA);
+		return 0;
+	}
+	if (rc != MDB_NOTFOUND)
+		return lmdb_fail(err, j, rc, "reading the schema version");
+	/* No version: only a brand-new journal may be stamped, never a damaged one. */
+	MDB_stat st;
+	MDB_dbi dbis[] = { j->boxes, j->msgs, j->uidls };
+	for (size_t i = 0; i < 3; i++) {
+		if ((rc = mdb_stat(txn, dbis[i], &st)) != 0)
+			return lmdb_fail(err, j, rc, "stat");
+		if (st.ms_entries)
+			return fct_err_set(err, FCT_E_STORE, "journal %s: schema version missing", j->file);
+	}
+	v.mv_size = 4;
+	v.mv_data = ver;
+	if ((rc = mdb_put(txn, j->meta, &k, &v, 0)) != 0)
+		return lmdb_fail(err, j, rc, "writing the schema version");
+	return 0;
+}
+
+static int open_dbis(struct jrnl *j, struct fct_err *err)
+{
+	static const char *const names[] = { "meta", "boxes", "msgs", "uidls" };
+	MDB_dbi *dbis[] = { &j->meta, &j->boxes, &j->msgs, &j->uidls };
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdb_txn_begin(j->env, NULL, 0, &txn)) != 0)
+		return lmdb_fail(err, j, rc, "open");
+	for (size_t i = 0; i < 4; i++) {
+		if ((rc = mdb_dbi_open(txn, names[i], MDB_CREATE, dbis[i])) != 0) {
+			mdb_txn_abort(txn);
+			return lmdb_fail(err, j, rc, names[i]);
+		}
+	}
+	if (check_schema(j, txn, err) < 0) {
+		mdb_txn_abort(txn);
+		return -1;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return lmdb_fail(err, j, rc, "open");
+	return 0;
+}
+
+int jrnl_open(struct jrnl **out, const char *dir, struct fct_err *err)
+{
+	struct jrnl *j;
+	int rc;
+
+	*out = NULL;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return fct_err_sys(err, errno, "journal %s: mkdir", dir);
+	j = fct_xcalloc(1, sizeof *j);
+	j->file = fct_xasprintf("%s/data.mdb", dir);
+	if ((rc = mdb_env_create(&j->env)) != 0) {
+		lmdb_fail(err, j, rc, "create");
+		j->env = NULL;
+		goto fail;
+	}
+	mdb_env_set_maxdbs(j->env, 8);
+	mdb_env_set_mapsize(j->env, MAP_INITIAL);
+	/* NOTLS: read transactions are not tied to the thread, so a getter can
+	 * run while this process holds the write transaction. */
+	if ((rc = mdb_env_open(j->env, dir, MDB_NOTLS, 0600)) != 0) {
+		if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH || rc == MDB_CORRUPTED)
+			fct_err_set(err, FCT_E_STORE, "journal %s: not a valid journal file (%s)", j->file,
+				    mdb_strerror(rc));
+		else
+			lmdb_fail(err, j, rc, "open");
+		goto fail;
+	}
+	if (open_dbis(j, err) < 0)
+		goto fail;
+	*out = j;
+	return 0;
+fail:
+	if (j->env)
+		mdb_env_close(j->env);
+	free(j->file);
+	free(j);
+	return -1;
+}
+
+void jrnl_close(struct jrnl *j)
+{
+	if (!j)
+		return;
+	mdb_env_close(j->env);
+	free(j->file);
+	free(j);
+}
+
+/* Doubles the map when it is three quarters used, so a put never meets
+ * MDB_MAP_FULL in practice.  Only legal with no transaction open here. */
+static int maybe_grow(struct jrnl *j, struct fct_err *err)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	int rc;
+
+	if (mdb_env_info(j->env, &info) != 0 || mdb_env_stat(j->env, &st) != 0)
+		return 0;
+	if ((info.me_last_pgno + 1) * (size_t)st.ms_psize < info.me_mapsize / 4 * 3)
+		return 0;
+	if ((rc = mdb_env_set_mapsize(j->env, info.me_mapsize * 2)) != 0)
+		return lmdb_fail(err, j, rc, "growing the map");
+	return 0;
+}
+
+int jrnl_begin(struct jrnl *j, struct jrnl_txn **out, struct fct_err *err)
+{
+	MDB_txn *txn;
+	int rc;
+
+	*out = NULL;
+	if (maybe_grow(j, err) < 0)
+		return -1;
+	if ((rc = mdb_txn_begin(j->env, NULL, 0, &txn)) != 0)
+		return lmdb_fail(err, j, rc, "begin");
+	*out = fct_xcalloc(1, sizeof **out);
+	(*out)->j = j;
+	(*out)->txn = txn;
+	return 0;
+}
+
+int jrnl_commit(struct jrnl_txn *t, struct fct_err *err)
+{
+	struct jrnl *j = t->j;
+	int rc;
+
+	if (t->failed) {
+		jrnl_abort(t);
+		return fct_err_set(err, FCT_E_STORE, "journal %s: commit after a failed update; changes dropped",
+				   j->file);
+	}
+	rc = mdb_txn_commit(t->txn);
+	free(t);
+	if (rc != 0)
+		return lmdb_fail(err, j, rc, "commit");
+	return 0;
+}
+
+void jrnl_abort(struct jrnl_txn *t)
+{
+	if (!t)
+		return;
+	mdb_txn_abort(t->txn);
+	free(t);
+}
+
+static int txn_fail(struct jrnl_txn *t, struct fct_err *err, int rc, const char *what)
+{
+	t->failed = 1;
+	return lmdb_fail(err, t->j, rc, what);
+}
+
+static int rd_begin(struct jrnl *j, MDB_txn **txn, struct fct_err *err)
+{
+	int rc = mdb_txn_begin(j->env, NULL, MDB_RDONLY, txn);
+
+	return rc ? lmdb_fail(err, j, rc, "read") : 0;
+}
+
+/* ---- boxes */
+
+static int box_read(struct jrnl *j, MDB_txn *txn, const char *box, struct jrnl_box *out, int *found,
+		    struct fct_err *err)
+{
+	MDB_val k = { strlen(box), (void *)(uintptr_t)box }, v;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	*found = 0;
+	if (k.mv_size == 0 || k.mv_size > (size_t)mdb_env_get_maxkeysize(j->env))
+		return fct_err_set(err, FCT_E_FOLDER, "journal %s: box \"%.200s\": bad name for the journal",
+				   j->file, box);
+	rc = mdb_get(txn, j->boxes, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return lmdb_fail(err, j, rc, box);
+	if (dec_box(&v, out) < 0)
+		return corrupt(err, j, "box", box);
+	*found = 1;
+	return 0;
+}
+
+int jrnl_box_get(struct jrnl *j, const char *box, struct jrnl_box *out, int *found, struct fct_err *err)
+{
+	MDB_txn *txn;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	*found = 0;
+	if (rd_begin(j, &txn, err) < 0)
+		return -1;
+	rc = box_read(j, txn, box, out, found, err);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+void jrnl_box_clear(struct jrnl_box *b)
+{
+	free(b->near_name);
+	memset(b, 0, sizeof *b);
+}
+
+static int box_write(struct jrnl_txn *t, const char *box, const struct jrnl_box *b, struct fct_err *err)
+{
+	MDB_val k = { strlen(box), (void *)(uintptr_t)box }, v;
+	struct fct_buf enc;
+	int rc;
+
+	fct_buf_init(&enc);
+	enc_box(&enc, b);
+	v.mv_size = enc.len;
+	v.mv_data = enc.data;
+	rc = mdb_put(t->txn, t->j->boxes, &k, &v, 0);
+	fct_buf_free(&enc);
+	return rc ? txn_fail(t, err, rc, box) : 0;
+}
+
+int jrnl_box_put(struct jrnl_txn *t, const char *box, const struct jrnl_box *b, struct fct_err *err)
+{
+	struct jrnl_box old, nb = *b;
+	int found;
+
+	if (box_read(t->j, t->txn, box, &old, &found, err) < 0) {
+		t->failed = 1;
+		return -1;
+	}
+	if (found && old.next_id > nb.next_id)
+		nb.next_id = old.next_id;
+	jrnl_box_clear(&old);
+	return box_write(t, box, &nb, err);
+}
+
+/* Deletes every key of dbi starting with box NUL. */
+static int del_prefix(struct jrnl_txn *t, MDB_dbi dbi, const char *box, struct fct_err *err)
+{
+	struct fct_buf pre;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	fct_buf_init(&pre);
+	if (make_key(&pre, t->j, box, NULL, 0, err) < 0) {
+		fct_buf_free(&pre);
+		t->failed = 1;
+		return -1;
+	}
+	if ((rc = mdb_cursor_open(t->txn, dbi, &c)) != 0) {
+		fct_buf_free(&pre);
+		return txn_fail(t, err, rc, box);
+	}
+	k.mv_size = pre.len;
+	k.mv_data = pre.data;
+	rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && k.mv_size >= pre.len && memcmp(k.mv_data, pre.data, pre.len) == 0) {
+		if ((rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+		/* Re-seek rather than trust the cursor's position after a delete. */
+		k.mv_size = pre.len;
+		k.mv_data = pre.data;
+		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	}
+	mdb_cursor_close(c);
+	fct_buf_free(&pre);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return txn_fail(t, err, rc, box);
+	return 0;
+}
+
+int jrnl_box_del(struct jrnl_txn *t, const char *box, struct fct_err *err)
+{
+	MDB_val k = { strlen(box), (void *)(uintptr_t)box };
+	int rc;
+
+	if (del_prefix(t, t->j->msgs, box, err) < 0 || del_prefix(t, t->j->uidls, box, err) < 0)
+		return -1;
+	rc = mdb_del(t->txn, t->j->boxes, &k, NULL);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return txn_fail(t, err, rc, box);
+	return 0;
+}
+
+int jrnl_box_list(struct jrnl *j, int (*cb)(void *ctx, const char *box), void *ctx, struct fct_err *err)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc, ret = 0;
+
+	if (rd_begin(j, &txn, err) < 0)
+		return -1;
+	if ((rc = mdb_cursor_open(txn, j->boxes, &c)) != 0) {
+		mdb_txn_abort(txn);
+		return lmdb_fail(err, j, rc, "list");
+	}
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		char *name;
+
+		if (memchr(k.mv_data, '\0', k.mv_size)) {
+			ret = fct_err_set(err, FCT_E_STORE, "journal %s: corrupt box key", j->file);
+			break;
+		}
+		name = fct_xstrndup(k.mv_data, k.mv_size);
+		ret = cb(ctx, name);
+		free(name);
+		if (ret)
+			break;
+	}
+	if (!ret && rc != MDB_NOTFOUND)
+		ret = lmdb_fail(err, j, rc, "list");
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	return ret;
+}
+
+/* ---- messages */
+
+static int msg_cmp(const void *a, const void *b)
+{
+	const struct jrnl_msg *x = a, *y = b;
+
+	if (x->far_uid != y->far_uid)
+		return x->far_uid < y->far_uid ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Calls each(ctx, key suffix, value) for every key box NUL ... of dbi. */
+static int scan_prefix(struct jrnl *j, MDB_dbi dbi, const char *box,
+		       int (*each)(void *ctx, const MDB_val *suf, const MDB_val *v), void *ctx, struct fct_err *err)
+{
+	struct fct_buf pre;
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc, ret = 0;
+
+	fct_buf_init(&pre);
+	if (make_key(&pre, j, box, NULL, 0, err) < 0 || rd_begin(j, &txn, err) < 0) {
+		fct_buf_free(&pre);
+		return -1;
+	}
+	if ((rc = mdb_cursor_open(txn, dbi, &c)) != 0) {
+		mdb_txn_abort(txn);
+		fct_buf_free(&pre);
+		return lmdb_fail(err, j, rc, box);
+	}
+	k.mv_size = pre.len;
+	k.mv_data = pre.data;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		MDB_val suf;
+
+		if (k.mv_size < pre.len || memcmp(k.mv_data, pre.data, pre.len) != 0)
+			break;
+		suf.mv_size = k.mv_size - pre.len;
+		suf.mv_data = (char *)k.mv_data + pre.len;
+		if ((ret = each(ctx, &suf, &v)) != 0)
+			break;
+	}
+	if (!ret && rc != 0 && rc != MDB_NOTFOUND)
+		ret = lmdb_fail(err, j, rc, box);
+	else if (ret)
+		ret = -1;
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	fct_buf_free(&pre);
+	return ret;
+}
+
+struct msgs_acc {
+	struct jrnl_msg *m;
+	size_t n, cap;
+};
+
+static int msgs_each(void *ctx, const MDB_val *suf, const MDB_val *v)
+{
+	struct msgs_acc *a = ctx;
+	struct jrnl_msg m;
+
+	if (suf->mv_size != 8 || dec_msg(v, &m) < 0)
+		return 1;
+	m.id = from_be64(suf->mv_data);
+	if (a->n == a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 64;
+		a->m = fct_xrealloc(a->m, a->cap * sizeof *a->m);
+	}
+	a->m[a->n++] = m;
+	return 0;
+}
+
+int jrnl_msgs_load(struct jrnl *j, const char *box, struct jrnl_msg **out, size_t *n, struct fct_err *err)
+{
+	struct msgs_acc a = { NULL, 0, 0 };
+	struct fct_err e2;
+
+	*out = NULL;
+	*n = 0;
+	fct_err_clear(&e2);
+	if (scan_prefix(j, j->msgs, box, msgs_each, &a, &e2) < 0) {
+		jrnl_msgs_free(a.m, a.n);
+		if (e2.kind == FCT_E_NONE)
+			return corrupt(err, j, "message", box);
+		*err = e2;
+		return -1;
+	}
+	if (a.n)
+		qsort(a.m, a.n, sizeof *a.m, msg_cmp);
+	*out = a.m;
+	*n = a.n;
+	return 0;
+}
+
+void jrnl_msgs_free(struct jrnl_msg *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		msg_clear(&m[i]);
+	free(m);
+}
+
+int jrnl_msg_put(struct jrnl_txn *t, const char *box, struct jrnl_msg *m, struct fct_err *err)
+{
+	struct jrnl_box b;
+	struct fct_buf key, enc;
+	unsigned char idb[8];
+	MDB_val k, v;
+	int found, rc;
+
+	if (box_read(t->j, t->txn, box, &b, &found, err) < 0) {
+		t->failed = 1;
+		return -1;
+	}
+	if (b.next_id == 0)
+		b.next_id = 1;
+	if (m->id == 0)
+		m->id = b.next_id;
+	if (m->id >= b.next_id) {
+		b.next_id = m->id + 1;
+		rc = box_write(t, box, &b, err);
+		if (rc < 0) {
+			jrnl_box_clear(&b);
+			return -1;
+		}
+	}
+	jrnl_box_clear(&b);
+	fct_buf_init(&key);
+	fct_buf_init(&enc);
+	be64(idb, m->id);
+	if (make_key(&key, t->j, box, idb, 8, err) < 0) {
+		rc = -1;
+		t->failed = 1;
+		goto out;
+	}
+	enc_msg(&enc, m);
+	k.mv_size = key.len;
+	k.mv_data = key.data;
+	v.mv_size = enc.len;
+	v.mv_data = enc.data;
+	rc = mdb_put(t->txn, t->j->msgs, &k, &v, 0);
+	if (rc)
+		rc = txn_fail(t, err, rc, box);
+out:
+	fct_buf_free(&key);
+	fct_buf_free(&enc);
+	return rc;
+}
+
+int jrnl_msg_del(struct jrnl_txn *t, const char *box, uint64_t id, struct fct_err *err)
+{
+	struct fct_buf key;
+	unsigned char idb[8];
+	MDB_val k;
+	int rc;
+
+	fct_buf_init(&key);
+	be64(idb, id);
+	if (make_key(&key, t->j, box, idb, 8, err) < 0) {
+		fct_buf_free(&key);
+		t->failed = 1;
+		return -1;
+	}
+	k.mv_size = key.len;
+	k.mv_data = key.data;
+	rc = mdb_del(t->txn, t->j->msgs, &k, NULL);
+	fct_buf_free(&key);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return txn_fail(t, err, rc, box);
+	return 0;
+}
+
+/* ---- POP3 UIDLs */
+
+struct uidl_acc {
+	struct jrnl_uidl *u;
+	size_t n, cap;
+};
+
+static int uidls_each(void *ctx, const MDB_val *suf, const MDB_val *v)
+{
+	struct uidl_acc *a = ctx;
+	struct jrnl_uidl u;
+	struct dec d;
+
+	if (suf->mv_size == 0 || memchr(suf->mv_data, '\0', suf->mv_size))
+		return 1;
+	dec_init(&d, v);
+	u.first_seen = (int64_t)get_u64(&d);
+	u.near_uniq = get_str(&d);
+	if (!dec_ok(&d)) {
+		free(u.near_uniq);
+		return 1;
+	}
+	u.uidl = fct_xstrndup(suf->mv_data, suf->mv_size);
+	if (a->n == a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 64;
+		a->u = fct_xrealloc(a->u, a->cap * sizeof *a->u);
+	}
+	a->u[a->n++] = u;
+	return 0;
+}
+
+int jrnl_uidl_load(struct jrnl *j, const char *box, struct jrnl_uidl **out, size_t *n, struct fct_err *err)
+{
+	struct uidl_acc a = { NULL, 0, 0 };
+	struct fct_err e2;
+
+	*out = NULL;
+	*n = 0;
+	fct_err_clear(&e2);
+	if (scan_prefix(j, j->uidls, box, uidls_each, &a, &e2) < 0) {
+		jrnl_uidls_free(a.u, a.n);
+		if (e2.kind == FCT_E_NONE)
+			return corrupt(err, j, "UIDL", box);
+		*err = e2;
+		return -1;
+	}
+	*out = a.u;
+	*n = a.n;
+	return 0;
+}
+
+void jrnl_uidls_free(struct jrnl_uidl *u, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(u[i].uidl);
+		free(u[i].near_uniq);
+	}
+	free(u);
+}
+
+static int uidl_key(struct jrnl_txn *t, struct fct_buf *key, const char *box, const char *uidl, struct fct_err *err)
+{
+	if (!*uidl) {
+		t->failed = 1;
+		return fct_err_set(err, FCT_E_MSG, "journal %s: box \"%.200s\": empty UIDL", t->j->file, box);
+	}
+	if (make_key(key, t->j, box, uidl, strlen(uidl), err) < 0) {
+		t->failed = 1;
+		err->kind = FCT_E_MSG;
+		return -1;
+	}
+	return 0;
+}
+
+/* Creates an empty box record if box has none, so jrnl_box_list sees it. */
+static int ensure_box(struct jrnl_txn *t, const char *box, struct fct_err *err)
+{
+	struct jrnl_box b;
+	int found;
+
+	if (box_read(t->j, t->txn, box, &b, &found, err) < 0) {
+		t->failed = 1;
+		return -1;
+	}
+	jrnl_box_clear(&b);
+	return found ? 0 : box_write(t, box, &b, err);
+}
+
+int jrnl_uidl_put(struct jrnl_txn *t, const char *box, const struct jrnl_uidl *u, struct fct_err *err)
+{
+	struct fct_buf key, enc;
+	MDB_val k, v;
+	int rc = -1;
+
+	if (ensure_box(t, box, err) < 0)
+		return -1;
+	fct_buf_init(&key);
+	fct_buf_init(&enc);
+	if (uidl_key(t, &key, box, u->uidl, err) == 0) {
+		fct_buf_putc(&enc, REC_VERSION);
+		put_u64(&enc, (uint64_t)u->first_seen);
+		put_str(&enc, u->near_uniq);
+		k.mv_size = key.len;
+		k.mv_data = key.data;
+		v.mv_size = enc.len;
+		v.mv_data = enc.data;
+		rc = mdb_put(t->txn, t->j->uidls, &k, &v, 0);
+		if (rc)
+			rc = txn_fail(t, err, rc, box);
+	}
+	fct_buf_free(&key);
+	fct_buf_free(&enc);
+	return rc;
+}
+
+int jrnl_uidl_del(struct jrnl_txn *t, const char *box, const char *uidl, struct fct_err *err)
+{
+	struct fct_buf key;
+	MDB_val k;
+	int rc = -1;
+
+	fct_buf_init(&key);
+	if (uidl_key(t, &key, box, uidl, err) == 0) {
+		k.mv_size = key.len;
+		k.mv_data = key.data;
+		rc = mdb_del(t->txn, t->j->uidls, &k, NULL);
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+		else if (rc)
+			rc = txn_fail(t, err, rc, box);
+	}
+	fct_buf_free(&key);
+	return rc;
+}
+
+/* ---- dump */
+
+static const char *state_name(uint8_t s)
+{
+	static const char *const names[] = { "synced",   "pending-download", "pending-upload", "pending-move",
+					     "far-only", "near-only",        "skipped" };
+
+	return s <= JRNL_SKIPPED ? names[s] : "?";
+}
+
+struct dump_ctx {
+	struct jrnl *j;
+	FILE *fp;
+	struct fct_err *err;
+};
+
+static int dump_box(void *ctx, const char *box)
+{
+	struct dump_ctx *d = ctx;
+	struct jrnl_box b;
+	struct jrnl_msg *m;
+	struct jrnl_uidl *u;
+	size_t n, i;
+	int found;
+
+	if (jrnl_box_get(d->j, box, &b, &found, d->err) < 0)
+		return -1;
+	fprintf(d->fp, "box %s: uidvalidity %u uidnext %u highestmodseq %llu near %s stamp %lld next-id %llu\n",
+		box, b.uidvalidity, b.uidnext, (unsigned long long)b.highestmodseq,
+		b.near_name ? b.near_name : "-", (long long)b.near_stamp, (unsigned long long)b.next_id);
+	jrnl_box_clear(&b);
+	if (jrnl_msgs_load(d->j, box, &m, &n, d->err) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		char fl[7];
+
+		fct_flags_to_letters(m[i].flags, fl);
+		fprintf(d->fp, "  msg %llu: uid %u near %s flags %s %s size %llu%s%s%s%s\n",
+			(unsigned long long)m[i].id, m[i].far_uid, m[i].near_uniq ? m[i].near_uniq : "-",
+			fl[0] ? fl : "-", state_name(m[i].state), (unsigned long long)m[i].size,
+			m[i].msgid ? " msgid " : "", m[i].msgid ? m[i].msgid : "", m[i].aux ? " aux " : "",
+			m[i].aux ? m[i].aux : "");
+	}
+	jrnl_msgs_free(m, n);
+	if (jrnl_uidl_load(d->j, box, &u, &n, d->err) < 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		fprintf(d->fp, "  uidl %s: first-seen %lld near %s\n", u[i].uidl, (long long)u[i].first_seen,
+			u[i].near_uniq ? u[i].near_uniq : "-");
+	jrnl_uidls_free(u, n);
+	return 0;
+}
+
+int jrnl_dump(struct jrnl *j, FILE *fp, struct fct_err *err)
+{
+	struct dump_ctx d = { j, fp, err };
+
+	fprintf(fp, "journal %s (schema %d)\n", j->file, JRNL_SCHEMA);
+	return jrnl_box_list(j, dump_box, &d, err) ? -1 : 0;
+}

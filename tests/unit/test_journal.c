@@ -1,0 +1,442 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <unistd.h>
+
+#include "store/journal.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof dir, "/tmp/fct-jrnl-XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char p[128];
+
+	(void)state;
+	snprintf(p, sizeof p, "%s/data.mdb", dir);
+	unlink(p);
+	snprintf(p, sizeof p, "%s/lock.mdb", dir);
+	unlink(p);
+	rmdir(dir);
+	return 0;
+}
+
+static struct jrnl *open_ok(void)
+{
+	struct jrnl *j = NULL;
+	struct fct_err e;
+
+	if (jrnl_open(&j, dir, &e) < 0)
+		fail_msg("jrnl_open: %s", e.msg);
+	return j;
+}
+
+static void put_msg(struct jrnl *j, const char *box, struct jrnl_msg *m)
+{
+	struct jrnl_txn *t;
+	struct fct_err e;
+
+	assert_int_equal(jrnl_begin(j, &t, &e), 0);
+	assert_int_equal(jrnl_msg_put(t, box, m, &e), 0);
+	assert_int_equal(jrnl_commit(t, &e), 0);
+}
+
+static void box_round_trip(void **state)
+{
+	struct jrnl *j = open_ok();
+	struct jrnl_txn *t;
+	char nearname[] = "Near/Box";
+	struct jrnl_box b = { 12345, 77, (uint64_t)1 << 40, -5, 0, nearname }, r;
+	struct fct_err e;
+	int found = -1;
+
+	(void)state;
+	assert_int_equal(jrnl_box_get(j, "INBOX", &r, &found, &e), 0);
+	assert_int_equal(found, 0);
+	assert_int_equal(jrnl_begin(j, &t, &e), 0);
+	assert_int_equal(jrnl_box_put(t, "INBOX", &b, &e), 0);
+	/* Readers see the last committed state, and do not block. */
+	assert_int_equal(jrnl_box_get(j, "INBOX", &r, &found, &e), 0);
+	assert_int_equal(found, 0);
+	assert_int_equal(jrnl_commit(t, &e), 0);
+	jrnl_close(j);
+
+	j = open_ok();
+	assert_int_equal(jrnl_box_get(j, "INBOX", &r, &found, &e), 0);
+	assert_int_equal(found, 1);
+	assert_int_equal(r.uidvalidity, 12345);
+	assert_int_equal(r.uidnext, 77);
+	assert_true(r.highestmodseq == (uint64_t)1 << 40);
+	assert_true(r.near_stamp == -5);
+	assert_string_equal(r.near_name, "Near/Box");
+	jrnl_box_clear(&r);
+	/* NULL strings survive as NULL. */
+	b.near_name = NULL;
+	assert_int_equal(jrnl_begin(j, &t, &e), 0);
+	assert_int_equal(jrnl_box_put(t, "INBOX", &b, &e), 0);
+	assert_int_equal(jrnl_commit(t, &e), 0);
+	assert_int_equal(jrnl_box_get(j, "INBOX", &r, &found, &e), 0);
+	assert_null(r.near_name);
+	jrnl_close(j);
+}
+
+static void msgs_round_trip(void **state)
+{
+	struct jrnl *j = open_ok();
+	struct jrnl_msg m, *all;
+	struct fct_err e;
+	size_t n, i;
+
+	(void)state;
+	/* Insert in descending UID order; load sorts by far_uid then id. */
+	for (i = 0; i < 50; i++) {
+		memset(&m, 0, sizeof m);
+		m.far_uid = (uint32_t)(1000 - i);
+		m.flags = (unsigned)i & FCT_F_ALL;
+		m.state = (uint8_t)(i % 7);
+		m.size = i * 1000;
+		m.has_fp = (int)(i & 1);
+		memset(m.fp, (int)i, sizeof m.fp);
+		m.near_uniq = i % 3 ? fct_xasprintf("uniq%zu,S=%zu", i, i * 1000) : NULL;
+		m.msgid = i % 5 ? fct_xasprintf("<m%zu@x>", i) : NULL;
+		m.upload_uidnext = (uint32_t)i;
+		m.stamp = (int64_t)i - 10;
+		m.aux = i == 7 ? fct_xstrdup("Archive") : NULL;
+		put_msg(j, "box", &m);
+		assert_true(m.id == i + 1);
+		free(m.near_uniq);
+		free(m.msgid);
+		free(m.aux);
+	}
+	/* Another box with a name that prefixes this one: kept apart. */
+	memset(&m, 0, sizeof m);
+	m.far_uid = 1;
+	put_msg(j, "bo", &m);
+	put_msg(j, "box2", &m);
+	jrnl_close(j);
+
+	j = open_ok();
+	assert_int_equal(jrnl_msgs_load(j, "box", &all, &n, &e), 0);
+	assert_int_equal(n, 50);
+	for (i = 0; i < n; i++) {
+		size_t k = 49 - i; /* inserted index */
+		assert_int_equal(all[i].far_uid, 1000 - k);
+		assert_true(all[i].id == k + 1);
+		assert_int_equal(all[i].flags, k & FCT_F_ALL);
+		assert_int_equal(all[i].state, k % 7);
+		assert_true(all[i].size == k * 1000);
+		assert_int_equal(all[i].has_fp, (int)(k & 1));
+		if (all[i].has_fp)
+			assert_int_equal(all[i].fp[31], (unsigned char)k);
+		if (k % 3)
+			assert_non_null(all[i].near_uniq);
+		else
+			assert_null(all[i].near_uniq);
+		if (k % 5) {
+			char want[32];
+			snprintf(want, sizeof want, "<m%zu@x>", k);
+			assert_string_equal(all[i].msgid, want);
+		}
+		assert_true(all[i].stamp == (int64_t)k - 10);
+		assert_int_equal(all[i].upload_uidnext, k);
+		if (k == 7)
+			assert_string_equal(all[i].aux, "Archive");
+	}
+	jrnl_msgs_free(all, n);
+	assert_int_equal(jrnl_msgs_load(j, "bo", &all, &n, &e), 0);
+	assert_int_equal(n, 1);
+	jrnl_msgs_free(all, n);
+	assert_int_equal(jrnl_msgs_load(j, "nothing", &all, &n, &e), 0);
+	assert_int_equal(n, 0);
+	jrnl_close(j);
+}
+
+static void ids_never_reused(void **state)
+{
+	struct jrnl *j = open_ok();
+	struct jrnl_txn *t;
+	struct jrnl_msg m;
+	struct jrnl_box b, stale;
+	struct fct_err e;
+	int found;
+
+	(void)state;
+	memset(&m, 0, sizeof m);
+	put_msg(j, "b", &m);
+	assert_true(m.id == 1);
+	assert_int_equal(jrnl_box_get(j, "b", &stale, &found, &e), 0);
+	assert_int_equal(found, 1);
+	m.id = 0;
+	put_msg(j, "b", &m);
+	assert_true(m.id == 2);
+	/* Writing back a stale box record must not rewind the id counter. */
+	assert_int_equal(jrnl_begin(j, &t, &e), 0);
+	assert_int_equal(jrnl_box_put(t, "b", &stale, &e), 0);
+	assert_int_equal(jrnl_commit(t, &e), 0);
+	jrnl_box_clear(&stale);
+	assert_int_equal(jrnl_begin(j, &t, &e), 0);
+	assert_int_equal(jrnl_msg_del(t, "b", 2, &e), 0);
+	assert_int_equal(jrnl_msg_del(t, "b", 999, &e), 0);
+	assert_int_equal(jrnl_commit(t, &e), 0);
+	m.id = 0;
+	put_msg(j, "b", &m);
+	assert_true(m.id == 3);
+	/* An explicit id above the counter moves it forward. */
+	m.id = 10;
+	put_msg(j, "b", &m);
+	m.id = 0;
+	put_msg(j, "b", &m);
+	assert_true(m.id == 11);
+	assert_int_equal(jrnl_box_get(j, "b", &b, &found, &e), 0);
+	assert_true(b.next_id == 12);
+	jrnl_box_clear(&b);
+	jrnl_close(j);
+}
+
+static int count_cb(void *ctx, const char *box)
+{
+	(void)box;
+	++*(int *)ctx;
+	return 0;
+}
+
+static void box_delete_and_abort(void **state)
+{
+	struct jrnl *j = open_ok();
+	struct jrnl_txn *t;
+	struct jrnl_msg m, *all;
+	char uid1[] = "UID1", n1[] = "n1";
+	struct jrnl_uidl u = { uid1, 100, n1 }, *us;
+	struct fct_err e;
+	size_t n;
+	int boxes = 0;
+
+	(void)state;
+	for (int i = 0; i < 300; i++) {
+		memset(&m, 0, sizeof m);
+		put_msg(j, "gone", &m);
+	}
+	put_msg(j, "stay", &m);
+	assert_int_equal(jrnl_begin(j, &t, &e), 0);
+	assert_int_equal(jrnl_uidl_put(t, "gone", &u, &e), 0);
+	assert_int_equal(jrnl_uidl_put(t, "stay", &u, &e), 0);
+	assert_int_equal(jrnl_commit(t, &e), 0);
+	/* Aborted: nothing changes. */
+	assert_int_equal(jrnl_begin(j, &t, &e), 0);
+	assert_int_equal(jrnl_box_del(t, "gone", &e), 0);
+	jrnl_abort(t);
+	assert_int_equal(jrnl_msgs_load(j, "gone", &all, &n, &e), 0);
+	assert_int_equal(n, 300);
+	jrnl_msgs_free(all, n);
+	assert_int_equal(jrnl_begin(j, &t, &e), 0);
+	assert_int_equal(jrnl_box_del(t, "gone", &e), 0);
+	assert_int_equal(jrnl_box_del(t, "never-there", &e), 0);
+	assert_int_equal(jrnl_commit(t, &e), 0);
+	assert_int_equal(jrnl_msgs_load(j, "gone", &all, &n, &e), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(jrnl_uidl_load(j, "gone", &us, &n, &e), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(jrnl_uidl_load(j, "stay", &us, &n, &e), 0);
+	assert_int_equal(n, 1);
+	jrnl_uidls_free(us, n);
+	assert_int_equal(jrnl_msgs_load(j, "stay", &all, &n, &e), 0);
+	assert_int_equal(n, 1);
+	jrnl_msgs_free(all, n);
+	assert_int_equal(jrnl_box_list(j, count_cb, &boxes, &e), 0);
+	assert_int_equal(boxes, 1);
+	jrnl_close(j);
+}
+
+static void uidls(void **state)
+{
+	struct jrnl *j = open_ok();
+	struct jrnl_txn *t;
+	struct jrnl_uidl u, *all;
+	struct fct_err e;
+	size_t n;
+	char id[16];
+	char *dump = NULL;
+	size_t dumplen = 0;
+	FILE *fp;
+
+	(void)state;
+	assert_int_equal(jrnl_begin(j, &t, &e), 0);
+	for (int i = 9; i >= 0; i--) {
+		snprintf(id, sizeof id, "uidl-%d", i);
+		u.uidl = id;
+		u.first_seen = 1000 + i;
+		u.near_uniq = i == 3 ? NULL : id;
+		assert_int_equal(jrnl_uidl_put(t, "pop", &u, &e), 0);
+	}
+	assert_int_equal(jrnl_uidl_del(t, "pop", "uidl-5", &e), 0);
+	assert_int_equal(jrnl_uidl_del(t, "pop", "absent", &e), 0);
+	id[0] = '\0';
+	u.uidl = id;
+	assert_int_equal(jrnl_uidl_put(t, "pop", &u, &e), -1);
+	assert_int_equal(e.kind, FCT_E_MSG);
+	/* A failed put poisons the transaction: nothing is written. */
+	assert_int_equal(jrnl_commit(t, &e), -1);
+	assert_int_equal(jrnl_uidl_load(j, "pop", &all, &n, &e), 0);
+	assert_int_equal(n, 0);
+
+	assert_int_equal(jrnl_begin(j, &t, &e), 0);
+	for (int i = 0; i < 10; i++) {
+		snprintf(id, sizeof id, "uidl-%d", i);
+		u.uidl = id;
+		u.first_seen = 1000 + i;
+		u.near_uniq = i == 3 ? NULL : id;
+		assert_int_equal(jrnl_uidl_put(t, "pop", &u, &e), 0);
+	}
+	assert_int_equal(jrnl_uidl_del(t, "pop", "uidl-5", &e), 0);
+	assert_int_equal(jrnl_commit(t, &e), 0);
+	assert_int_equal(jrnl_uidl_load(j, "pop", &all, &n, &e), 0);
+	assert_int_equal(n, 9);
+	assert_string_equal(all[0].uidl, "uidl-0");
+	assert_true(all[3].first_seen == 1003);
+	assert_null(all[3].near_uniq);
+	assert_string_equal(all[5].uidl, "uidl-6");
+	assert_string_equal(all[5].near_uniq, "uidl-6");
+	jrnl_uidls_free(all, n);
+
+	fp = open_memstream(&dump, &dumplen);
+	assert_int_equal(jrnl_dump(j, fp, &e), 0);
+	fclose(fp);
+	assert_non_null(strstr(dump, "box pop:"));
+	assert_non_null(strstr(dump, "uidl uidl-9: first-seen 1009 near uidl-9"));
+	free(dump);
+	jrnl_close(j);
+}
+
+/* Writes a raw record with LMDB directly, bypassing the journal. */
+static void raw_put(const char *db, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { klen, (void *)(uintptr_t)key }, v = { vlen, (void *)(uintptr_t)val };
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 8);
+	assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, db, MDB_CREATE, &dbi), 0);
+	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static void schema_mismatch(void **state)
+{
+	struct jrnl *j = open_ok();
+	struct fct_err e;
+	const unsigned char v2[4] = { 0, 0, 0, 2 };
+
+	(void)state;
+	jrnl_close(j);
+	raw_put("meta", "schema", 6, v2, 4);
+	j = NULL;
+	assert_int_equal(jrnl_open(&j, dir, &e), -1);
+	assert_null(j);
+	assert_int_equal(e.kind, FCT_E_STORE);
+	assert_non_null(strstr(e.msg, "data.mdb"));
+	assert_non_null(strstr(e.msg, "schema version 2"));
+	/* Refused again: nothing was reset. */
+	assert_int_equal(jrnl_open(&j, dir, &e), -1);
+}
+
+static void corrupt_file(void **state)
+{
+	struct jrnl *j = NULL;
+	struct fct_err e;
+	char p[128], junk[16384];
+	int fd;
+
+	(void)state;
+	snprintf(p, sizeof p, "%s/data.mdb", dir);
+	for (size_t i = 0; i < sizeof junk; i++)
+		junk[i] = (char)(i * 7 + 3);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, junk, sizeof junk), sizeof junk);
+	close(fd);
+	assert_int_equal(jrnl_open(&j, dir, &e), -1);
+	assert_null(j);
+	assert_int_equal(e.kind, FCT_E_STORE);
+	assert_non_null(strstr(e.msg, p));
+}
+
+static void corrupt_record(void **state)
+{
+	struct jrnl *j = open_ok();
+	struct jrnl_msg m, *all;
+	struct jrnl_box b;
+	struct fct_err e;
+	size_t n;
+	int found;
+	const unsigned char key[] = { 'b', 0, 0, 0, 0, 0, 0, 0, 0, 9 };
+	const unsigned char truncated[] = { 1, 0, 0, 0 };
+	const unsigned char hugestr[] = { 1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+					  0, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff };
+
+	(void)state;
+	memset(&m, 0, sizeof m);
+	put_msg(j, "b", &m);
+	jrnl_close(j);
+	raw_put("msgs", key, sizeof key, truncated, sizeof truncated);
+	raw_put("boxes", "c", 1, hugestr, sizeof hugestr);
+	j = open_ok();
+	assert_int_equal(jrnl_msgs_load(j, "b", &all, &n, &e), -1);
+	assert_int_equal(e.kind, FCT_E_STORE);
+	assert_non_null(strstr(e.msg, "corrupt message record for box \"b\""));
+	assert_non_null(strstr(e.msg, "data.mdb"));
+	assert_int_equal(jrnl_box_get(j, "c", &b, &found, &e), -1);
+	assert_non_null(strstr(e.msg, "corrupt box record"));
+	jrnl_close(j);
+}
+
+static void long_box_name(void **state)
+{
+	struct jrnl *j = open_ok();
+	struct jrnl_txn *t;
+	struct jrnl_msg m;
+	struct fct_err e;
+	char name[1200];
+
+	(void)state;
+	memset(name, 'n', sizeof name - 1);
+	name[sizeof name - 1] = '\0';
+	memset(&m, 0, sizeof m);
+	assert_int_equal(jrnl_begin(j, &t, &e), 0);
+	assert_int_equal(jrnl_msg_put(t, name, &m, &e), -1);
+	assert_int_equal(e.kind, FCT_E_FOLDER);
+	jrnl_abort(t);
+	jrnl_close(j);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(box_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(msgs_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(ids_never_reused, setup, teardown),
+		cmocka_unit_test_setup_teardown(box_delete_and_abort, setup, teardown),
+		cmocka_unit_test_setup_teardown(uidls, setup, teardown),
+		cmocka_unit_test_setup_teardown(schema_mismatch, setup, teardown),
+		cmocka_unit_test_setup_teardown(corrupt_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(corrupt_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(long_box_name, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
