@@ -437,8 +437,11 @@ static void check_near_deletion(const struct pm_run *r, const struct plan_action
 		return;
 	if (a->far != PLAN_NONE) {
 		far_gone = !w->far[a->far].present;
+		/* Flags after propagation come from one side or the other. */
+		unsigned ff = w->far[a->far].flags, both = nf & ff, either = nf | ff;
+
 		expired = cfg->max_messages && w->far[a->far].present && w->far[a->far].uid < r->wmin &&
-			  !(nf & FCT_F_FLAGGED) && (cfg->expire_unread || (nf & FCT_F_SEEN));
+			  !(both & FCT_F_FLAGGED) && (cfg->expire_unread || (either & FCT_F_SEEN));
 	} else if (a->jr != PLAN_NONE) {
 		uint32_t uid = w->pj[a->jr].far_uid;
 

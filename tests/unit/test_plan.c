@@ -242,11 +242,188 @@ static void single_message_state_space(void **state)
 	free(w);
 }
 
+/* ---- random worlds with many messages ---- */
+
+static uint64_t rnd_next(uint64_t *st)
+{
+	uint64_t x = *st;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	*st = x;
+	return x;
+}
+
+static unsigned rnd(uint64_t *st, unsigned n)
+{
+	return (unsigned)(rnd_next(st) % n);
+}
+
+static unsigned rnd_flags(uint64_t *st)
+{
+	static const unsigned common[] = { 0, FCT_F_SEEN, FCT_F_SEEN | FCT_F_FLAGGED, FCT_F_DELETED,
+					   FCT_F_SEEN | FCT_F_ANSWERED, FCT_F_FLAGGED };
+
+	if (rnd(st, 3) == 0)
+		return rnd(st, FCT_F_ALL + 1);
+	return common[rnd(st, 6)];
+}
+
+/* A world that was in sync, then changed on both sides and interrupted. */
+static void random_world(struct pm_world *w, uint64_t *st)
+{
+	unsigned i, nmsg = rnd(st, 10);
+	char id[PM_NAME];
+
+	pm_init(w, rnd(st, 4) == 0 ? PLAN_ALL : rnd(st, PLAN_ALL + 1));
+	w->cfg.expunge_far = (int)rnd(st, 2);
+	w->cfg.expunge_near = (int)rnd(st, 2);
+	w->cfg.max_size = rnd(st, 3) == 0 ? 150 : 0;
+	w->cfg.max_messages = rnd(st, 3) == 0 ? rnd(st, 5) : 0;
+	w->cfg.expire_unread = (int)rnd(st, 2);
+	for (i = 0; i < nmsg; i++) {
+		unsigned kind = rnd(st, 8), base = rnd_flags(st);
+		uint64_t size = 100 + 50 * rnd(st, 3);
+		const char *msgid = id;
+		size_t f = PLAN_NONE, n = PLAN_NONE, j;
+
+		/* Duplicate and missing Message-IDs on purpose. */
+		if (rnd(st, 6) == 0)
+			msgid = NULL;
+		else
+			snprintf(id, sizeof id, "<m%u@x>", rnd(st, 3) == 0 ? 0 : i);
+		if (kind != 1 && rnd(st, 5))
+			f = pm_add_far(w, rnd(st, 3) ? base : rnd_flags(st), size, msgid);
+		else
+			w->next_uid++;
+		if (kind != 2 && rnd(st, 5))
+			n = pm_add_near(w, NULL, rnd(st, 3) ? base : rnd_flags(st), size, msgid);
+		else
+			w->next_name++;
+		if (kind <= 2)
+			continue; /* unknown to the journal */
+		j = pm_add_jr(w, w->next_uid - 1, NULL, base, PLAN_JR_SYNCED);
+		snprintf(w->jr[j].uniq, PM_NAME, "m%05u", w->next_name - 1);
+		w->jr[j].size = size;
+		snprintf(w->jr[j].msgid, PM_NAME, "%s", msgid ? msgid : "");
+		switch (kind) {
+		case 4:
+			w->jr[j].state = (int)rnd(st, PLAN_JR_SKIPPED + 1);
+			break;
+		case 5: /* upload intent: no far UID yet */
+			w->jr[j].state = PLAN_JR_PENDING_UPLOAD;
+			w->jr[j].far_uid = 0;
+			w->jr[j].upload_uidnext = w->next_uid - 1 - rnd(st, 2);
+			break;
+		case 6: /* download intent, name not recorded */
+			w->jr[j].state = PLAN_JR_PENDING_DOWNLOAD;
+			if (rnd(st, 2))
+				w->jr[j].uniq[0] = 0;
+			break;
+		default:
+			break;
+		}
+		if (w->jr[j].state == PLAN_JR_SKIPPED && rnd(st, 2))
+			w->jr[j].uniq[0] = 0;
+		else if (w->jr[j].state == PLAN_JR_SKIPPED)
+			w->jr[j].far_uid = 0;
+		(void)f;
+		(void)n;
+	}
+	pm_compact(w);
+	w->cfg.far_uidnext_journal = rnd(st, 4) ? w->next_uid - rnd(st, 3) : 0;
+	w->cfg.uidvalidity_changed = rnd(st, 8) == 0;
+}
+
+/* The same actions, naming records by id rather than by position. */
+static void assert_same_plan(const struct plan *a, const struct plan_jr *ja,
+			     const struct plan *b, const struct plan_jr *jb)
+{
+	size_t i;
+
+	assert_int_equal(a->n, b->n);
+	assert_int_equal(a->ambiguous, b->ambiguous);
+	for (i = 0; i < a->n; i++) {
+		const struct plan_action *x = &a->acts[i], *y = &b->acts[i];
+
+		assert_int_equal(x->kind, y->kind);
+		assert_int_equal(x->far, y->far);
+		assert_int_equal(x->near, y->near);
+		assert_int_equal(x->flags, y->flags);
+		assert_int_equal(x->add, y->add);
+		assert_int_equal(x->del, y->del);
+		assert_int_equal(x->state, y->state);
+		assert_int_equal(x->jr == PLAN_NONE, y->jr == PLAN_NONE);
+		if (x->jr != PLAN_NONE)
+			assert_int_equal(ja[x->jr].id, jb[y->jr].id);
+	}
+}
+
+static void shuffled_journal_same_plan(struct pm_world *w, const struct plan *p, uint64_t *st)
+{
+	struct pm_world *v = malloc(sizeof *v);
+	struct plan q;
+	struct fct_err err;
+	size_t i;
+
+	assert_non_null(v);
+	*v = *w;
+	for (i = v->njr; i > 1; i--) {
+		size_t k = rnd(st, (unsigned)i);
+		struct pm_jr t = v->jr[i - 1];
+
+		v->jr[i - 1] = v->jr[k];
+		v->jr[k] = t;
+	}
+	assert_int_equal(pm_plan(v, &q, &err), 0);
+	assert_same_plan(p, w->pj, &q, v->pj);
+	plan_free(&q);
+	free(v);
+}
+
+static void random_worlds(void **state)
+{
+	struct pm_world *w = malloc(sizeof *w);
+	uint64_t st = 0x9e3779b97f4a7c15ull;
+	unsigned iter, round;
+	size_t acted = 0;
+
+	(void)state;
+	assert_non_null(w);
+	for (iter = 0; iter < 40000; iter++) {
+		struct plan p;
+		struct fct_err err;
+
+		random_world(w, &st);
+		/* Journals from random_world never link one message twice. */
+		assert_int_equal(pm_plan(w, &p, &err), 0);
+		shuffled_journal_same_plan(w, &p, &st);
+		acted += p.n;
+		pm_apply(w, &p);
+		plan_free(&p);
+		/* Converges: uploads may move the max_messages window once. */
+		for (round = 0;; round++) {
+			assert_int_equal(pm_plan(w, &p, &err), 0);
+			if (p.n == 0 || round == 2) {
+				assert_int_equal(p.n, 0);
+				plan_free(&p);
+				break;
+			}
+			pm_apply(w, &p);
+			plan_free(&p);
+		}
+	}
+	assert_true(acted > 40000);
+	free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(kind_names),
 		cmocka_unit_test(single_message_state_space),
+		cmocka_unit_test(random_worlds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
