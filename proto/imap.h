@@ -85,6 +85,11 @@ struct imap; /* one authenticated session */
  * ENABLEs QRESYNC (and UTF8=ACCEPT) when offered.  *out is the new session
  * (caller frees with imap_close). */
 int imap_connect(struct imap **out, const struct imap_opts *o, struct fct_err *err);
+/* The same over an already open transport (tests: xport_from_fds on a
+ * socketpair; o->net is then used only for names in messages and SASL).
+ * Takes ownership of x, also on failure. */
+int imap_connect_xport(struct imap **out, struct xport *x, const struct imap_opts *o,
+                       struct fct_err *err);
 /* LOGOUT (best effort, short), then frees everything.  NULL is fine. */
 void imap_close(struct imap *im);
 /* IMAP_CAP_* of the authenticated session, minus opts.disable_caps; QRESYNC
@@ -118,7 +123,9 @@ enum {
 	IMAP_LIST_TRASH = 1 << 15,
 };
 
-/* name_utf8 is valid during the call only; delim '\0' if NIL. */
+/* name_utf8 is valid during the call only; delim '\0' if NIL.  Returns 0
+ * to go on; nonzero stops the listing (imap_list then fails with
+ * FCT_E_CANCEL after draining the command). */
 typedef int (*imap_list_cb)(void *ctx, const char *name_utf8, char delim, unsigned attrs);
 /* LIST "" pattern (or LSUB-equivalent LIST (SUBSCRIBED) / LSUB when
  * subscribed_only).  pattern is UTF-8 and may hold % and *. */
@@ -177,9 +184,9 @@ enum {
 /* UID FETCH lo:hi (hi 0 = *) of the selected mailbox with the items asked
  * (MSGID = BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)], parsed to the bare <id>;
  * EMAILID only with OBJECTID), plus (CHANGEDSINCE n) when changedsince > 0
- * (and VANISHED when QRESYNC is enabled: ranges then go to no callback and
- * are ignored; use imap_select for those).  Untagged FETCH without UID
- * (unsolicited flag changes) are ignored. */
+ * (no VANISHED modifier: expunges are learnt through imap_select with QRESYNC
+ * or by comparing UID lists).  Untagged FETCH without UID (unsolicited flag
+ * changes) are ignored. */
 int imap_fetch_meta(struct imap *im, uint32_t lo, uint32_t hi, uint64_t changedsince, unsigned what,
                     imap_msg_cb cb, void *ctx, struct fct_err *err);
 

@@ -29,9 +29,9 @@
 struct jrnl;
 struct jrnl_txn;
 
-/* Opens (creating dir 0700 and the environment if missing) the journal in
- * dir.  Unknown schema version or a corrupt file: FCT_E_STORE naming the
- * file. */
+/* Opens (creating dir 0700, with parents, and the environment if missing)
+ * the journal in dir.  Unknown schema version, a corrupt or an empty
+ * (truncated) data.mdb: FCT_E_STORE naming the file. */
 int jrnl_open(struct jrnl **out, const char *dir, struct fct_err *err);
 void jrnl_close(struct jrnl *j);
 

@@ -122,6 +122,11 @@ int md_batch_commit(struct md_batch *b, struct fct_err *err);
 size_t md_batch_count(const struct md_batch *b);
 const char *md_batch_uniq(const struct md_batch *b, size_t i);
 const char *md_batch_file(const struct md_batch *b, size_t i);
+/* After commit: the uniq and folder-relative file a tmp was delivered as,
+ * or NULL if it was not (aborted, never done, commit failed before it).
+ * Borrowed from the batch. */
+const char *md_tmp_uniq(const struct md_tmp *t);
+const char *md_tmp_file(const struct md_tmp *t);
 /* Frees the batch, unlinking tmp files that were not committed. */
 void md_batch_free(struct md_batch *b);
 

@@ -26,6 +26,7 @@ struct md_tmp {
 	char *uniq; /* final unique name, known once done */
 	uint64_t size;
 	unsigned flags;
+	size_t idx; /* index in the batch's committed names, once committed */
 };
 
 struct md_batch {
@@ -196,6 +197,7 @@ static int commit_one(struct md_batch *b, struct md_tmp *t, int *used, struct fc
 	}
 	*used |= t->flags ? 1 : 2;
 	t->state = TMP_COMMITTED;
+	t->idx = b->ncommitted;
 	md_cache_add(f, uniq, file);
 	b->uniq = fct_xrealloc(b->uniq, (b->ncommitted + 1) * sizeof *b->uniq);
 	b->file = fct_xrealloc(b->file, (b->ncommitted + 1) * sizeof *b->file);
@@ -250,6 +252,16 @@ const char *md_batch_uniq(const struct md_batch *b, size_t i)
 const char *md_batch_file(const struct md_batch *b, size_t i)
 {
 	return i < b->ncommitted ? b->file[i] : NULL;
+}
+
+const char *md_tmp_uniq(const struct md_tmp *t)
+{
+	return t->state == TMP_COMMITTED ? t->b->uniq[t->idx] : NULL;
+}
+
+const char *md_tmp_file(const struct md_tmp *t)
+{
+	return t->state == TMP_COMMITTED ? t->b->file[t->idx] : NULL;
 }
 
 void md_batch_free(struct md_batch *b)

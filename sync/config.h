@@ -11,10 +11,11 @@
 
 #include "sync/util.h"
 
-/* TLSType / SSLType.  Default: IMAPS when Port is 993 (995 for POP3),
- * STARTTLS otherwise (mbsync's default).  CFG_TLS_NONE is only ever the
- * result of an explicit "TLSType None" (tls_explicit is then 1), so a
- * clear-text login is always something the user wrote. */
+/* TLSType / SSLType.  Default: IMAPS when Port is 993 (995 for POP3) or the
+ * Host is written "imaps:host", STARTTLS otherwise (mbsync's default), None
+ * when a Tunnel is set (as mbsync: tunnels are usually secure).  Otherwise
+ * CFG_TLS_NONE only results from an explicit "TLSType None" (tls_explicit is
+ * then 1), so a clear-text login over TCP is always something the user wrote. */
 enum cfg_tls { CFG_TLS_IMPLICIT, CFG_TLS_STARTTLS, CFG_TLS_NONE };
 
 /* IMAPAccount or POP3Account (or an account declared inline in an
@@ -39,6 +40,7 @@ struct cfg_account {
 	int compress;        /* default 1; 0 when DisableExtension COMPRESS */
 	const char *file;    /* where declared; points into fct_config.path's copy */
 	int line;
+	int inline_decl;     /* declared by account options inside an IMAPStore */
 };
 
 enum cfg_store_kind { CFG_STORE_IMAP, CFG_STORE_MAILDIR, CFG_STORE_POP3 };
@@ -70,6 +72,17 @@ struct cfg_store {
 enum { CFG_OP_NEW = 1, CFG_OP_RENEW = 2, CFG_OP_DELETE = 4, CFG_OP_FLAGS = 8 };
 #define CFG_OP_ALL (CFG_OP_NEW | CFG_OP_RENEW | CFG_OP_DELETE | CFG_OP_FLAGS)
 
+/* A Sync line (or the command line's -n/-L/-H... options) before merging:
+ * bare directions (1 pull, 2 push), bare types, and compound cells such as
+ * PullNew.  cfg_sync_merge applies mbsync's rule: bare words select rows and
+ * columns (an empty class means all of it), unless compound cells are given,
+ * in which case bare words add whole rows/columns and no cell may be
+ * asserted twice (returns -1 on such a conflict).  All zero means None. */
+struct cfg_sync_spec {
+	unsigned dirs, types, pull, push;
+};
+int cfg_sync_merge(const struct cfg_sync_spec *s, unsigned *pull, unsigned *push);
+
 struct cfg_channel {
 	char *name;
 	const struct cfg_store *far, *near;
@@ -78,9 +91,12 @@ struct cfg_channel {
 	unsigned pull, push; /* CFG_OP_* sets, from Sync (default: all both ways) */
 	int create_far, create_near, remove_far, remove_near;
 	int expunge_far, expunge_near, expunge_solo_far, expunge_solo_near;
-	uint64_t max_size;   /* bytes, 0 = unlimited */
+	uint64_t max_size;   /* Channel MaxSize, bytes, 0 = unset; when set it applies to
+	                      * both stores of this channel in place of their own MaxSize
+	                      * (mbsync writes it into the stores; we keep them shared) */
 	uint32_t max_messages; /* 0 = unlimited */
 	int expire_unread;   /* -1 unset (= mbsync default), 0 no, 1 yes */
+	int expire_far;      /* ExpireSide Far: MaxMessages trims the far side (default near) */
 	int copy_arrival_date;
 	char *sync_state;    /* NULL default, "*" beside near, else dir prefix (~ expanded) */
 	char *post_sync_cmd; /* PostSyncCommand, or NULL (then the global one applies) */
@@ -92,6 +108,8 @@ struct cfg_channel {
 struct cfg_group {
 	char *name;
 	char **channels;     /* NULL-terminated; entries "CHAN" or "CHAN:box1,box2" */
+	const char *file;
+	int line;
 };
 
 struct fct_config {
@@ -138,10 +156,13 @@ const struct cfg_store *cfg_store(const struct fct_config *c, const char *name);
 int cfg_get_pass(const struct cfg_account *a, char **out, struct fct_err *err);
 int cfg_get_user(const struct cfg_account *a, char **out, struct fct_err *err);
 
-/* The journal directory for a channel (malloc'd; the caller frees it).
- * SyncState "DIR/" -> DIR/<channel>; "*" -> beside the near store's Path
- * (<near path>/.facteur-state/<channel>); default $XDG_STATE_HOME/facteur/<channel>
- * (XDG_STATE_HOME defaults to ~/.local/state). */
+/* The journal directory for a channel (malloc'd; the caller frees it and
+ * creates it if needed).  SyncState is a prefix, as in mbsync: "DIR/" ->
+ * DIR/<channel>, "pre-" -> pre-<channel>; "*" -> beside the near Maildir
+ * store's root, never inside it (Path "~/Mail/" -> ~/Mail.facteur-state/<channel>;
+ * the default rule when the near store is not a Maildir); default
+ * $XDG_STATE_HOME/facteur/<channel> (XDG_STATE_HOME defaults to ~/.local/state).
+ * '/' in a channel name becomes '_'.  NULL only if there is no home directory. */
 char *cfg_state_dir(const struct fct_config *c, const struct cfg_channel *ch);
 
 #endif

@@ -310,7 +310,7 @@ static void new_near(struct ctx *c, size_t n, size_t j, unsigned op, int skipped
 
 static unsigned far_new_op(const struct ctx *c, size_t f)
 {
-	if (c->matching || c->in->far[f].uid >= c->cfg->far_uidnext_journal)
+	if (c->cfg->uidvalidity_changed || c->in->far[f].uid >= c->cfg->far_uidnext_journal)
 		return PLAN_PULL_NEW;
 	return PLAN_PULL_RENEW;
 }
@@ -660,6 +660,13 @@ static void one_side_record(struct ctx *c, size_t j, size_t f, size_t n)
 {
 	const struct plan_jr *r = &c->in->jr[j];
 
+	/* The side said absent is there after all (restored by hand): the
+	 * record is a plain link again. */
+	if ((r->state == PLAN_JR_FAR_ONLY && n != PLAN_NONE) ||
+	    (r->state == PLAN_JR_NEAR_ONLY && f != PLAN_NONE)) {
+		as_synced(c, j, f, n, r->flags, r->state);
+		return;
+	}
 	if (r->state == PLAN_JR_FAR_ONLY) {
 		if (f == PLAN_NONE)
 			emit(c, PLAN_JR_FORGET, f, PLAN_NONE, j);

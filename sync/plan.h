@@ -124,7 +124,9 @@
  *                     near listing shows where it is now: handled as SYNCED
  *                     (a missing file was deleted, rename is atomic).
  *   SYNCED / FAR_ONLY / NEAR_ONLY / SKIPPED are final states: the rules
- *                     above apply as usual.
+ *                     above apply as usual.  A FAR_ONLY record whose near
+ *                     file is listed again (or NEAR_ONLY whose far UID is)
+ *                     is handled as SYNCED: the link is plain again.
  * A crash between a side effect and a later action of the same group
  * (e.g. after EXPUNGE_FAR, before DELETE_NEAR) leaves a record that the
  * ordinary rules finish next time (far gone -> PULL_DELETE -> delete near).

@@ -377,6 +377,43 @@ static void corrupt_file(void **state)
 	assert_non_null(strstr(e.msg, p));
 }
 
+static void empty_file_refused(void **state)
+{
+	struct jrnl *j = NULL;
+	struct fct_err e;
+	char p[128];
+	int fd;
+
+	(void)state;
+	snprintf(p, sizeof p, "%s/data.mdb", dir);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(jrnl_open(&j, dir, &e), -1);
+	assert_int_equal(e.kind, FCT_E_STORE);
+	assert_non_null(strstr(e.msg, "empty file"));
+}
+
+static void nested_dir_created(void **state)
+{
+	struct jrnl *j = NULL;
+	struct fct_err e;
+	char p[128], q[160];
+
+	(void)state;
+	snprintf(p, sizeof p, "%s/x/y", dir);
+	assert_int_equal(jrnl_open(&j, p, &e), 0);
+	jrnl_close(j);
+	snprintf(q, sizeof q, "%s/data.mdb", p);
+	assert_int_equal(access(q, F_OK), 0);
+	unlink(q);
+	snprintf(q, sizeof q, "%s/lock.mdb", p);
+	unlink(q);
+	rmdir(p);
+	snprintf(p, sizeof p, "%s/x", dir);
+	rmdir(p);
+}
+
 static void corrupt_record(void **state)
 {
 	struct jrnl *j = open_ok();
@@ -436,6 +473,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(schema_mismatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(corrupt_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(corrupt_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(empty_file_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(nested_dir_created, setup, teardown),
 		cmocka_unit_test_setup_teardown(long_box_name, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

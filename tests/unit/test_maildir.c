@@ -241,6 +241,10 @@ static void batch_abort_and_free(void **state)
 	assert_non_null(strstr(md_batch_file(b, 0), "new/"));
 	assert_non_null(strstr(md_batch_file(b, 1), "cur/"));
 	assert_int_equal(md_tmp_write(t[0], "x", 1, &e), -1);
+	assert_string_equal(md_tmp_uniq(t[0]), md_batch_uniq(b, 0));
+	assert_string_equal(md_tmp_file(t[2]), md_batch_file(b, 1));
+	assert_null(md_tmp_uniq(t[1]));
+	assert_null(md_tmp_uniq(t[3]));
 	md_batch_free(b);
 	assert_int_equal(md_scan(f, &ent, &n, &e), 0);
 	assert_int_equal(n, 2);
