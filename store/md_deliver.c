@@ -284,7 +284,7 @@ void md_batch_free(struct md_batch *b)
 	free(b);
 }
 
-const char *md_tmp_uniq(const struct md_tmp *t)
+const char *md_tmp_next_uniq(const struct md_tmp *t)
 {
-	return t->uniq;
+	return (t->state == TMP_DONE || t->state == TMP_COMMITTED) ? t->uniq : NULL;
 }

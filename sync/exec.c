@@ -358,7 +358,7 @@ static int dl_journal(struct dl *d, int state, struct fct_err *err)
 			continue;
 		m = dl_rec(d, i);
 		rec_link(d->x, m, a);
-		set_str(&m->near_uniq, md_tmp_uniq(d->items[i].tmp));
+		set_str(&m->near_uniq, md_tmp_next_uniq(d->items[i].tmp));
 		m->flags = a->flags;
 		m->state = (uint8_t)state;
 		if (put(t, d->x, m, err) < 0) {
