@@ -330,18 +330,18 @@ static int list_near(struct box_run *r, int match_all, struct md_entry *ents, si
 	return rc;
 }
 
-static unsigned plan_ops(const struct cfg_channel *ch)
+static unsigned plan_ops(unsigned pull, unsigned push)
 {
 	unsigned ops = 0;
 
-	ops |= (ch->pull & CFG_OP_NEW) ? PLAN_PULL_NEW : 0;
-	ops |= (ch->pull & CFG_OP_RENEW) ? PLAN_PULL_RENEW : 0;
-	ops |= (ch->pull & CFG_OP_DELETE) ? PLAN_PULL_DELETE : 0;
-	ops |= (ch->pull & CFG_OP_FLAGS) ? PLAN_PULL_FLAGS : 0;
-	ops |= (ch->push & CFG_OP_NEW) ? PLAN_PUSH_NEW : 0;
-	ops |= (ch->push & CFG_OP_RENEW) ? PLAN_PUSH_RENEW : 0;
-	ops |= (ch->push & CFG_OP_DELETE) ? PLAN_PUSH_DELETE : 0;
-	ops |= (ch->push & CFG_OP_FLAGS) ? PLAN_PUSH_FLAGS : 0;
+	ops |= (pull & CFG_OP_NEW) ? PLAN_PULL_NEW : 0;
+	ops |= (pull & CFG_OP_RENEW) ? PLAN_PULL_RENEW : 0;
+	ops |= (pull & CFG_OP_DELETE) ? PLAN_PULL_DELETE : 0;
+	ops |= (pull & CFG_OP_FLAGS) ? PLAN_PULL_FLAGS : 0;
+	ops |= (push & CFG_OP_NEW) ? PLAN_PUSH_NEW : 0;
+	ops |= (push & CFG_OP_RENEW) ? PLAN_PUSH_RENEW : 0;
+	ops |= (push & CFG_OP_DELETE) ? PLAN_PUSH_DELETE : 0;
+	ops |= (push & CFG_OP_FLAGS) ? PLAN_PUSH_FLAGS : 0;
 	return ops;
 }
 
@@ -361,7 +361,7 @@ static void fill_cfg(const struct box_run *r, const struct jrnl_box *known, int 
 	const struct run_opts *o = r->c->opts;
 
 	memset(pc, 0, sizeof *pc);
-	pc->ops = o->ops_override ? o->ops_override : plan_ops(ch);
+	pc->ops = o->ops_given ? plan_ops(o->pull_ops, o->push_ops) : plan_ops(ch->pull, ch->push);
 	pc->expunge_far = o->expunge_override >= 0 ? o->expunge_override & 1 : ch->expunge_far;
 	pc->expunge_near = o->expunge_override >= 0 ? (o->expunge_override >> 1) & 1 : ch->expunge_near;
 	pc->max_size = min_size(ch->max_size, min_size(ch->far->max_size, ch->near->max_size));
