@@ -629,6 +629,11 @@ static void test_missing_file(void **state)
 	assert_null(c);
 	assert_int_equal(err.kind, FCT_E_CONFIG);
 	assert_non_null(strstr(err.msg, "tests/data/does-not-exist: cannot open configuration file"));
+	/* A directory opens but cannot be read. */
+	assert_int_equal(cfg_load(&c, "tests/data", &quiet_log, &err), -1);
+	assert_null(c);
+	assert_int_equal(err.kind, FCT_E_CONFIG);
+	assert_non_null(strstr(err.msg, "tests/data: cannot read configuration file"));
 }
 
 static void test_credentials(void **state)
