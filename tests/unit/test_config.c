@@ -620,6 +620,30 @@ static void test_secret_not_in_errors(void **state)
 	assert_null(strstr(err.msg, "hunter2xyz"));
 }
 
+static void test_limits(void **state)
+{
+	(void)state;
+	struct fct_err err;
+	size_t n = 5000;
+	char *text = fct_xmalloc(n + 64);
+	memcpy(text, "MaildirStore a\nPath /", 21);
+	memset(text + 21, 'x', n);
+	memcpy(text + 21 + n, "\n", 2);
+	parse_bad(text, &err);
+	assert_string_equal(err.msg, "t.conf:2: line too long (at most 4096 characters)");
+	struct fct_buf b;
+	fct_buf_init(&b);
+	fct_buf_puts(&b, "MaildirStore a\nPath /a/\n\nMaildirStore b\nPath /b/\n\n"
+	                 "Channel c\nFar :a:\nNear :b:\nPatterns");
+	for (int i = 0; i < 300; i++)
+		fct_buf_printf(&b, " p%d", i);
+	fct_buf_putc(&b, '\n');
+	parse_bad(b.data, &err);
+	assert_string_equal(err.msg, "t.conf:10: too many arguments (at most 256)");
+	fct_buf_free(&b);
+	free(text);
+}
+
 static void test_missing_file(void **state)
 {
 	(void)state;
@@ -801,6 +825,7 @@ int main(void)
 		cmocka_unit_test_setup(test_errors_references, set_home),
 		cmocka_unit_test_setup(test_errors_validation, set_home),
 		cmocka_unit_test_setup(test_secret_not_in_errors, set_home),
+		cmocka_unit_test_setup(test_limits, set_home),
 		cmocka_unit_test_setup(test_missing_file, set_home),
 		cmocka_unit_test_setup(test_credentials, set_home),
 		cmocka_unit_test_setup(test_state_dir, set_home),
