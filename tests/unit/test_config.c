@@ -736,7 +736,8 @@ static void write_file(const char *path, const char *text)
 static void test_default_path(void **state)
 {
 	(void)state;
-	char tmpl[] = "/tmp/facteur-cfg-XXXXXX";
+	const char *tmp = getenv("TMPDIR");
+	char *tmpl = fct_xasprintf("%s/facteur-cfg-XXXXXX", tmp && *tmp ? tmp : P_tmpdir);
 	char *dir = mkdtemp(tmpl);
 	assert_non_null(dir);
 	char *home = NULL, *xdg = NULL, *mbsyncrc = NULL, *xdgdir = NULL, *xdgfile = NULL;
@@ -775,6 +776,7 @@ static void test_default_path(void **state)
 	rmdir(home);
 	rmdir(dir);
 	free(home); free(xdg); free(mbsyncrc); free(xdgdir); free(xdgfile);
+	free(tmpl);
 	set_home(NULL);
 }
 
