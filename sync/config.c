@@ -530,8 +530,11 @@ static int parse_stream(struct cfg_parser *p, FILE *fp)
 		if (cfg_kw_apply(p, &l))
 			return -1;
 	}
-	if (ferror(fp))
-		return fct_err_sys(p->err, errno, "%s: read error", p->file);
+	if (ferror(fp)) {
+		fct_err_sys(p->err, errno, "%s: cannot read configuration file", p->file);
+		p->err->kind = FCT_E_CONFIG;
+		return -1;
+	}
 	return p->sect != SEC_GLOBAL ? cfg_end_section(p) : 0;
 }
 
@@ -655,6 +658,7 @@ int cfg_load(struct fct_config **out, const char *path, const struct fct_log *lo
 		free(def);
 		return -1;
 	}
+	fct_log_verbose(log, "reading configuration file %s", path);
 	struct fct_config *c = config_new(path);
 	free(def);
 	int rc = parse_file(c, fp, log, err);

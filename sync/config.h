@@ -28,9 +28,9 @@ struct cfg_account {
 	int timeout_s;       /* default 20; 0 = no timeout */
 	char *user, *user_cmd, *pass, *pass_cmd; /* use cfg_get_user/cfg_get_pass */
 	char *tunnel;        /* shell command whose stdin/stdout is the connection */
-	char **auth_mechs;   /* NULL-terminated (upper-case as written) or NULL = any */
+	char **auth_mechs;   /* NULL-terminated, upper-cased, "*" kept; NULL = any */
 	enum cfg_tls tls;
-	int tls_explicit;    /* 1 if TLSType/SSLType was written */
+	int tls_explicit;    /* 1 if TLSType/SSLType (or Host imaps:/pop3s:) was written */
 	int system_certs;    /* SystemCertificates, default 1 */
 	char *cert_file, *client_cert, *client_key; /* ~ expanded */
 	char *tls_versions;  /* TLSVersions as written ("+1.2 -1.1 ..."), or NULL */
@@ -52,7 +52,7 @@ struct cfg_store {
 	char *path;          /* Maildir: root, ~ expanded, ends in '/' if written so */
 	char *inbox;         /* Maildir Inbox, ~ expanded; default ~/Maildir */
 	int subfolders;      /* MD layout: 0 verbatim, 1 maildir++, 2 legacy, -1 unset */
-	char info_delim;     /* Maildir InfoDelimiter, default ':' */
+	char info_delim;     /* Maildir InfoDelimiter, default FieldDelimiter (':') */
 	char flatten;        /* Flatten delimiter, 0 = none */
 	char *trash;         /* Trash folder, or NULL */
 	int trash_new_only, trash_remote_new;
@@ -63,7 +63,8 @@ struct cfg_store {
 	int subscribed_only;
 	char *map_inbox;     /* IMAP MapInbox, or NULL */
 	int keep;            /* POP3 Keep: leave messages on the server (default 1) */
-	int delete_after_days; /* POP3 DeleteAfter, 0 = never (with Keep) */
+	int delete_after_days; /* POP3 DeleteAfter N: with Keep, remove from the server
+	                        * N days after download; 0 = never */
 	const char *file;
 	int line;
 };
@@ -88,8 +89,12 @@ struct cfg_channel {
 	const struct cfg_store *far, *near;
 	char *far_box, *near_box; /* from ":store:box"; NULL when empty */
 	char **patterns;     /* NULL-terminated or NULL */
-	unsigned pull, push; /* CFG_OP_* sets, from Sync (default: all both ways) */
-	int create_far, create_near, remove_far, remove_near;
+	/* Options below that mbsync allows globally take the global value when the
+	 * channel does not set them (Sync, Create, Remove, Expunge, ExpungeSolo,
+	 * MaxMessages, ExpireUnread, ExpireSide, CopyArrivalDate, SyncState). */
+	unsigned pull, push; /* CFG_OP_* sets (default: all both ways; pull only when
+	                      * the far store is POP3, which never allows push) */
+	int create_far, create_near, remove_far, remove_near;   /* default 0 */
 	int expunge_far, expunge_near, expunge_solo_far, expunge_solo_near;
 	uint64_t max_size;   /* Channel MaxSize, bytes, 0 = unset; when set it applies to
 	                      * both stores of this channel in place of their own MaxSize
@@ -133,7 +138,11 @@ struct fct_config {
  * (XDG_CONFIG_HOME defaults to ~/.config), then ~/.mbsyncrc.  On success *out
  * is the caller's (cfg_free it).  Errors: FCT_E_CONFIG, message "FILE:LINE: what"
  * (or "FILE: what" when the file cannot be read); never contains a secret.
- * Warnings (keywords parsed but not implemented) go to log, once per keyword. */
+ * Keywords parsed but not implemented (UseKeychain, AltMap) produce one
+ * warning on log naming each with its FILE:LINE.  As in mbsync, a section
+ * ends at an empty line (comment lines do not end it), global options must
+ * come before the first section, and accounts/stores must be defined before
+ * the sections that refer to them (groups may name later channels). */
 int cfg_load(struct fct_config **out, const char *path, const struct fct_log *log,
              struct fct_err *err);
 

@@ -45,6 +45,20 @@ static subcmd_fn find_subcmd(const char *name)
 	return NULL;
 }
 
+/* Subcommand names yield to a channel or group of the same name. */
+static int names_target(const struct cli_opts *o)
+{
+	struct fct_config *cfg = NULL;
+	struct fct_err err = {0};
+	struct fct_log quiet = o->log;
+	quiet.level = -1;
+	if (cfg_load(&cfg, o->config_path, &quiet, &err))
+		return 0;
+	int found = cfg_channel(cfg, o->args[0]) || cfg_group(cfg, o->args[0]);
+	cfg_free(cfg);
+	return found;
+}
+
 static int run_sync(const struct fct_config *cfg, const struct cli_opts *o)
 {
 	struct run_opts r;
@@ -75,19 +89,15 @@ int main(int argc, char **argv)
 	} else {
 		subcmd_fn sub = (o.nargs && !o.all) ? find_subcmd(o.args[0]) : NULL;
 		struct fct_config *cfg = NULL;
-		struct fct_log quiet = o.log;
-		if (sub)
-			quiet.level = -1; /* only to see whether a channel has that name */
-		int loaded = cfg_load(&cfg, o.config_path, sub ? &quiet : &o.log, &err) == 0;
-		if (sub && !(loaded && (cfg_channel(cfg, o.args[0]) || cfg_group(cfg, o.args[0])))) {
+		if (sub && !names_target(&o)) {
 			rc = sub(&o);
-		} else if (!loaded) {
+		} else if (cfg_load(&cfg, o.config_path, &o.log, &err)) {
 			fct_log_error(&o.log, "%s", err.msg);
 			rc = 1;
 		} else {
 			rc = run_sync(cfg, &o);
+			cfg_free(cfg);
 		}
-		cfg_free(cfg);
 	}
 	cli_free(&o);
 	return rc;

@@ -62,6 +62,7 @@ void fct_err_prefix(struct fct_err *e, const char *fmt, ...)
 	fct_buf_free(&b);
 }
 
+FCT_PRINTF(3, 0)
 static void vlog(const struct fct_log *l, const char *tag, const char *fmt, va_list ap)
 {
 	FILE *fp = (l && l->fp) ? l->fp : stderr;

@@ -144,3 +144,18 @@ def test_channel_named_like_subcommand_wins(tmp_path):
     out = run(["-c", str(cfg), "status"], tmp_path)
     assert "not available yet" not in out.stderr
     assert "no channel or group" not in out.stderr
+
+
+def test_verbose_names_config_and_unimplemented_warning(tmp_path):
+    text = GOOD.format(root=tmp_path).replace("Path " + str(tmp_path) + "/near/",
+                                              "Path " + str(tmp_path) + "/near/\nAltMap no")
+    cfg = write(tmp_path / "w.rc", text)
+    out = run(["-V", "-c", str(cfg), "nosuch"], tmp_path)
+    assert out.returncode == 1
+    assert f"reading configuration file {cfg}" in out.stderr
+    warnings = [l for l in out.stderr.splitlines() if "warning" in l]
+    assert len(warnings) == 1 and f"AltMap ({cfg}:6)" in warnings[0]
+    # -q -q silences warnings; the error remains, on one line.
+    out = run(["-qq", "-c", str(cfg), "nosuch"], tmp_path)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == ["facteur: error: no channel or group named 'nosuch'"]

@@ -620,6 +620,30 @@ static void test_secret_not_in_errors(void **state)
 	assert_null(strstr(err.msg, "hunter2xyz"));
 }
 
+static void test_limits(void **state)
+{
+	(void)state;
+	struct fct_err err;
+	size_t n = 5000;
+	char *text = fct_xmalloc(n + 64);
+	memcpy(text, "MaildirStore a\nPath /", 21);
+	memset(text + 21, 'x', n);
+	memcpy(text + 21 + n, "\n", 2);
+	parse_bad(text, &err);
+	assert_string_equal(err.msg, "t.conf:2: line too long (at most 4096 characters)");
+	struct fct_buf b;
+	fct_buf_init(&b);
+	fct_buf_puts(&b, "MaildirStore a\nPath /a/\n\nMaildirStore b\nPath /b/\n\n"
+	                 "Channel c\nFar :a:\nNear :b:\nPatterns");
+	for (int i = 0; i < 300; i++)
+		fct_buf_printf(&b, " p%d", i);
+	fct_buf_putc(&b, '\n');
+	parse_bad(b.data, &err);
+	assert_string_equal(err.msg, "t.conf:10: too many arguments (at most 256)");
+	fct_buf_free(&b);
+	free(text);
+}
+
 static void test_missing_file(void **state)
 {
 	(void)state;
@@ -629,6 +653,11 @@ static void test_missing_file(void **state)
 	assert_null(c);
 	assert_int_equal(err.kind, FCT_E_CONFIG);
 	assert_non_null(strstr(err.msg, "tests/data/does-not-exist: cannot open configuration file"));
+	/* A directory opens but cannot be read. */
+	assert_int_equal(cfg_load(&c, "tests/data", &quiet_log, &err), -1);
+	assert_null(c);
+	assert_int_equal(err.kind, FCT_E_CONFIG);
+	assert_non_null(strstr(err.msg, "tests/data: cannot read configuration file"));
 }
 
 static void test_credentials(void **state)
@@ -707,7 +736,8 @@ static void write_file(const char *path, const char *text)
 static void test_default_path(void **state)
 {
 	(void)state;
-	char tmpl[] = "/tmp/facteur-cfg-XXXXXX";
+	const char *tmp = getenv("TMPDIR");
+	char *tmpl = fct_xasprintf("%s/facteur-cfg-XXXXXX", tmp && *tmp ? tmp : P_tmpdir);
 	char *dir = mkdtemp(tmpl);
 	assert_non_null(dir);
 	char *home = NULL, *xdg = NULL, *mbsyncrc = NULL, *xdgdir = NULL, *xdgfile = NULL;
@@ -746,6 +776,7 @@ static void test_default_path(void **state)
 	rmdir(home);
 	rmdir(dir);
 	free(home); free(xdg); free(mbsyncrc); free(xdgdir); free(xdgfile);
+	free(tmpl);
 	set_home(NULL);
 }
 
@@ -796,6 +827,7 @@ int main(void)
 		cmocka_unit_test_setup(test_errors_references, set_home),
 		cmocka_unit_test_setup(test_errors_validation, set_home),
 		cmocka_unit_test_setup(test_secret_not_in_errors, set_home),
+		cmocka_unit_test_setup(test_limits, set_home),
 		cmocka_unit_test_setup(test_missing_file, set_home),
 		cmocka_unit_test_setup(test_credentials, set_home),
 		cmocka_unit_test_setup(test_state_dir, set_home),
