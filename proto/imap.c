@@ -5,12 +5,13 @@
 #include "proto/imap_int.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "proto/mutf7.h"
-#include "proto/sasl.h"
 
 static const struct {
 	const char *name;
@@ -191,9 +192,7 @@ unsigned imap_cmdf(struct imap *im, struct fct_err *err, const char *fmt, ...)
 	return tag;
 }
 
-/* Appends s as a quoted string; -1 if it holds bytes a quoted string cannot
- * carry (8-bit bytes only when allow8). */
-static int put_quoted(struct fct_buf *b, const char *s, int allow8)
+int imap_put_quoted(struct fct_buf *b, const char *s, int allow8)
 {
 	fct_buf_putc(b, '"');
 	for (; *s; s++) {
@@ -223,7 +222,7 @@ char *imap_quote_mailbox(struct imap *im, const char *utf8, struct fct_err *err)
 	}
 	if (strcasecmp(name, "INBOX") == 0)
 		name = "INBOX";
-	if (put_quoted(&q, name, utf8_ok) < 0)
+	if (imap_put_quoted(&q, name, utf8_ok) < 0)
 		goto bad;
 	fct_buf_free(&enc);
 	return fct_buf_steal(&q);
@@ -340,7 +339,7 @@ static void caps_from_text(struct imap *im, const char *s)
 	}
 }
 
-static int has_auth(const struct imap *im, const char *mech)
+int imap_has_auth(const struct imap *im, const char *mech)
 {
 	char want[64];
 
@@ -554,187 +553,6 @@ static int starttls(struct imap *im, const struct imap_opts *o, unsigned gen, st
 	return 0;
 }
 
-static int auth_login(struct imap *im, const struct imap_opts *o, struct fct_err *err)
-{
-	struct fct_buf b;
-	struct imap_done d;
-	unsigned tag;
-	int rc = -1;
-
-	fct_buf_init(&b);
-	fct_buf_puts(&b, "LOGIN ");
-	if (put_quoted(&b, o->user, 0) < 0 || (fct_buf_putc(&b, ' '), put_quoted(&b, o->pass, 0)) < 0) {
-		memset(b.data, 0, b.len);
-		fct_buf_free(&b);
-		return fct_err_set(err, FCT_E_AUTH,
-		                   "user name or password for %s cannot be sent with IMAP LOGIN "
-		                   "(non-ASCII or control characters); use AUTHENTICATE PLAIN",
-		                   im->host);
-	}
-	tag = imap_cmd(im, b.data, 1, err);
-	memset(b.data, 0, b.len);
-	fct_buf_free(&b);
-	if (!tag)
-		return -1;
-	imap_done_init(&d);
-	if (imap_next(im, &d, 0, err) == 0) {
-		if (d.st == IMAP_ST_OK)
-			rc = 0;
-		else
-			fct_err_set(err, FCT_E_AUTH, "login refused by server: %s", d.text);
-	}
-	imap_done_free(&d);
-	return rc;
-}
-
-/* Sends one base64 SASL response line (masked under -D). */
-static int sasl_send(struct imap *im, const unsigned char *p, size_t n, struct fct_err *err)
-{
-	char *b64 = fct_b64_encode(p, n);
-	int r;
-
-	r = imap_send(im, b64, strlen(b64), 1, err);
-	memset(b64, 0, strlen(b64));
-	free(b64);
-	return r < 0 ? -1 : imap_send(im, "\r\n", 2, 0, err);
-}
-
-/* Answers one continuation; on failure cancels the exchange with "*". */
-static int sasl_challenge(struct imap *im, struct sasl *s, struct fct_err *err)
-{
-	unsigned char *in = NULL, *out = NULL;
-	size_t inlen = 0, outlen = 0;
-	int r;
-
-	if (fct_b64_decode(im->cont.data, im->cont.len, &in, &inlen) < 0) {
-		fct_err_set(err, FCT_E_PROTO, "IMAP server %s sent a bad AUTHENTICATE challenge",
-		            im->host);
-		r = -1;
-	} else {
-		r = sasl_step(s, in, inlen, &out, &outlen, err);
-	}
-	free(in);
-	if (r < 0) {
-		struct fct_err ign;
-		imap_send(im, "*\r\n", 3, 0, &ign);
-		return -1;
-	}
-	r = sasl_send(im, out, outlen, err);
-	if (out) {
-		memset(out, 0, outlen);
-		free(out);
-	}
-	return r;
-}
-
-static int auth_sasl(struct imap *im, const struct imap_opts *o, const char *mech,
-                     struct fct_err *err)
-{
-	struct sasl *s;
-	struct imap_done d;
-	struct fct_err serr;
-	unsigned char *ir = NULL;
-	size_t irlen = 0;
-	int rc = -1, r, failed = 0;
-	struct fct_buf b;
-
-	if (sasl_new(&s, mech, o->user, o->pass, o->net.host, o->net.port, err) < 0)
-		return -1;
-	fct_buf_init(&b);
-	fct_buf_printf(&b, "AUTHENTICATE %s", sasl_mech(s));
-	if ((im->caps & IMAP_CAP_SASL_IR) && sasl_client_first(s)) {
-		char *b64;
-		if (sasl_step(s, (const unsigned char *)"", 0, &ir, &irlen, err) < 0)
-			goto out;
-		b64 = fct_b64_encode(ir, irlen);
-		fct_buf_printf(&b, " %s", irlen ? b64 : "=");
-		memset(b64, 0, strlen(b64));
-		free(b64);
-	}
-	if (!imap_cmd(im, b.data, 1, err))
-		goto out;
-	imap_done_init(&d);
-	fct_err_clear(&serr);
-	while ((r = imap_next(im, &d, 1, err)) == 1) {
-		/* After a failed step the server still owes us its tagged answer. */
-		if (!failed && sasl_challenge(im, s, &serr) < 0)
-			failed = 1;
-		else if (failed && imap_send(im, "*\r\n", 3, 0, err) < 0)
-			break;
-	}
-	if (r == 0) {
-		if (failed)
-			*err = serr;
-		else if (d.st != IMAP_ST_OK)
-			fct_err_set(err, FCT_E_AUTH, "login refused by server: %s", d.text);
-		else
-			rc = sasl_done(s, err);
-	}
-	imap_done_free(&d);
-out:
-	if (ir) {
-		memset(ir, 0, irlen);
-		free(ir);
-	}
-	memset(b.data, 0, b.len);
-	fct_buf_free(&b);
-	sasl_free(s);
-	return rc;
-}
-
-static const char *const default_mechs[] = {"SCRAM-SHA-256", "SCRAM-SHA-1", "CRAM-MD5", "PLAIN",
-                                            "LOGIN", NULL};
-
-/* The first mechanism of the preference list that both sides support;
- * *cmd_login set for the LOGIN command.  NULL if none. */
-static const char *pick_mech(struct imap *im, const char *const *mechs, int *cmd_login)
-{
-	size_t i;
-
-	for (i = 0; mechs[i]; i++) {
-		const char *m = mechs[i];
-		if (strcmp(m, "*") == 0) {
-			m = pick_mech(im, default_mechs, cmd_login);
-			if (m)
-				return m;
-			continue;
-		}
-		if (strcasecmp(m, "LOGIN") == 0 && !(im->caps & IMAP_CAP_LOGINDISABLED)) {
-			*cmd_login = 1;
-			return m;
-		}
-		if (has_auth(im, m) && sasl_supported(m)) {
-			*cmd_login = 0;
-			return m;
-		}
-	}
-	return NULL;
-}
-
-static int authenticate(struct imap *im, const struct imap_opts *o, struct fct_err *err)
-{
-	const char *const *mechs = o->auth_mechs && o->auth_mechs[0] ? o->auth_mechs : default_mechs;
-	const char *m;
-	int cmd_login = 0;
-
-	if (!o->user || !o->pass)
-		return fct_err_set(err, FCT_E_CONFIG, "no user name or password for IMAP server %s",
-		                   im->host);
-	if (o->tls != IMAP_TLS_NONE && !xport_is_tls(im->x))
-		return fct_err_set(err, FCT_E_TLS, "refusing to send credentials to %s without TLS",
-		                   im->host);
-	m = pick_mech(im, mechs, &cmd_login);
-	if (!m)
-		return fct_err_set(err, FCT_E_AUTH,
-		                   "no usable authentication mechanism for %s (server offers:%s%s)",
-		                   im->host, im->auth.data ? im->auth.data : " ",
-		                   (im->caps & IMAP_CAP_LOGINDISABLED) ? "LOGINDISABLED" : "LOGIN");
-	if (o->tls == IMAP_TLS_NONE && !xport_is_tls(im->x) && !o->net.tunnel)
-		fct_log_warn(im->log, "sending credentials to %s without TLS", im->host);
-	fct_log_verbose(im->log, "IMAP: authenticating to %s with %s", im->host, m);
-	return cmd_login ? auth_login(im, o, err) : auth_sasl(im, o, m, err);
-}
-
 static int start_compress(struct imap *im, struct fct_err *err)
 {
 	if (imap_simple(im, FCT_E_STORE, "COMPRESS DEFLATE", err, "COMPRESS DEFLATE") < 0)
@@ -814,7 +632,7 @@ static int setup(struct imap *im, const struct imap_opts *o, struct fct_err *err
 		return -1;
 	if (!preauth) {
 		gen = im->caps_gen;
-		if (authenticate(im, o, err) < 0)
+		if (imap_authenticate(im, o, err) < 0)
 			return -1;
 		/* Servers may announce more after login; re-read unless sent along. */
 		if (need_caps(im, gen, err) < 0)
@@ -891,4 +709,84 @@ void imap_close(struct imap *im)
 	free(im->ns);
 	free(im->host);
 	free(im);
+}
+
+/* ---- IDLE ---- */
+
+/* Waits until the server has something, wake_fd is readable or the
+ * deadline passes.  Returns 1 server data, 2 woken, 0 timeout, -1. */
+static int idle_wait(struct imap *im, int wake_fd, int64_t deadline, struct fct_err *err)
+{
+	struct pollfd pf[2];
+	int64_t left;
+	int r;
+
+	if (wire_buffered(im->w) || xport_pending(im->x))
+		return 1;
+	left = deadline - fct_now_ms();
+	if (left <= 0)
+		return 0;
+	pf[0].fd = xport_fd(im->x);
+	pf[0].events = POLLIN;
+	pf[1].fd = wake_fd;
+	pf[1].events = POLLIN;
+	pf[0].revents = pf[1].revents = 0;
+	r = poll(pf, wake_fd >= 0 ? 2 : 1, left > 0x7fffffff ? 0x7fffffff : (int)left);
+	if (r < 0)
+		return errno == EINTR ? 0 : fct_err_sys(err, errno, "poll");
+	if (wake_fd >= 0 && (pf[1].revents & (POLLIN | POLLHUP | POLLERR)))
+		return 2;
+	return r > 0 ? 1 : 0;
+}
+
+int imap_idle(struct imap *im, int timeout_ms, int wake_fd, int *changed, struct fct_err *err)
+{
+	struct imap_done d;
+	int64_t deadline = fct_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int r, rc = -1;
+
+	*changed = 0;
+	if (imap_check(im, err) < 0)
+		return -1;
+	if (!(im->caps & IMAP_CAP_IDLE))
+		return fct_err_set(err, FCT_E_STORE, "IMAP server %s does not support IDLE", im->host);
+	im->changed = 0;
+	if (!imap_cmd(im, "IDLE", 0, err))
+		return -1;
+	imap_done_init(&d);
+	r = imap_next(im, &d, 1, err);
+	if (r == 0) {
+		imap_done_err(&d, FCT_E_STORE, "IDLE", err);
+		goto out;
+	}
+	while (r == 1 && !im->changed) {
+		const struct imap_resp *resp;
+		int w = idle_wait(im, wake_fd, deadline, err);
+		if (w <= 0 || w == 2) {
+			if (w < 0)
+				goto out;
+			break;
+		}
+		if (read_resp(im, &resp, err) < 0) {
+			imap_fail(im, err);
+			goto out;
+		}
+		generic(im, resp);
+		if (resp->kind != IMAP_RESP_UNTAGGED) {
+			fct_err_set(err, FCT_E_PROTO, "IMAP server ended IDLE unexpectedly: %s", resp->raw);
+			imap_fail(im, err);
+			goto out;
+		}
+	}
+	if (imap_send(im, "DONE\r\n", 6, 0, err) < 0 || imap_next(im, &d, 0, err) < 0)
+		goto out;
+	if (d.st != IMAP_ST_OK) {
+		imap_done_err(&d, FCT_E_STORE, "IDLE", err);
+		goto out;
+	}
+	*changed = im->changed;
+	rc = 0;
+out:
+	imap_done_free(&d);
+	return rc;
 }

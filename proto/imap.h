@@ -241,6 +241,8 @@ int imap_move(struct imap *im, const uint32_t *uids, size_t n, const char *dest_
               uint32_t *dest_uids, struct fct_err *err);
 int imap_copy(struct imap *im, const uint32_t *uids, size_t n, const char *dest_utf8,
               uint32_t *dest_uids, struct fct_err *err);
+/* CREATE succeeds also on [ALREADYEXISTS], DELETE on [NONEXISTENT]; other
+ * NO/BAD are FCT_E_FOLDER with the server's text. */
 int imap_create(struct imap *im, const char *box_utf8, struct fct_err *err);
 int imap_delete(struct imap *im, const char *box_utf8, struct fct_err *err);
 int imap_rename(struct imap *im, const char *from_utf8, const char *to_utf8, struct fct_err *err);

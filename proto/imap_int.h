@@ -102,7 +102,17 @@ int imap_cmd_end(struct imap *im, int rc, struct fct_err *err);
 /* Mailbox name from the wire (mUTF-7 unless UTF8) to UTF-8 in out. */
 int imap_decode_mailbox(struct imap *im, const char *s, size_t n, struct fct_buf *out);
 
-/* imap_cmd.c */
+/* Appends s as a quoted string; -1 if it holds bytes a quoted string cannot
+ * carry (8-bit bytes only when allow8). */
+int imap_put_quoted(struct fct_buf *b, const char *s, int allow8);
+/* 1 if the server offered AUTH=mech. */
+int imap_has_auth(const struct imap *im, const char *mech);
+
+/* imap_auth.c */
+/* Logs in with the best mechanism both sides support (see imap.h). */
+int imap_authenticate(struct imap *im, const struct imap_opts *o, struct fct_err *err);
+
+/* imap_cmd.c, imap_msg.c */
 /* FETCH response tokens to a message; msgid/emailid point into bufs. */
 int imap_parse_fetch(const struct imap_resp *r, struct imap_msg *m, struct fct_buf *msgid,
                      struct fct_buf *emailid, int *streamed, struct fct_err *err);

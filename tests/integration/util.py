@@ -229,14 +229,18 @@ def maildir_bodies(root, folder):
 
 
 def maildir_snapshot(root):
-    """{relative file path: (size, mtime_ns)} of every file under root, to
-    prove a run changed nothing."""
+    """{relative file path: (size, mtime_ns, inode)} of every message file
+    under root (cur/ and new/ only: facteur's own state files may change),
+    to prove a run left the mail alone."""
     out = {}
     for d, _, files in os.walk(root):
+        if os.path.basename(d) not in ("cur", "new"):
+            continue
         for name in files:
             p = os.path.join(d, name)
             st = os.stat(p)
-            out[os.path.relpath(p, root)] = (st.st_size, st.st_mtime_ns)
+            out[os.path.relpath(p, root)] = (st.st_size, st.st_mtime_ns,
+                                             st.st_ino)
     return out
 
 
@@ -244,6 +248,7 @@ def maildir_deliver(root, folder, msg, flags=""):
     """Write one message into local `folder` as a mail client would: into
     cur/ with `flags` if any, else new/; LF line ends.  Returns the key."""
     d = maildir_folders(root).get(folder) or os.path.join(root, folder)
+    os.makedirs(os.path.dirname(d), exist_ok=True)
     md = mailbox.Maildir(d, factory=None, create=True)
     m = mailbox.MaildirMessage(msg.data.replace(b"\r\n", b"\n"))
     if flags:
@@ -375,3 +380,21 @@ def sync(config, *extra, timeout=120):
 
 def gen(seed_, count, start=0, max_body=400000):
     return list(mailgen.generate(seed_, count, start=start, max_body=max_body))
+
+
+def server_status(imap, folder):
+    """{"MESSAGES", "UIDNEXT", "UIDVALIDITY", "HIGHESTMODSEQ": int}: any
+    APPEND, flag change or expunge moves UIDNEXT or HIGHESTMODSEQ."""
+    data = check(imap.status(q(folder),
+                             "(MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)"),
+                 "STATUS " + folder)
+    inner = re.search(rb"\(([^)]*)\)", data[0]).group(1).split()
+    return {inner[i].decode(): int(inner[i + 1]) for i in range(0, len(inner), 2)}
+
+
+def server_state(imap):
+    """A picture of the whole account to prove a run changed nothing:
+    {folder: (STATUS dict, sorted (Message-ID, flags, UID) list)}."""
+    return {f: (server_status(imap, f), sorted(server_list(imap, f),
+                                               key=lambda t: t[2]))
+            for f in server_folders(imap)}

@@ -1,0 +1,407 @@
+/* IMAP mailbox commands: hierarchy delimiter, LIST/LSUB, SELECT/EXAMINE
+ * (with CONDSTORE/QRESYNC), STATUS, CREATE, DELETE, RENAME, SUBSCRIBE. */
+#include "proto/imap_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Number at the start of s (a response code argument). */
+static int arg_u64(const char *s, const char **end, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *p = s;
+
+	while (*p == ' ')
+		p++;
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		unsigned d = (unsigned)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	if (end)
+		*end = p;
+	*out = v;
+	return 0;
+}
+
+static int arg_u32(const char *s, const char **end, uint32_t *out)
+{
+	uint64_t v;
+
+	if (arg_u64(s, end, &v) < 0 || v > UINT32_MAX)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int bad_code(struct imap *im, const struct imap_resp *r, struct fct_err *err)
+{
+	(void)im;
+	return fct_err_set(err, FCT_E_PROTO, "IMAP server sent a malformed [%s]: %s", r->code, r->raw);
+}
+
+/* ---- delimiter ---- */
+
+static int delim_untagged(struct imap *im, const struct imap_resp *r, struct fct_err *err)
+{
+	const struct imap_tok *t = r->tok;
+
+	(void)err;
+	if (!r->name || strcmp(r->name, "LIST") != 0 || r->ntok < 2 || t[0].type != IMAP_TOK_LIST)
+		return 0;
+	t = &r->tok[t[0].next];
+	if (t->type == IMAP_TOK_QUOTED && t->len == 1)
+		im->delim = t->s[0];
+	else
+		im->delim = '\0';
+	im->delim_known = 1;
+	return 0;
+}
+
+char imap_delimiter(struct imap *im, struct fct_err *err)
+{
+	int rc;
+
+	if (im->delim_known)
+		return im->delim;
+	im->on_untagged = delim_untagged;
+	rc = imap_simple(im, FCT_E_STORE, "LIST \"\" \"\"", err, "LIST \"\" \"\"");
+	rc = imap_cmd_end(im, rc, err);
+	if (rc == 0 && !im->delim_known) {
+		im->delim_known = 1; /* no answer: a flat server */
+		im->delim = '\0';
+	}
+	return rc == 0 ? im->delim : '\0';
+}
+
+/* ---- LIST ---- */
+
+struct list_ctx {
+	imap_list_cb cb;
+	void *ctx;
+	int lsub;
+	struct fct_buf name;
+};
+
+static const struct {
+	const char *name;
+	unsigned bit;
+} list_attrs[] = {
+	{"\\NOSELECT", IMAP_LIST_NOSELECT},       {"\\NOINFERIORS", IMAP_LIST_NOINFERIORS},
+	{"\\NONEXISTENT", IMAP_LIST_NONEXISTENT}, {"\\SUBSCRIBED", IMAP_LIST_SUBSCRIBED},
+	{"\\HASCHILDREN", IMAP_LIST_HASCHILDREN}, {"\\HASNOCHILDREN", IMAP_LIST_HASNOCHILDREN},
+	{"\\MARKED", IMAP_LIST_MARKED},           {"\\UNMARKED", IMAP_LIST_UNMARKED},
+	{"\\REMOTE", IMAP_LIST_REMOTE},           {"\\ALL", IMAP_LIST_ALL},
+	{"\\ARCHIVE", IMAP_LIST_ARCHIVE},         {"\\DRAFTS", IMAP_LIST_DRAFTS},
+	{"\\FLAGGED", IMAP_LIST_FLAGGED},         {"\\JUNK", IMAP_LIST_JUNK},
+	{"\\SENT", IMAP_LIST_SENT},               {"\\TRASH", IMAP_LIST_TRASH},
+};
+
+static unsigned list_attr_bits(const struct imap_tok *t, size_t from, size_t to)
+{
+	unsigned bits = 0;
+	size_t i, k;
+
+	for (i = from; i < to; i = t[i].next)
+		for (k = 0; k < sizeof list_attrs / sizeof list_attrs[0]; k++)
+			if (imap_tok_is(&t[i], list_attrs[k].name))
+				bits |= list_attrs[k].bit;
+	return bits;
+}
+
+static int list_untagged(struct imap *im, const struct imap_resp *r, struct fct_err *err)
+{
+	struct list_ctx *lc = im->hctx;
+	const struct imap_tok *t = r->tok;
+	size_t d, n;
+	unsigned attrs;
+	char delim = '\0';
+
+	if (!r->name || (strcmp(r->name, "LIST") != 0 && strcmp(r->name, "LSUB") != 0))
+		return 0;
+	if (r->ntok < 3 || t[0].type != IMAP_TOK_LIST)
+		return fct_err_set(err, FCT_E_PROTO, "IMAP server sent a malformed LIST: %s", r->raw);
+	d = t[0].next;
+	n = t[d].next;
+	if (n >= r->ntok || !imap_tok_is_str(&t[n]))
+		return fct_err_set(err, FCT_E_PROTO, "IMAP server sent a malformed LIST: %s", r->raw);
+	if (t[d].type == IMAP_TOK_QUOTED && t[d].len == 1)
+		delim = t[d].s[0];
+	attrs = list_attr_bits(t, 1, d);
+	if (strcmp(r->name, "LSUB") == 0 || lc->lsub)
+		attrs |= IMAP_LIST_SUBSCRIBED;
+	if (imap_decode_mailbox(im, t[n].s, t[n].len, &lc->name) < 0 ||
+	    memchr(lc->name.data, '\0', lc->name.len)) {
+		char safe[200];
+		imap_sanitize(t[n].s, t[n].len, safe, sizeof safe);
+		fct_log_warn(im->log, "IMAP: skipping mailbox with an invalid name: %s", safe);
+		return 0;
+	}
+	if (im->cb_failed)
+		return 0;
+	if (lc->cb(lc->ctx, lc->name.data, delim, attrs) != 0) {
+		struct fct_err e;
+		fct_err_set(&e, FCT_E_CANCEL, "mailbox listing stopped by the caller");
+		imap_cb_fail(im, &e);
+	}
+	return 0;
+}
+
+int imap_list(struct imap *im, const char *pattern, int subscribed_only, imap_list_cb cb,
+              void *ctx, struct fct_err *err)
+{
+	struct list_ctx lc = {cb, ctx, 0, {0}};
+	char *q = imap_quote_mailbox(im, pattern, err);
+	int rc;
+
+	if (!q)
+		return -1;
+	fct_buf_init(&lc.name);
+	im->on_untagged = list_untagged;
+	im->hctx = &lc;
+	if (subscribed_only && (im->caps & IMAP_CAP_LIST_EXTENDED)) {
+		lc.lsub = 1;
+		rc = imap_simple(im, FCT_E_STORE, "LIST", err, "LIST (SUBSCRIBED) \"\" %s", q);
+	} else if (subscribed_only) {
+		rc = imap_simple(im, FCT_E_STORE, "LSUB", err, "LSUB \"\" %s", q);
+	} else if ((im->caps & IMAP_CAP_LIST_EXTENDED) && (im->caps & IMAP_CAP_SPECIAL_USE)) {
+		rc = imap_simple(im, FCT_E_STORE, "LIST", err, "LIST \"\" %s RETURN (SPECIAL-USE)", q);
+	} else {
+		rc = imap_simple(im, FCT_E_STORE, "LIST", err, "LIST \"\" %s", q);
+	}
+	rc = imap_cmd_end(im, rc, err);
+	fct_buf_free(&lc.name);
+	free(q);
+	return rc;
+}
+
+/* ---- SELECT ---- */
+
+struct sel_ctx {
+	struct imap_box *out;
+	imap_vanished_cb vcb;
+	imap_msg_cb mcb;
+	void *ctx;
+	struct fct_buf msgid, emailid;
+	struct imap *im;
+};
+
+static int vanished_range(void *ctx, uint32_t lo, uint32_t hi, struct fct_err *err)
+{
+	struct sel_ctx *sc = ctx;
+	struct fct_err e;
+
+	(void)err;
+	if (sc->im->cb_failed || !sc->vcb)
+		return 0;
+	if (sc->vcb(sc->ctx, lo, hi, &e) < 0) {
+		imap_cb_fail(sc->im, &e);
+		return 1;
+	}
+	return 0;
+}
+
+static int sel_code(struct sel_ctx *sc, const struct imap_resp *r, struct fct_err *err)
+{
+	struct imap_box *b = sc->out;
+	uint64_t v;
+
+	if (strcmp(r->code, "UIDVALIDITY") == 0) {
+		if (arg_u32(r->code_arg, NULL, &b->uidvalidity) < 0)
+			return bad_code(sc->im, r, err);
+	} else if (strcmp(r->code, "UIDNEXT") == 0) {
+		if (arg_u32(r->code_arg, NULL, &b->uidnext) < 0)
+			return bad_code(sc->im, r, err);
+	} else if (strcmp(r->code, "HIGHESTMODSEQ") == 0) {
+		if (arg_u64(r->code_arg, NULL, &v) < 0)
+			return bad_code(sc->im, r, err);
+		b->highestmodseq = v;
+		b->nomodseq = 0;
+	} else if (strcmp(r->code, "NOMODSEQ") == 0) {
+		b->nomodseq = 1;
+		b->highestmodseq = 0;
+	} else if (strcmp(r->code, "READ-ONLY") == 0) {
+		b->readonly = 1;
+	} else if (strcmp(r->code, "CLOSED") == 0) {
+		/* Everything before belonged to the previously selected mailbox. */
+		memset(b, 0, sizeof *b);
+	}
+	return 0;
+}
+
+static int sel_untagged(struct imap *im, const struct imap_resp *r, struct fct_err *err)
+{
+	struct sel_ctx *sc = im->hctx;
+
+	if (r->code && (r->status == IMAP_ST_OK || r->status == IMAP_ST_NO))
+		return sel_code(sc, r, err);
+	if (!r->name)
+		return 0;
+	if (strcmp(r->name, "EXISTS") == 0) {
+		sc->out->exists = r->num;
+	} else if (strcmp(r->name, "VANISHED") == 0) {
+		const struct imap_tok *t = r->tok;
+		size_t i = 0;
+		if (r->ntok > 0 && t[0].type == IMAP_TOK_LIST)
+			i = t[0].next;
+		if (i >= r->ntok || t[i].type != IMAP_TOK_ATOM)
+			return fct_err_set(err, FCT_E_PROTO, "IMAP server sent a malformed VANISHED: %s",
+			                   r->raw);
+		if (imap_seqset_each(t[i].s, t[i].len, vanished_range, sc, err) < 0)
+			return -1;
+	} else if (strcmp(r->name, "FETCH") == 0 && sc->mcb && !im->cb_failed) {
+		struct imap_msg m;
+		struct fct_err e;
+		int streamed;
+		if (imap_parse_fetch(r, &m, &sc->msgid, &sc->emailid, &streamed, err) < 0)
+			return -1;
+		if (m.uid && sc->mcb(sc->ctx, &m, &e) < 0)
+			imap_cb_fail(im, &e);
+	}
+	return 0;
+}
+
+int imap_select(struct imap *im, const char *box_utf8, int readonly, const struct imap_qresync *qr,
+                struct imap_box *out, imap_vanished_cb vcb, imap_msg_cb mcb, void *ctx,
+                struct fct_err *err)
+{
+	struct sel_ctx sc = {out, vcb, mcb, ctx, {0}, {0}, im};
+	char *q = imap_quote_mailbox(im, box_utf8, err);
+	char what[300];
+	const char *verb = readonly ? "EXAMINE" : "SELECT";
+	int rc;
+
+	if (!q)
+		return -1;
+	memset(out, 0, sizeof *out);
+	fct_buf_init(&sc.msgid);
+	fct_buf_init(&sc.emailid);
+	snprintf(what, sizeof what, "cannot select \"%s\"", box_utf8);
+	im->on_untagged = sel_untagged;
+	im->hctx = &sc;
+	if (qr && qr->uidvalidity && qr->modseq && (im->enabled & IMAP_CAP_QRESYNC))
+		rc = imap_simple(im, FCT_E_FOLDER, what, err, "%s %s (QRESYNC (%u %llu))", verb, q,
+		                 qr->uidvalidity, (unsigned long long)qr->modseq);
+	else if ((im->caps & IMAP_CAP_CONDSTORE) && !(im->enabled & IMAP_CAP_QRESYNC))
+		rc = imap_simple(im, FCT_E_FOLDER, what, err, "%s %s (CONDSTORE)", verb, q);
+	else
+		rc = imap_simple(im, FCT_E_FOLDER, what, err, "%s %s", verb, q);
+	rc = imap_cmd_end(im, rc, err);
+	if (rc == 0 && !out->highestmodseq)
+		out->nomodseq = 1;
+	if (readonly)
+		out->readonly = 1;
+	fct_buf_free(&sc.msgid);
+	fct_buf_free(&sc.emailid);
+	free(q);
+	return rc;
+}
+
+/* ---- STATUS ---- */
+
+static int status_untagged(struct imap *im, const struct imap_resp *r, struct fct_err *err)
+{
+	struct imap_box *b = im->hctx;
+	const struct imap_tok *t = r->tok;
+	size_t i, end;
+
+	if (!r->name || strcmp(r->name, "STATUS") != 0)
+		return 0;
+	if (r->ntok < 2 || !imap_tok_is_str(&t[0]) || t[1].type != IMAP_TOK_LIST)
+		return fct_err_set(err, FCT_E_PROTO, "IMAP server sent a malformed STATUS: %s", r->raw);
+	end = t[1].next;
+	for (i = 2; i < end && t[i].next < end; i = t[t[i].next].next) {
+		const struct imap_tok *v = &t[t[i].next];
+		uint64_t n;
+		if (imap_tok_u64(v, &n) < 0)
+			return fct_err_set(err, FCT_E_PROTO, "IMAP server sent a malformed STATUS: %s",
+			                   r->raw);
+		if (imap_tok_is(&t[i], "MESSAGES") && n <= UINT32_MAX)
+			b->exists = (uint32_t)n;
+		else if (imap_tok_is(&t[i], "UIDNEXT") && n <= UINT32_MAX)
+			b->uidnext = (uint32_t)n;
+		else if (imap_tok_is(&t[i], "UIDVALIDITY") && n <= UINT32_MAX)
+			b->uidvalidity = (uint32_t)n;
+		else if (imap_tok_is(&t[i], "HIGHESTMODSEQ"))
+			b->highestmodseq = n;
+	}
+	(void)im;
+	return 0;
+}
+
+int imap_status(struct imap *im, const char *box_utf8, struct imap_box *out, struct fct_err *err)
+{
+	char *q = imap_quote_mailbox(im, box_utf8, err);
+	char what[300];
+	int rc;
+
+	if (!q)
+		return -1;
+	memset(out, 0, sizeof *out);
+	snprintf(what, sizeof what, "STATUS \"%s\"", box_utf8);
+	im->on_untagged = status_untagged;
+	im->hctx = out;
+	rc = imap_simple(im, FCT_E_FOLDER, what, err, "STATUS %s (UIDVALIDITY UIDNEXT MESSAGES%s)", q,
+	                 (im->caps & IMAP_CAP_CONDSTORE) ? " HIGHESTMODSEQ" : "");
+	rc = imap_cmd_end(im, rc, err);
+	out->nomodseq = out->highestmodseq == 0;
+	free(q);
+	return rc;
+}
+
+/* ---- CREATE, DELETE, RENAME, SUBSCRIBE ---- */
+
+/* Runs "verb name [name2]"; a NO carrying `ok_code` counts as success. */
+static int box_cmd(struct imap *im, const char *verb, const char *box, const char *box2,
+                   const char *ok_code, struct fct_err *err)
+{
+	char *q = imap_quote_mailbox(im, box, err), *q2 = NULL;
+	struct imap_done d;
+	char what[400];
+	int rc = -1;
+
+	if (!q)
+		return -1;
+	if (box2 && !(q2 = imap_quote_mailbox(im, box2, err))) {
+		free(q);
+		return -1;
+	}
+	imap_done_init(&d);
+	if (imap_cmdf(im, err, "%s %s%s%s", verb, q, q2 ? " " : "", q2 ? q2 : "") &&
+	    imap_next(im, &d, 0, err) == 0) {
+		snprintf(what, sizeof what, "%s \"%s\"%s%s%s", verb, box, box2 ? " to \"" : "",
+		         box2 ? box2 : "", box2 ? "\"" : "");
+		if (d.st == IMAP_ST_OK || (ok_code && strcmp(d.code, ok_code) == 0))
+			rc = 0;
+		else
+			imap_done_err(&d, FCT_E_FOLDER, what, err);
+	}
+	imap_done_free(&d);
+	free(q);
+	free(q2);
+	return rc;
+}
+
+int imap_create(struct imap *im, const char *box_utf8, struct fct_err *err)
+{
+	return box_cmd(im, "CREATE", box_utf8, NULL, "ALREADYEXISTS", err);
+}
+
+int imap_delete(struct imap *im, const char *box_utf8, struct fct_err *err)
+{
+	return box_cmd(im, "DELETE", box_utf8, NULL, "NONEXISTENT", err);
+}
+
+int imap_rename(struct imap *im, const char *from_utf8, const char *to_utf8, struct fct_err *err)
+{
+	return box_cmd(im, "RENAME", from_utf8, to_utf8, NULL, err);
+}
+
+int imap_subscribe(struct imap *im, const char *box_utf8, int subscribe, struct fct_err *err)
+{
+	return box_cmd(im, subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE", box_utf8, NULL, NULL, err);
+}
