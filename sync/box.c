@@ -68,12 +68,13 @@ static int far_cmp(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
-/* Sorts by UID; a UID reported twice keeps its last report. */
+/* Sorts by UID; of a UID reported twice (a broken server) one report stays. */
 static void far_sort(struct far_acc *a)
 {
 	size_t i, o = 0;
 
-	qsort(a->v, a->n, sizeof *a->v, far_cmp);
+	if (a->n > 1)
+		qsort(a->v, a->n, sizeof *a->v, far_cmp);
 	for (i = 0; i < a->n; i++) {
 		if (o && a->v[o - 1].uid == a->v[i].uid)
 			a->v[o - 1] = a->v[i];
@@ -161,7 +162,8 @@ static int vanished(const struct qr_acc *q, uint32_t uid)
 }
 
 /* The far listing from the journal plus what QRESYNC reported changed. */
-static void far_from_journal(struct far_acc *a, const struct box_run *r, struct qr_acc *q)
+static void far_from_journal(struct far_acc *a, const struct box_run *r, struct qr_acc *q,
+                             uint32_t lo)
 {
 	size_t i;
 
@@ -171,7 +173,9 @@ static void far_from_journal(struct far_acc *a, const struct box_run *r, struct 
 		struct imap_msg im;
 		struct plan_far *ch;
 
-		if (!m->far_uid || m->far_uid >= r->fbox.uidnext || vanished(q, m->far_uid))
+		/* UIDs from lo up are fetched afresh (ours from the last run's
+		 * APPENDs among them). */
+		if (!m->far_uid || m->far_uid >= lo || vanished(q, m->far_uid))
 			continue;
 		memset(&im, 0, sizeof im);
 		im.uid = m->far_uid;
@@ -225,9 +229,9 @@ static int list_far(struct box_run *r, const struct jrnl_box *known, int match_a
 	}
 	lo = known ? known->uidnext : 1;
 	if (qrp && r->fbox.uidvalidity == known->uidvalidity && !r->fbox.nomodseq) {
-		far_from_journal(a, r, &q);
-		far_sort(a);
 		a->min_uid = lo ? lo : 1;
+		far_from_journal(a, r, &q, a->min_uid);
+		far_sort(a);
 		rc = imap_fetch_meta(c->im, a->min_uid, 0, 0,
 		                     IMAP_META_FLAGS | IMAP_META_SIZE | IMAP_META_DATE | IMAP_META_MSGID,
 		                     on_meta, a, err);
