@@ -83,10 +83,15 @@ def make_world(dovecot, tmp_path, **opts):
     return World(dovecot, tmp_path, **opts)
 
 
+def folder_exists(imap, folder):
+    typ, data = imap.list('""', util.q(folder))
+    return typ == "OK" and any(d for d in data if d)
+
+
 def seed_far(w, folder, seed, count, flags=None, max_body=100000):
     msgs = util.gen(seed, count, max_body=max_body)
     return util.seed(w.imap, folder, msgs, flags_for=flags,
-                     create=folder.upper() != "INBOX")
+                     create=folder.upper() != "INBOX" and not folder_exists(w.imap, folder))
 
 
 # -- initial pull --------------------------------------------------------
