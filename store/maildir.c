@@ -97,8 +97,12 @@ int md_store_open(struct md_store **out, const struct md_store_opts *o, struct f
 	while (n > 1 && s->root[n - 1] == '/')
 		s->root[--n] = '\0';
 	s->names = o->names;
-	if (o->names.inbox_path)
+	if (o->names.inbox_path) {
 		s->names.inbox_path = s->inbox_copy = fct_xstrdup(o->names.inbox_path);
+		n = strlen(s->inbox_copy);
+		while (n > 1 && s->inbox_copy[n - 1] == '/')
+			s->inbox_copy[--n] = '\0';
+	}
 	s->delim = o->info_delim ? o->info_delim : ':';
 	s->fsync = o->fsync;
 	s->fault = o->fault;
@@ -281,30 +285,32 @@ static char **subdirs(const char *dir, size_t *n)
 	return v;
 }
 
-static int walk_dir(struct walk *w, const char *rel, int depth)
+/* Walks the directory abs; key is what md_path_to_name gets for it (a path
+ * relative to the root, or an absolute one inside inbox_path). */
+static int walk_dir(struct walk *w, const char *abs, const char *key, int depth)
 {
-	char *abs = *rel ? fct_xasprintf("%s/%s", w->s->root, rel) : fct_xstrdup(w->s->root);
 	struct fct_err e;
 	char **sub;
 	size_t n, i;
 	int rc = 0;
 
-	if (is_maildir(abs) && md_path_to_name(&w->s->names, rel, &w->name, &e) == 0)
+	if (is_maildir(abs) && md_path_to_name(&w->s->names, key, &w->name, &e) == 0)
 		rc = w->cb(w->ctx, w->name.data);
 	sub = rc || depth >= LIST_DEPTH_MAX ? NULL : subdirs(abs, &n);
 	for (i = 0; sub && i < n; i++) {
 		if (!rc) {
-			char *r = *rel ? fct_xasprintf("%s/%s", rel, sub[i]) : fct_xstrdup(sub[i]);
-			char *a = fct_xasprintf("%s/%s", w->s->root, r);
-			if (is_dir(a))
-				rc = walk_dir(w, r, depth + 1);
+			char *a = fct_xasprintf("%s/%s", abs, sub[i]);
+			char *k = *key ? fct_xasprintf("%s/%s", key, sub[i]) : fct_xstrdup(sub[i]);
+			/* INBOX's own tree is walked separately, under its names. */
+			int skip = w->s->names.inbox_path && strcmp(a, w->s->names.inbox_path) == 0;
+			if (!skip && is_dir(a))
+				rc = walk_dir(w, a, k, depth + 1);
 			free(a);
-			free(r);
+			free(k);
 		}
 		free(sub[i]);
 	}
 	free(sub);
-	free(abs);
 	return rc;
 }
 
@@ -314,10 +320,10 @@ int md_list(struct md_store *s, int (*cb)(void *ctx, const char *name), void *ct
 	int rc = 0;
 
 	(void)err;
-	if (s->names.inbox_path && is_maildir(s->names.inbox_path))
-		rc = cb(ctx, "INBOX");
+	if (s->names.inbox_path)
+		rc = walk_dir(&w, s->names.inbox_path, s->names.inbox_path, 0);
 	if (!rc)
-		rc = walk_dir(&w, "", 0);
+		rc = walk_dir(&w, s->root, "", 0);
 	fct_buf_free(&w.name);
 	return rc;
 }

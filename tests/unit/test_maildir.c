@@ -471,6 +471,36 @@ static void list_layouts(void **state)
 	}
 }
 
+static void list_with_inbox_path(void **state)
+{
+	struct md_store_opts o;
+	struct md_store *s;
+	struct md_folder *f;
+	struct names_acc a;
+	struct fct_err e;
+	char inbox[128];
+
+	(void)state;
+	snprintf(inbox, sizeof inbox, "%s/inbox-elsewhere/", root);
+	memset(&o, 0, sizeof o);
+	o.path = root;
+	o.names.layout = MD_LAYOUT_LEGACY;
+	o.names.inbox_path = inbox;
+	assert_int_equal(md_store_open(&s, &o, &e), 0);
+	assert_int_equal(md_folder_open(s, "INBOX", 1, &f, &e), 0);
+	md_folder_close(f);
+	assert_int_equal(md_folder_open(s, "INBOX/sub", 1, &f, &e), 0);
+	md_folder_close(f);
+	assert_int_equal(md_folder_open(s, "top", 1, &f, &e), 0);
+	md_folder_close(f);
+	assert_true(file_exists("inbox-elsewhere/.sub", "cur"));
+	memset(&a, 0, sizeof a);
+	assert_int_equal(md_list(s, collect, &a, &e), 0);
+	/* Each exactly once: the Inbox directory is not also listed from the root. */
+	assert_string_equal(a.buf, "INBOX|INBOX/sub|top|");
+	md_store_free(s);
+}
+
 static void hostile_folders(void **state)
 {
 	const char *bad[] = { "..", "../x", "a/../../b", "", "/abs", "a//b", "a/./b" };
@@ -717,6 +747,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(msgid_headers, setup, teardown),
 		cmocka_unit_test_setup_teardown(msgid_long_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(list_layouts, setup, teardown),
+		cmocka_unit_test_setup_teardown(list_with_inbox_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(hostile_folders, setup, teardown),
 		cmocka_unit_test_setup_teardown(delete_and_rename, setup, teardown),
 		cmocka_unit_test_setup_teardown(crash_safety, setup, teardown),
