@@ -104,6 +104,10 @@ int md_tmp_write(struct md_tmp *t, const void *p, size_t n, struct fct_err *err)
  * queues the file with its flags and mtime (0: keep the current time).  On
  * failure the tmp file is unlinked and forgotten. */
 int md_tmp_done(struct md_tmp *t, unsigned flags, int64_t mtime, struct fct_err *err);
+/* The unique name the message will have once committed (valid after
+ * md_tmp_done, until md_batch_free), so a caller can journal its intent
+ * before the file becomes visible.  NULL before md_tmp_done or after abort. */
+const char *md_tmp_next_uniq(const struct md_tmp *t);
 /* Unlinks and forgets a tmp not yet done (or done but not committed). */
 void md_tmp_abort(struct md_tmp *t);
 /* Renames every queued file into new/ (no flags) or cur/ (with flags), as

@@ -23,6 +23,7 @@ struct md_tmp {
 	int fd;
 	enum tmp_state state;
 	char *name; /* base name in tmp/ */
+	char *uniq; /* final unique name, known once done */
 	uint64_t size;
 	unsigned flags;
 	size_t idx; /* index in the batch's committed names, once committed */
@@ -163,6 +164,7 @@ int md_tmp_done(struct md_tmp *t, unsigned flags, int64_t mtime, struct fct_err 
 		return -1;
 	}
 	t->flags = flags & FCT_F_ALL;
+	t->uniq = fct_xasprintf("%s,S=%llu", t->name, (unsigned long long)t->size);
 	t->state = TMP_DONE;
 	fault(s, "tmp-done");
 	return 0;
@@ -174,7 +176,7 @@ static int commit_one(struct md_batch *b, struct md_tmp *t, int *used, struct fc
 	char letters[7], *uniq, *file, *from, *to;
 	int rc, e;
 
-	uniq = fct_xasprintf("%s,S=%llu", t->name, (unsigned long long)t->size);
+	uniq = fct_xstrdup(t->uniq);
 	fct_flags_to_letters(t->flags, letters);
 	if (t->flags)
 		file = fct_xasprintf("cur/%s%c2,%s", uniq, f->s->delim, letters);
@@ -269,6 +271,7 @@ void md_batch_free(struct md_batch *b)
 	for (size_t i = 0; i < b->n; i++) {
 		md_tmp_abort(b->t[i]);
 		free(b->t[i]->name);
+		free(b->t[i]->uniq);
 		free(b->t[i]);
 	}
 	for (size_t i = 0; i < b->ncommitted; i++) {
@@ -279,4 +282,9 @@ void md_batch_free(struct md_batch *b)
 	free(b->uniq);
 	free(b->file);
 	free(b);
+}
+
+const char *md_tmp_next_uniq(const struct md_tmp *t)
+{
+	return (t->state == TMP_DONE || t->state == TMP_COMMITTED) ? t->uniq : NULL;
 }

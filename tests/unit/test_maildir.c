@@ -236,7 +236,14 @@ static void batch_abort_and_free(void **state)
 	md_tmp_abort(t[1]);
 	assert_int_equal(md_tmp_done(t[2], FCT_F_SEEN, 0, &e), 0);
 	/* t[3] never finished: not delivered, unlinked by md_batch_free. */
+	char *next0 = fct_xstrdup(md_tmp_next_uniq(t[0]));
+	assert_non_null(strstr(next0, ",S=6"));
+	assert_null(md_tmp_next_uniq(t[1]));
+	assert_null(md_tmp_next_uniq(t[3]));
 	assert_int_equal(md_batch_commit(b, &e), 0);
+	/* The name announced before commit is the one delivered. */
+	assert_string_equal(next0, md_tmp_uniq(t[0]));
+	free(next0);
 	assert_int_equal(md_batch_count(b), 2);
 	assert_non_null(strstr(md_batch_file(b, 0), "new/"));
 	assert_non_null(strstr(md_batch_file(b, 1), "cur/"));
