@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LIST_DEPTH_MAX 32
@@ -185,6 +186,30 @@ static int make_folder_dirs(struct md_store *s, const char *path, struct fct_err
 	return s->fsync ? md_fsync_dir(path, err) : 0;
 }
 
+/* Makes tmp/ if another program left it out, and removes what crashed
+ * deliveries left there: files whose inode has not changed for
+ * MD_TMP_STALE seconds (ctime, which setting a file's times also bumps). */
+static void tidy_tmp(const char *path)
+{
+	char *tmp = fct_xasprintf("%s/tmp", path);
+	struct dirent *de;
+	time_t now = time(NULL);
+	DIR *d;
+
+	if (mkdir(tmp, 0700) < 0 && errno == EEXIST && (d = opendir(tmp))) {
+		while ((de = readdir(d))) {
+			struct stat st;
+
+			if (de->d_name[0] == '.' || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				continue;
+			if (S_ISREG(st.st_mode) && now - st.st_ctime > MD_TMP_STALE)
+				unlinkat(dirfd(d), de->d_name, 0);
+		}
+		closedir(d);
+	}
+	free(tmp);
+}
+
 int md_folder_open(struct md_store *s, const char *name, int create, struct md_folder **out, struct fct_err *err)
 {
 	struct md_folder *f;
@@ -204,6 +229,8 @@ int md_folder_open(struct md_store *s, const char *name, int create, struct md_f
 			err->kind = FCT_E_FOLDER;
 			return -1;
 		}
+	} else {
+		tidy_tmp(path);
 	}
 	f = fct_xcalloc(1, sizeof *f);
 	f->s = s;

@@ -508,6 +508,38 @@ static void list_with_inbox_path(void **state)
 	md_store_free(s);
 }
 
+static void tmp_tidied(void **state)
+{
+	struct md_store *s = store_with(MD_LAYOUT_VERBATIM, 0, 0, 0);
+	struct md_folder *f;
+	struct fct_err e;
+	char p[256];
+
+	(void)state;
+	/* A folder made by another program without tmp/ gets one. */
+	snprintf(p, sizeof p, "%s/bare", root);
+	mkdir(p, 0700);
+	snprintf(p, sizeof p, "%s/bare/cur", root);
+	mkdir(p, 0700);
+	snprintf(p, sizeof p, "%s/bare/new", root);
+	mkdir(p, 0700);
+	assert_int_equal(md_folder_open(s, "bare", 0, &f, &e), 0);
+	assert_true(file_exists("bare", "tmp"));
+	md_folder_close(f);
+	/* A fresh tmp file (maybe another program's delivery) is left alone,
+	 * even with an old mtime. */
+	snprintf(p, sizeof p, "%s/bare/tmp/inflight", root);
+	write_file(p, "x");
+	struct timespec old[2] = { { 1000, 0 }, { 1000, 0 } };
+	assert_int_equal(utimensat(AT_FDCWD, p, old, 0), 0);
+	assert_int_equal(md_folder_open(s, "bare", 0, &f, &e), 0);
+	assert_true(file_exists("bare/tmp", "inflight"));
+	char *u = deliver(f, "Subject: t\n\n", 0, 0);
+	free(u);
+	md_folder_close(f);
+	md_store_free(s);
+}
+
 static void hostile_folders(void **state)
 {
 	const char *bad[] = { "..", "../x", "a/../../b", "", "/abs", "a//b", "a/./b" };
@@ -755,6 +787,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(msgid_long_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(list_layouts, setup, teardown),
 		cmocka_unit_test_setup_teardown(list_with_inbox_path, setup, teardown),
+		cmocka_unit_test_setup_teardown(tmp_tidied, setup, teardown),
 		cmocka_unit_test_setup_teardown(hostile_folders, setup, teardown),
 		cmocka_unit_test_setup_teardown(delete_and_rename, setup, teardown),
 		cmocka_unit_test_setup_teardown(crash_safety, setup, teardown),
