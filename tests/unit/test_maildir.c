@@ -213,6 +213,30 @@ static void deliver_and_scan(void **state)
 	md_store_free(s);
 }
 
+static void deliver_with_delimiter(void **state)
+{
+	struct md_store *s = store_with(MD_LAYOUT_VERBATIM, 0, ';', 0);
+	struct md_folder *f;
+	struct md_entry *ent;
+	struct fct_err e;
+	size_t n;
+	char *u;
+
+	(void)state;
+	assert_int_equal(md_folder_open(s, "semi", 1, &f, &e), 0);
+	u = deliver(f, "Subject: d\n\n", FCT_F_ANSWERED | FCT_F_SEEN, 0);
+	assert_int_equal(md_scan(f, &ent, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(ent[0].uniq, u);
+	assert_int_equal(ent[0].flags, FCT_F_ANSWERED | FCT_F_SEEN);
+	assert_null(strchr(ent[0].file, ':'));
+	assert_non_null(strstr(ent[0].file, ";2,RS"));
+	md_entries_free(ent, n);
+	free(u);
+	md_folder_close(f);
+	md_store_free(s);
+}
+
 static void batch_abort_and_free(void **state)
 {
 	struct md_store *s = store_with(MD_LAYOUT_MAILDIRPP, 0, 0, 0);
@@ -781,6 +805,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(parse_names),
 		cmocka_unit_test_setup_teardown(deliver_and_scan, setup, teardown),
+		cmocka_unit_test_setup_teardown(deliver_with_delimiter, setup, teardown),
 		cmocka_unit_test_setup_teardown(batch_abort_and_free, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_keep_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(msgid_headers, setup, teardown),
