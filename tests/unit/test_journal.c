@@ -11,13 +11,24 @@
 
 #include "store/journal.h"
 
-static char dir[64];
+static char dir[80];
+
+/* A fresh directory under TMPDIR (short ones only: paths are built in
+ * fixed buffers). */
+static char *make_tmpdir(char *buf, size_t n, const char *tag)
+{
+	const char *base = getenv("TMPDIR");
+
+	if (!base || !*base || strlen(base) > 40)
+		base = P_tmpdir;
+	snprintf(buf, n, "%s/fct-%s-XXXXXX", base, tag);
+	return mkdtemp(buf);
+}
 
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof dir, "/tmp/fct-jrnl-XXXXXX");
-	return mkdtemp(dir) ? 0 : -1;
+	return make_tmpdir(dir, sizeof dir, "jrnl") ? 0 : -1;
 }
 
 static int teardown(void **state)

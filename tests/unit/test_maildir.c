@@ -16,7 +16,7 @@
 
 #include "store/maildir.h"
 
-static char root[64];
+static char root[80];
 
 static int rm_one(const char *p, const struct stat *st, int type, struct FTW *ftw)
 {
@@ -26,11 +26,22 @@ static int rm_one(const char *p, const struct stat *st, int type, struct FTW *ft
 	return remove(p);
 }
 
+/* A fresh directory under TMPDIR (short ones only: paths are built in
+ * fixed buffers). */
+static char *make_tmpdir(char *buf, size_t n, const char *tag)
+{
+	const char *base = getenv("TMPDIR");
+
+	if (!base || !*base || strlen(base) > 40)
+		base = P_tmpdir;
+	snprintf(buf, n, "%s/fct-%s-XXXXXX", base, tag);
+	return mkdtemp(buf);
+}
+
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(root, sizeof root, "/tmp/fct-md-XXXXXX");
-	return mkdtemp(root) ? 0 : -1;
+	return make_tmpdir(root, sizeof root, "md") ? 0 : -1;
 }
 
 static int teardown(void **state)
