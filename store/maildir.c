@@ -675,3 +675,25 @@ void md_entries_free(struct md_entry *e, size_t n)
 	}
 	free(e);
 }
+
+int md_folder_stamp(struct md_folder *f, int64_t *stamp, struct fct_err *err)
+{
+	static const char *const sub[] = {"cur", "new"};
+	int64_t best = 0;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		char *p = fct_xasprintf("%s/%s", f->path, sub[i]);
+		struct stat st;
+		int rc = stat(p, &st);
+
+		free(p);
+		if (rc < 0)
+			return fct_err_sys(err, errno, "folder %s: stat %s/", f->name, sub[i]);
+		int64_t ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+		if (ns > best)
+			best = ns;
+	}
+	*stamp = best;
+	return 0;
+}

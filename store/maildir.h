@@ -139,6 +139,10 @@ void md_batch_free(struct md_batch *b);
 int md_set_flags(struct md_folder *f, const char *uniq, unsigned flags, struct fct_err *err);
 /* Unlinks message uniq.  Missing: FCT_E_MSG.  Not fsynced (md_folder_sync). */
 int md_remove(struct md_folder *f, const char *uniq, struct fct_err *err);
+/* The latest modification time of cur/ and new/ in nanoseconds: any
+ * delivery, flag change (rename) or removal moves it, so an unchanged stamp
+ * lets a sync skip the folder without scanning it. */
+int md_folder_stamp(struct md_folder *f, int64_t *stamp, struct fct_err *err);
 /* fsyncs cur/ and new/ (no-op when fsync is off). */
 int md_folder_sync(struct md_folder *f, struct fct_err *err);
 /* Moves message uniq to folder to (same store file system), same file name,

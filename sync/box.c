@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sync/boxes.h"
@@ -405,6 +406,39 @@ static void print_plan(const struct box_run *r, const struct plan *p)
 	fct_buf_free(&b);
 }
 
+/* A near stamp is only trusted if the folder had been quiet for a while
+ * when it was read: a change in the same clock tick would not move it. */
+static int64_t settled_stamp(int64_t stamp)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	if ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec - stamp < 2000000000LL)
+		return 0;
+	return stamp;
+}
+
+/* Before any side effect the box is marked as not skippable, so a run that
+ * dies midway is never followed by one that trusts the old state. */
+static int mark_dirty(struct box_run *r, const struct jrnl_box *known, struct fct_err *err)
+{
+	struct jrnl_box b;
+	struct jrnl_txn *t;
+
+	if (!known || !known->near_stamp)
+		return 0;
+	b = *known;
+	b.near_stamp = 0;
+	b.near_name = NULL;
+	if (jrnl_begin(r->c->j, &t, err) < 0)
+		return -1;
+	if (jrnl_box_put(t, r->box, &b, err) < 0) {
+		jrnl_abort(t);
+		return -1;
+	}
+	return jrnl_commit(t, err);
+}
+
 /* Plans and executes once both listings exist; records the box state last. */
 static int plan_and_run(struct box_run *r, const struct jrnl_box *known, int uv_changed,
                         struct fct_err *err)
@@ -424,7 +458,7 @@ static int plan_and_run(struct box_run *r, const struct jrnl_box *known, int uv_
 	rc = plan_build(&in, &p, err);
 	if (rc == 0 && r->c->opts->dry_run)
 		print_plan(r, &p);
-	else if (rc == 0)
+	else if (rc == 0 && p.n && (rc = mark_dirty(r, known, err)) == 0)
 		rc = exec_plan(r, &p, err);
 	if (rc == 0) {
 		for (k = 0; k < PLAN_KIND_COUNT; k++)
@@ -439,6 +473,7 @@ static int plan_and_run(struct box_run *r, const struct jrnl_box *known, int uv_
 	nb.uidvalidity = r->fbox.uidvalidity;
 	nb.uidnext = r->fbox.uidnext;
 	nb.highestmodseq = r->fbox.nomodseq ? 0 : r->fbox.highestmodseq;
+	nb.near_stamp = settled_stamp(r->near_stamp);
 	if (jrnl_begin(r->c->j, &t, err) < 0)
 		return -1;
 	if (jrnl_box_put(t, r->box, &nb, err) < 0) {
@@ -485,6 +520,23 @@ static int open_sides(struct box_run *r, unsigned where, struct fct_err *err)
 	return 0;
 }
 
+/* Both sides as the journal last saw them?  Near: the folder's stamp; far:
+ * STATUS with CONDSTORE's HIGHESTMODSEQ, which moves with every change. */
+static int unchanged(struct box_run *r, const struct jrnl_box *jb)
+{
+	struct imap_box st;
+	struct fct_err e;
+
+	if (!jb->near_stamp || jb->near_stamp != r->near_stamp || !jb->highestmodseq ||
+	    !(r->c->caps & IMAP_CAP_CONDSTORE) || r->c->opts->dry_run)
+		return 0;
+	memset(&st, 0, sizeof st);
+	if (imap_status(r->c->im, r->far_name, &st, &e) < 0)
+		return 0;
+	return st.uidvalidity == jb->uidvalidity && st.uidnext == jb->uidnext &&
+	       st.highestmodseq == jb->highestmodseq;
+}
+
 static int sync_box_lists(struct box_run *r, struct pool *pool, struct fct_err *err)
 {
 	struct jrnl_box jb;
@@ -498,6 +550,13 @@ static int sync_box_lists(struct box_run *r, struct pool *pool, struct fct_err *
 	fa.pool = pool;
 	if (jrnl_box_get(r->c->j, r->box, &jb, &found, err) < 0)
 		return -1;
+	if (md_folder_stamp(r->nf, &r->near_stamp, err) < 0)
+		goto out;
+	if (found && unchanged(r, &jb)) {
+		fct_log_verbose(r->c->log, "%s: %s: unchanged on both sides", r->c->ch->name, r->box);
+		rc = 0;
+		goto out;
+	}
 	if (jrnl_msgs_load(r->c->j, r->box, &r->jr, &r->njr, err) < 0)
 		goto out;
 	if (md_scan(r->nf, &ents, &nents, err) < 0)

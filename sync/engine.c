@@ -231,7 +231,11 @@ static int imap_channel(struct chan *c, const struct run_target *t, struct fct_e
 		goto out;
 	rc = c->ch->patterns ? run_patterns(c, t, err) : run_single(c, err);
 out:
-	imap_close(c->im);
+	if (c->im) {
+		imap_counters(c->im, &c->sum.wire_in, &c->sum.wire_out);
+		imap_close(c->im);
+		c->im = NULL;
+	}
 	if (c->md)
 		md_store_free(c->md);
 	if (c->j)

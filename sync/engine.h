@@ -33,6 +33,7 @@ struct sync_counts {
 	size_t act[PLAN_KIND_COUNT];
 	uint64_t bytes_down, bytes_up;
 	size_t boxes, boxes_failed, ambiguous, too_big;
+	unsigned long long wire_in, wire_out; /* bytes on the wire, below TLS/DEFLATE */
 };
 
 struct chan {
@@ -63,6 +64,7 @@ struct box_run {
 	const char *near_name; /* Maildir folder name */
 	struct md_folder *nf;
 	struct imap_box fbox;  /* as SELECTed */
+	int64_t near_stamp;    /* md_folder_stamp before the scan */
 	struct plan_far *far;
 	size_t nfar;
 	struct plan_near *near;
