@@ -65,12 +65,15 @@ ssize_t xport_raw_read(struct xport *x, void *buf, size_t n, struct fct_err *err
 		}
 		if (errno == EINTR)
 			continue;
+		x->broken = 1;
 		if (errno == ECONNRESET)
 			return fct_err_set(err, FCT_E_IO, "connection to %s reset by peer", x->name);
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return fct_err_sys(err, errno, "reading from %s", x->name);
-		if (wait_fd(x->rfd, POLLIN, x->timeout_ms, "reading from", x->name, err) < 0)
+		if (wait_fd(x->rfd, POLLIN, x->timeout_ms, "reading from", x->name, err) < 0) {
+			x->broken = 1;
 			return -1;
+		}
 	}
 }
 
@@ -114,10 +117,13 @@ int xport_raw_write(struct xport *x, const void *p, size_t n, struct fct_err *er
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if (wait_fd(x->wfd, POLLOUT, x->timeout_ms, "writing to", x->name, err) < 0)
+			if (wait_fd(x->wfd, POLLOUT, x->timeout_ms, "writing to", x->name, err) < 0) {
+				x->broken = 1;
 				return -1;
+			}
 			continue;
 		}
+		x->broken = 1;
 		if (r < 0 && (errno == EPIPE || errno == ECONNRESET))
 			return fct_err_set(err, FCT_E_IO, "connection to %s closed by peer while writing",
 			                   x->name);
@@ -235,9 +241,11 @@ static int open_socket(struct xport *x, const struct xport_opts *o, struct fct_e
 		err->temporary = 1;
 		return -1;
 	}
+	int tried = 0;
 	for (ai = res; ai; ai = ai->ai_next) {
 		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
 			continue;
+		tried = 1;
 		int fd = connect_one(ai, x, err);
 		if (fd >= 0) {
 			freeaddrinfo(res);
@@ -248,7 +256,7 @@ static int open_socket(struct xport *x, const struct xport_opts *o, struct fct_e
 		fct_log_verbose(x->log, "%s", err->msg);
 	}
 	freeaddrinfo(res);
-	if (err && err->kind == FCT_E_NONE)
+	if (!tried)
 		fct_err_set(err, FCT_E_IO, "cannot connect to %s: no usable address", x->name);
 	return -1;
 }
@@ -442,6 +450,8 @@ void xport_close(struct xport *x)
 	if (!x)
 		return;
 	xport_z_free(x->z);
+	if (x->tls && !x->broken)
+		xport_tls_goodbye(x);
 	xport_tls_free(x->tls);
 	if (x->rfd >= 0)
 		close(x->rfd);

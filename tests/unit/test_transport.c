@@ -474,7 +474,7 @@ static const char *tpath(const char *f)
 	return path[i];
 }
 
-enum srv_mode { SRV_ECHO, SRV_GREET, SRV_ZECHO };
+enum srv_mode { SRV_ECHO, SRV_GREET, SRV_ZECHO, SRV_CLIENTCERT };
 
 /* Decompresses what the client sent and echoes it back compressed. */
 static void zecho(SSL *ssl)
@@ -532,6 +532,11 @@ static pid_t tls_server(const char *stem, enum srv_mode mode, int *port)
 	if (c < 0 || !ctx || SSL_CTX_use_certificate_file(ctx, tpath(crt), SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_use_PrivateKey_file(ctx, tpath(key), SSL_FILETYPE_PEM) != 1)
 		_exit(2);
+	if (mode == SRV_CLIENTCERT) {
+		/* Trust exactly the test certificate as a client certificate. */
+		SSL_CTX_load_verify_locations(ctx, tpath("good.crt"), NULL);
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	}
 	SSL *ssl = SSL_new(ctx);
 	SSL_set_fd(ssl, c);
 	if (SSL_accept(ssl) != 1)
@@ -799,6 +804,40 @@ static void tls_pending_and_deflate(void **state)
 	reap_server(pid);
 }
 
+static void tls_client_cert(void **state)
+{
+	struct tls_opts t = {.ca_file = tpath("good.crt"), .verify = 1,
+	                     .client_cert = tpath("good.crt"), .client_key = tpath("good.key")};
+	struct fct_err err;
+	struct xport *x;
+	pid_t pid;
+	char buf[16];
+
+	(void)state;
+	x = try_tls("good", "localhost", &t, SRV_CLIENTCERT, &pid, &err);
+	if (!x)
+		fail_msg("%s", err.msg);
+	expect_echo(x);
+	xport_close(x);
+	reap_server(pid);
+
+	/* Without one, TLS 1.3 reports the server's refusal at the first read. */
+	t.client_cert = t.client_key = NULL;
+	x = try_tls("good", "localhost", &t, SRV_CLIENTCERT, &pid, &err);
+	assert_non_null(x);
+	assert_int_equal(xport_write(x, "A1 NOOP\r\n", 9, &err), 0);
+	assert_true(xport_read(x, buf, sizeof buf, &err) <= 0);
+	xport_close(x);
+	reap_server(pid);
+
+	/* A key that does not exist is a configuration error. */
+	t.client_cert = tpath("good.crt");
+	t.client_key = tpath("nokey.pem");
+	assert_null(try_tls("good", "localhost", &t, SRV_ECHO, &pid, &err));
+	assert_int_equal(err.kind, FCT_E_CONFIG);
+	assert_non_null(strstr(err.msg, "nokey.pem"));
+}
+
 static void tls_handshake_timeout(void **state)
 {
 	struct tls_opts t = {.verify = 1};
@@ -822,6 +861,7 @@ static void tls_handshake_timeout(void **state)
 	cmocka_unit_test_setup_teardown(tls_unverified_probe, tls_setup, tls_teardown),    \
 	cmocka_unit_test_setup_teardown(tls_versions_ciphers, tls_setup, tls_teardown),    \
 	cmocka_unit_test_setup_teardown(tls_pending_and_deflate, tls_setup, tls_teardown), \
+	cmocka_unit_test_setup_teardown(tls_client_cert, tls_setup, tls_teardown),          \
 	cmocka_unit_test(tls_handshake_timeout),
 
 int main(void)
