@@ -55,6 +55,15 @@ static int wait_fd(int fd, short events, int timeout_ms, const char *what, const
 	}
 }
 
+/* A failed network call: worth retrying later, unlike a local error. */
+static int net_err(struct fct_err *err, int e, const char *what, const char *name)
+{
+	fct_err_sys(err, e, "%s %s", what, name);
+	if (err)
+		err->temporary = 1;
+	return -1;
+}
+
 ssize_t xport_raw_read(struct xport *x, void *buf, size_t n, struct fct_err *err)
 {
 	for (;;) {
@@ -65,11 +74,12 @@ ssize_t xport_raw_read(struct xport *x, void *buf, size_t n, struct fct_err *err
 		}
 		if (errno == EINTR)
 			continue;
-		x->broken = 1;
-		if (errno == ECONNRESET)
-			return fct_err_set(err, FCT_E_IO, "connection to %s reset by peer", x->name);
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return fct_err_sys(err, errno, "reading from %s", x->name);
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			x->broken = 1;
+			if (errno == ECONNRESET)
+				return fct_err_set(err, FCT_E_IO, "connection to %s reset by peer", x->name);
+			return net_err(err, errno, "reading from", x->name);
+		}
 		if (wait_fd(x->rfd, POLLIN, x->timeout_ms, "reading from", x->name, err) < 0) {
 			x->broken = 1;
 			return -1;
@@ -127,7 +137,7 @@ int xport_raw_write(struct xport *x, const void *p, size_t n, struct fct_err *er
 		if (r < 0 && (errno == EPIPE || errno == ECONNRESET))
 			return fct_err_set(err, FCT_E_IO, "connection to %s closed by peer while writing",
 			                   x->name);
-		return fct_err_sys(err, r < 0 ? errno : EIO, "writing to %s", x->name);
+		return net_err(err, r < 0 ? errno : EIO, "writing to", x->name);
 	}
 	return 0;
 }
@@ -212,7 +222,10 @@ static int connect_one(const struct addrinfo *ai, const struct xport *x, struct 
 	return fd;
 fail:
 	close(fd);
-	return fct_err_sys(err, e, "connecting to %s (%s)", x->name, addr);
+	fct_err_sys(err, e, "connecting to %s (%s)", x->name, addr);
+	if (err)
+		err->temporary = 1;
+	return -1;
 }
 
 static int open_socket(struct xport *x, const struct xport_opts *o, struct fct_err *err)

@@ -383,6 +383,7 @@ static void tcp_connect(void **state)
 		assert_null(x);
 		assert_int_equal(err.kind, FCT_E_IO);
 		assert_non_null(strstr(err.msg, "Connection refused"));
+		assert_true(err.temporary); /* worth retrying later */
 	}
 	struct xport_opts bad = {.host = "no-such-host.invalid", .port = 143, .timeout_ms = 3000};
 	assert_int_equal(xport_open(&x, &bad, &err), -1);
