@@ -530,6 +530,9 @@ static const char *tpath(const char *f)
 	return path[i];
 }
 
+/* What the next server must receive as SNI; NULL: none (IP literals). */
+static const char *expect_sni;
+
 enum srv_mode { SRV_ECHO, SRV_GREET, SRV_ZECHO, SRV_CLIENTCERT };
 
 /* Decompresses what the client sent and echoes it back compressed. */
@@ -597,6 +600,9 @@ static pid_t tls_server(const char *stem, enum srv_mode mode, int *port)
 	SSL_set_fd(ssl, c);
 	if (SSL_accept(ssl) != 1)
 		_exit(0); /* the client refused us: expected in failure tests */
+	const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	if (expect_sni ? !sni || strcmp(sni, expect_sni) != 0 : sni != NULL)
+		_exit(4);
 	if (mode == SRV_GREET)
 		SSL_write(ssl, "* OK one\r\n* OK two\r\n", 20);
 	if (mode == SRV_ZECHO) {
@@ -639,9 +645,11 @@ static void reap_server(pid_t pid)
 static struct xport *try_tls(const char *stem, const char *host, const struct tls_opts *t,
                              enum srv_mode mode, pid_t *pid, struct fct_err *err)
 {
+	unsigned char a[4];
 	int port;
 	struct xport *x;
 
+	expect_sni = inet_pton(AF_INET, host, a) == 1 ? NULL : host;
 	*pid = tls_server(stem, mode, &port);
 	x = tcp_as(port, host, 5000);
 	fct_err_clear(err);
