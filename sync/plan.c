@@ -352,6 +352,38 @@ static size_t near_find(const struct plan_in *in, const char *uniq)
 	return PLAN_NONE;
 }
 
+/* What each state must link; anything else is a corrupt journal, and
+ * guessing could delete mail. */
+static int check_record(const struct plan_jr *r, struct fct_err *err)
+{
+	int need_far = 0, need_near = 0;
+
+	switch (r->state) {
+	case PLAN_JR_SYNCED:
+	case PLAN_JR_PENDING_MOVE:
+		need_far = need_near = 1;
+		break;
+	case PLAN_JR_PENDING_DOWNLOAD:
+	case PLAN_JR_FAR_ONLY:
+		need_far = 1;
+		break;
+	case PLAN_JR_PENDING_UPLOAD:
+	case PLAN_JR_NEAR_ONLY:
+		need_near = 1;
+		break;
+	case PLAN_JR_SKIPPED:
+		need_far = !r->near_uniq;
+		break;
+	default:
+		return fct_err_set(err, FCT_E_FOLDER, "plan: journal record %llu has unknown state %d",
+				   (unsigned long long)r->id, r->state);
+	}
+	if ((need_far && !r->far_uid) || (need_near && !r->near_uniq))
+		return fct_err_set(err, FCT_E_FOLDER, "plan: journal record %llu (state %d) lacks its %s link",
+				   (unsigned long long)r->id, r->state, need_far && !r->far_uid ? "far" : "near");
+	return 0;
+}
+
 static int check_input(const struct plan_in *in, struct fct_err *err)
 {
 	size_t i;
@@ -374,16 +406,9 @@ static int check_input(const struct plan_in *in, struct fct_err *err)
 					   "plan: near listing not sorted by name ('%s' after '%s')",
 					   in->near[i].uniq, in->near[i - 1].uniq);
 	}
-	for (i = 0; i < in->njr; i++) {
-		const struct plan_jr *r = &in->jr[i];
-
-		if (r->state < PLAN_JR_SYNCED || r->state > PLAN_JR_SKIPPED)
-			return fct_err_set(err, FCT_E_FOLDER, "plan: journal record %llu has unknown state %d",
-					   (unsigned long long)r->id, r->state);
-		if (r->far_uid == 0 && !r->near_uniq)
-			return fct_err_set(err, FCT_E_FOLDER, "plan: journal record %llu links nothing",
-					   (unsigned long long)r->id);
-	}
+	for (i = 0; i < in->njr; i++)
+		if (check_record(&in->jr[i], err) < 0)
+			return -1;
 	return 0;
 }
 
@@ -414,7 +439,7 @@ static int jr_order(const void *pa, const void *pb)
 /* Records that still mean something when the far UIDs do not. */
 static int survives_matching(const struct plan_jr *r)
 {
-	return r->far_uid == 0 && (r->state == PLAN_JR_NEAR_ONLY || r->state == PLAN_JR_SKIPPED);
+	return r->state == PLAN_JR_NEAR_ONLY || (r->state == PLAN_JR_SKIPPED && r->far_uid == 0);
 }
 
 /* Links records to the listings; two records claiming one message is a
@@ -427,14 +452,16 @@ static int link_records(struct ctx *c, struct fct_err *err)
 	for (k = 0; k < in->njr; k++) {
 		size_t j = (size_t)(c->ord[k] - in->jr);
 		const struct plan_jr *r = c->ord[k];
-		int usable_far = !c->matching || survives_matching(r);
-		size_t f = (r->far_uid && usable_far) ? far_find(in, r->far_uid) : PLAN_NONE;
+		/* A NEAR_ONLY record's far UID names a message gone for good, maybe
+		 * in an older UID space: it must not capture a current one. */
+		int far_ok = r->far_uid && !c->matching && r->state != PLAN_JR_NEAR_ONLY;
+		size_t f = far_ok ? far_find(in, r->far_uid) : PLAN_NONE;
 		size_t n = r->near_uniq ? near_find(in, r->near_uniq) : PLAN_NONE;
 
-		if (k > 0 && r->far_uid && r->far_uid == c->ord[k - 1]->far_uid && !c->matching)
-			return fct_err_set(err, FCT_E_FOLDER, "plan: journal links far UID %u twice",
-					   r->far_uid);
 		if (f != PLAN_NONE) {
+			if (c->far_jr[f] != PLAN_NONE)
+				return fct_err_set(err, FCT_E_FOLDER, "plan: journal links far UID %u twice",
+						   r->far_uid);
 			c->far_jr[f] = j;
 			c->jr_far[j] = f;
 		}
@@ -660,10 +687,9 @@ static void one_side_record(struct ctx *c, size_t j, size_t f, size_t n)
 {
 	const struct plan_jr *r = &c->in->jr[j];
 
-	/* The side said absent is there after all (restored by hand): the
-	 * record is a plain link again. */
-	if ((r->state == PLAN_JR_FAR_ONLY && n != PLAN_NONE) ||
-	    (r->state == PLAN_JR_NEAR_ONLY && f != PLAN_NONE)) {
+	/* The near file said absent is there after all (restored by hand):
+	 * the record is a plain link again. */
+	if (r->state == PLAN_JR_FAR_ONLY && n != PLAN_NONE) {
 		as_synced(c, j, f, n, r->flags, r->state);
 		return;
 	}

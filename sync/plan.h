@@ -71,7 +71,7 @@
  * messages on a side, or a message without Message-ID, is never merged: it
  * is transferred as new per the ops (and counted in plan->ambiguous when it
  * had a Message-ID).  Records linking a far UID are rewritten by the PAIR or
- * forgotten; records with far_uid 0 (NEAR_ONLY, near-side SKIPPED) survive.
+ * forgotten; NEAR_ONLY and near-side SKIPPED records survive unchanged.
  * Deletions are never inferred in this mode.  Under uidvalidity_changed
  * every far message counts as new (PULL_NEW).
  *
@@ -105,9 +105,9 @@
  * (the transfer is planned again when the rules still ask for it, else the
  * record is forgotten).  Never duplicate, never lose:
  *   PENDING_DOWNLOAD  near_uniq recorded and in the near listing: landed.
- *                     near_uniq NULL: landed if exactly the first near
- *                     message unknown to the journal with the same
- *                     Message-ID and size (by name order) exists.
+ *                     near_uniq NULL: landed if a near message unknown to
+ *                     the journal has the record's Message-ID and size
+ *                     (the first by name is taken).
  *                     Otherwise not landed: DOWNLOAD again (reusing the
  *                     record) or JR_FORGET if the far message is gone.
  *   PENDING_UPLOAD    far_uid recorded (APPENDUID seen): landed, even if the
@@ -125,8 +125,9 @@
  *                     (a missing file was deleted, rename is atomic).
  *   SYNCED / FAR_ONLY / NEAR_ONLY / SKIPPED are final states: the rules
  *                     above apply as usual.  A FAR_ONLY record whose near
- *                     file is listed again (or NEAR_ONLY whose far UID is)
- *                     is handled as SYNCED: the link is plain again.
+ *                     file is listed again (restored by hand) is handled
+ *                     as SYNCED.  A NEAR_ONLY record's far UID is never
+ *                     looked up: it may belong to an older UID space.
  * A crash between a side effect and a later action of the same group
  * (e.g. after EXPUNGE_FAR, before DELETE_NEAR) leaves a record that the
  * ordinary rules finish next time (far gone -> PULL_DELETE -> delete near).
@@ -134,8 +135,11 @@
  *
  * INPUT CHECKS.  far must be sorted by strictly increasing uid (no 0), near
  * by strictly increasing strcmp(uniq); the journal may come in any order but
- * must not link one far UID or one near uniq twice.  Violations return -1
- * with FCT_E_FOLDER and a message; nothing is planned from bad input.
+ * must not link one far UID or one near uniq twice, and each record must
+ * link what its state needs (SYNCED, PENDING_MOVE: both; PENDING_DOWNLOAD,
+ * FAR_ONLY: a far UID; PENDING_UPLOAD, NEAR_ONLY: a near uniq; SKIPPED:
+ * either).  Violations return -1 with FCT_E_FOLDER and a message; nothing
+ * is planned from bad input.
  */
 #ifndef FACTEUR_PLAN_H
 #define FACTEUR_PLAN_H

@@ -104,7 +104,14 @@ static void input_errors(void **state)
 	snprintf(w->jr[1].uniq, PM_NAME, "a");
 	expect_error(w, "near 'a' twice");
 	w->jr[1].uniq[0] = 0;
-	expect_error(w, "links nothing");
+	expect_error(w, "lacks its near link");
+	w->jr[1].state = PLAN_JR_SYNCED;
+	w->jr[1].far_uid = 7;
+	expect_error(w, "lacks its near link");
+	w->jr[1].state = PLAN_JR_PENDING_DOWNLOAD;
+	w->jr[1].far_uid = 0;
+	snprintf(w->jr[1].uniq, PM_NAME, "z");
+	expect_error(w, "lacks its far link");
 	w->jr[1].far_uid = 7;
 	w->jr[1].state = 42;
 	expect_error(w, "unknown state 42");
