@@ -115,6 +115,13 @@ static int in_window(const struct ctx *c, size_t f)
 	return c->window_min == 0 || c->in->far[f].uid >= c->window_min;
 }
 
+/* Outside the max_messages window and not kept for its flags. */
+static int expires(const struct ctx *c, size_t f, unsigned flags)
+{
+	return !in_window(c, f) && !(flags & FCT_F_FLAGGED) &&
+	       (c->cfg->expire_unread || (flags & FCT_F_SEEN));
+}
+
 /* ---- one side alone ---- */
 
 /* A known far message whose near copy is gone. */
@@ -123,6 +130,12 @@ static void far_alone(struct ctx *c, size_t j, size_t f)
 	const struct plan_cfg *cfg = c->cfg;
 	unsigned F = far_flags(c, f);
 
+	/* Its near copy may have been expired by a run that stopped before
+	 * recording it: an absence there is never a deletion to push. */
+	if (!(cfg->expunge_far && (F & DEL)) && expires(c, f, F)) {
+		emit_rec(c, PLAN_JR_UPDATE, f, PLAN_NONE, j, F, PLAN_JR_FAR_ONLY);
+		return;
+	}
 	if (cfg->ops & PLAN_PUSH_DELETE) {
 		if (!(F & DEL))
 			emit_rec(c, PLAN_DELETE_FAR, f, PLAN_NONE, j, F | DEL, PLAN_JR_FAR_ONLY);
@@ -238,8 +251,7 @@ static void both_present(struct ctx *c, size_t j, size_t f, size_t n, unsigned b
 		return;
 	}
 	emit_flags(c, PLAN_FLAGS_FAR, f, n, j, m.F, m.F2);
-	if (!in_window(c, f) && !(m.N2 & FCT_F_FLAGGED) &&
-	    (cfg->expire_unread || (m.N2 & FCT_F_SEEN))) {
+	if (expires(c, f, m.N2)) {
 		emit(c, PLAN_DELETE_NEAR, f, n, j);
 		emit_rec(c, PLAN_JR_UPDATE, f, n, j, m.F2, PLAN_JR_FAR_ONLY);
 		return;

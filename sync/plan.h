@@ -59,7 +59,9 @@
  * messages below it are not downloaded; synced messages below it are
  * removed near (DELETE_NEAR, never on the far side) and their record
  * becomes FAR_ONLY so they are never downloaded again -- unless the near
- * copy is flagged, or unread (no Seen) and !expire_unread.
+ * copy is flagged, or unread (no Seen) and !expire_unread.  A missing near
+ * copy of a far message that would expire is taken as expired (FAR_ONLY),
+ * not as a deletion to push.
  *
  * UIDVALIDITY change (cfg->uidvalidity_changed) and adoption (empty
  * journal): every far UID in the journal is meaningless.  Far messages and
@@ -75,14 +77,20 @@
  * Deletions are never inferred in this mode.  Under uidvalidity_changed
  * every far message counts as new (PULL_NEW).
  *
- * ORDER.  The plan is deterministic.  Actions are grouped per message; a
- * group's actions are contiguous and must be executed in order.  Groups come
- * as: journal records sorted by (far UID, near uniq, id) -- far_uid 0 last
- * --, then matched pairs by far UID, then unknown far messages by UID, then
- * unknown near messages by uniq.  The executor may batch actions of the same
- * kind across groups (one UID STORE, one UID EXPUNGE) provided each group's
- * own order is kept (DELETE_FAR before its EXPUNGE_FAR, side effects before
- * the JR_UPDATE / JR_FORGET that follows them).
+ * ORDER.  The plan is deterministic.  Actions are grouped per message, a
+ * group's actions contiguous and listed in a valid execution order.  Groups
+ * come as: journal records sorted by (far UID, near uniq, id) -- far_uid 0
+ * last --, then matched pairs by far UID, then unknown far messages by UID,
+ * then unknown near messages by uniq.  The executor may batch by kind across
+ * groups (one UID STORE, one UID EXPUNGE) and run the near and far side
+ * effects of a group in either order, provided: PAIR and SKIP_TOO_BIG come
+ * before the group's side effects; FLAGS_FAR / DELETE_FAR before the
+ * group's EXPUNGE_FAR; JR_UPDATE / JR_FORGET after the group's side
+ * effects; DOWNLOAD / UPLOAD record their own intents.  A crash anywhere in
+ * between leaves a state the rules resolve without losing a message: e.g.
+ * a near copy removed by max_messages expiry whose JR_UPDATE (FAR_ONLY) was
+ * not written is not taken for a deletion, since a missing near copy of a
+ * message that would expire is never pushed as one.
  *
  * RECORD IDENTITY.  A record-writing action (DOWNLOAD, UPLOAD, PAIR,
  * SKIP_TOO_BIG, JR_UPDATE, JR_FORGET) names an existing record by jr, or,

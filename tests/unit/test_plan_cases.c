@@ -438,6 +438,15 @@ static void max_messages_window(void **state)
 	pm_add_far(w, SEEN, 10, "new");
 	expect(w, "delete-near 3 1 3;journal-update 3 1 3;download 6 -1 -1");
 	expect(w, "");
+	/* A run stopped after removing an expired copy, before recording it:
+	 * the absence is not a deletion; a flagged copy's absence is one. */
+	w->jr[3].state = PLAN_JR_SYNCED;
+	assert_string_equal(w->near[0].uniq, "a");
+	w->near[0].present = 0;
+	pm_compact(w);
+	expect(w, "delete-far 0 -1 0;journal-update 0 -1 0;journal-update 3 -1 3");
+	assert_int_equal(w->jr[3].state, PLAN_JR_FAR_ONLY);
+	assert_int_equal(w->far[3].flags, SEEN);
 	free(w);
 }
 
