@@ -454,6 +454,27 @@ static int survives_matching(const struct plan_jr *r)
 	return r->state == PLAN_JR_NEAR_ONLY || (r->state == PLAN_JR_SKIPPED && r->far_uid == 0);
 }
 
+/* A listed far UID that only a NEAR_ONLY record names is that gone
+ * message echoed back (a listing rebuilt from the journal) or a contradiction:
+ * leave it alone rather than fetch it as new. */
+static void shadow_near_only(struct ctx *c)
+{
+	const struct plan_in *in = c->in;
+	size_t j, f;
+
+	if (c->matching)
+		return;
+	for (j = 0; j < in->njr; j++) {
+		if (in->jr[j].state != PLAN_JR_NEAR_ONLY || !in->jr[j].far_uid)
+			continue;
+		f = far_find(in, in->jr[j].far_uid);
+		if (f != PLAN_NONE && c->far_jr[f] == PLAN_NONE) {
+			c->far_jr[f] = j;
+			c->far_done[f] = 1;
+		}
+	}
+}
+
 /* Links records to the listings; two records claiming one message is a
  * corrupt journal. */
 static int link_records(struct ctx *c, struct fct_err *err)
@@ -485,6 +506,7 @@ static int link_records(struct ctx *c, struct fct_err *err)
 			c->jr_near[j] = n;
 		}
 	}
+	shadow_near_only(c);
 	return 0;
 }
 
@@ -695,6 +717,16 @@ static void rematch_record(struct ctx *c, size_t j, size_t n)
 	both_present(c, j, f, n, base, PLAN_JR_SYNCED);
 }
 
+static int shadows(const struct ctx *c, size_t j)
+{
+	size_t f;
+
+	if (c->matching || !c->in->jr[j].far_uid)
+		return 0;
+	f = far_find(c->in, c->in->jr[j].far_uid);
+	return f != PLAN_NONE && c->far_jr[f] == j;
+}
+
 static void one_side_record(struct ctx *c, size_t j, size_t f, size_t n)
 {
 	const struct plan_jr *r = &c->in->jr[j];
@@ -713,12 +745,16 @@ static void one_side_record(struct ctx *c, size_t j, size_t f, size_t n)
 			emit(c, PLAN_JR_FORGET, f, PLAN_NONE, j);
 		}
 	} else if (r->state == PLAN_JR_NEAR_ONLY) {
-		if (n == PLAN_NONE)
-			emit(c, PLAN_JR_FORGET, PLAN_NONE, n, j);
-		else if (c->cfg->expunge_near && (near_flags(c, n) & DEL)) {
+		/* While it shadows a listed far UID the record stays, or that
+		 * message would be fetched next time. */
+		int keep = shadows(c, j);
+
+		if (n != PLAN_NONE && c->cfg->expunge_near && (near_flags(c, n) & DEL))
 			emit(c, PLAN_DELETE_NEAR, PLAN_NONE, n, j);
+		else if (n != PLAN_NONE)
+			return;
+		if (!keep)
 			emit(c, PLAN_JR_FORGET, PLAN_NONE, n, j);
-		}
 	} else if (r->far_uid) { /* SKIPPED on the far side */
 		if (f == PLAN_NONE)
 			emit(c, PLAN_JR_FORGET, f, PLAN_NONE, j);

@@ -134,8 +134,12 @@
  *   SYNCED / FAR_ONLY / NEAR_ONLY / SKIPPED are final states: the rules
  *                     above apply as usual.  A FAR_ONLY record whose near
  *                     file is listed again (restored by hand) is handled
- *                     as SYNCED.  A NEAR_ONLY record's far UID is never
- *                     looked up: it may belong to an older UID space.
+ *                     as SYNCED.  A NEAR_ONLY record's far UID does not
+ *                     link: it may belong to an older UID space.  A listed
+ *                     far message with that UID that no other record links
+ *                     is left alone (not fetched as new): it is the gone
+ *                     message echoed by a listing rebuilt from the journal.
+ *                     Executors should not list NEAR_ONLY UIDs at all.
  * A crash between a side effect and a later action of the same group
  * (e.g. after EXPUNGE_FAR, before DELETE_NEAR) leaves a record that the
  * ordinary rules finish next time (far gone -> PULL_DELETE -> delete near).

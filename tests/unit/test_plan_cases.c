@@ -450,6 +450,36 @@ static void max_messages_window(void **state)
 	free(w);
 }
 
+static void near_only_far_uid(void **state)
+{
+	struct pm_world *w = new_world(PLAN_ALL);
+
+	(void)state;
+	/* A listing rebuilt from the journal echoes the gone UID 1. */
+	pm_add_far(w, SEEN, 10, "<a>");
+	pm_add_near(w, "a", SEEN, 10, "<a>");
+	pm_add_jr(w, 1, "a", SEEN, PLAN_JR_NEAR_ONLY);
+	w->cfg.far_uidnext_journal = 2;
+	expect(w, "");
+	w->near[0].present = 0;
+	pm_compact(w);
+	expect(w, "");
+	assert_int_equal(w->njr, 1);
+
+	/* After a UIDVALIDITY change the old UID 1 names a new message that a
+	 * record of its own links: no conflict, no shadow. */
+	pm_init(w, PLAN_ALL);
+	pm_add_far(w, 0, 10, "<new>");
+	pm_add_near(w, "a", SEEN, 10, "<a>");
+	pm_add_near(w, "n", 0, 10, "<new>");
+	pm_add_jr(w, 1, "a", SEEN, PLAN_JR_NEAR_ONLY);
+	pm_add_jr(w, 1, "n", 0, PLAN_JR_SYNCED);
+	w->cfg.far_uidnext_journal = 2;
+	w->far[0].flags = FLAG;
+	expect(w, "flags-near 0 1 1;journal-update 0 1 1");
+	free(w);
+}
+
 static void deterministic_order(void **state)
 {
 	struct pm_world *w = new_world(PLAN_ALL);
@@ -484,6 +514,7 @@ int main(void)
 		cmocka_unit_test(adoption),
 		cmocka_unit_test(too_big_reported_once),
 		cmocka_unit_test(max_messages_window),
+		cmocka_unit_test(near_only_far_uid),
 		cmocka_unit_test(deterministic_order),
 	};
 
