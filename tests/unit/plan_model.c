@@ -278,6 +278,21 @@ static void apply_transfer(struct pm_run *r, const struct plan_action *a)
 	rec->state = a->state;
 }
 
+static long far_by_uid(const struct pm_world *w, uint32_t uid);
+static long near_by_uniq(const struct pm_world *w, const char *uniq);
+
+/* A link never joins two different messages: same size and Message-ID. */
+static void check_pair_same(const struct pm_world *w, const struct pm_jr *rec)
+{
+	long f = rec->far_uid ? far_by_uid(w, rec->far_uid) : -1;
+	long n = *rec->uniq ? near_by_uniq(w, rec->uniq) : -1;
+
+	if (f < 0 || n < 0)
+		return;
+	assert_int_equal(w->far[f].size, w->near[n].size);
+	assert_string_equal(w->far[f].msgid, w->near[n].msgid);
+}
+
 static void apply_journal(struct pm_run *r, const struct plan_action *a)
 {
 	struct pm_world *w = r->w;
@@ -292,6 +307,7 @@ static void apply_journal(struct pm_run *r, const struct plan_action *a)
 			rec->far_uid = w->far[a->far].uid;
 		if (a->near != PLAN_NONE)
 			copy_name(rec->uniq, w->near[a->near].uniq);
+		check_pair_same(w, rec);
 		break;
 	case PLAN_SKIP_TOO_BIG:
 		assert_true((a->far == PLAN_NONE) != (a->near == PLAN_NONE));
