@@ -329,21 +329,27 @@ static unsigned far_new_op(const struct ctx *c, size_t f)
 
 /* ---- input checks and indexes ---- */
 
-static size_t far_find(const struct plan_in *in, uint32_t uid)
+/* Index of the first far message with UID >= uid (nfar if none). */
+static size_t far_lower(const struct plan_in *in, uint32_t uid)
 {
 	size_t lo = 0, hi = in->nfar;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (in->far[mid].uid == uid)
-			return mid;
 		if (in->far[mid].uid < uid)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return PLAN_NONE;
+	return lo;
+}
+
+static size_t far_find(const struct plan_in *in, uint32_t uid)
+{
+	size_t i = far_lower(in, uid);
+
+	return i < in->nfar && in->far[i].uid == uid ? i : PLAN_NONE;
 }
 
 static size_t near_find(const struct plan_in *in, const char *uniq)
@@ -529,10 +535,10 @@ static void claim_upload(struct ctx *c, size_t j)
 	const struct plan_jr *r = &in->jr[j];
 	size_t f;
 
-	for (f = 0; f < in->nfar; f++) {
+	for (f = far_lower(in, r->upload_uidnext); f < in->nfar; f++) {
 		const struct plan_far *m = &in->far[f];
 
-		if (m->uid < r->upload_uidnext || c->far_jr[f] != PLAN_NONE)
+		if (c->far_jr[f] != PLAN_NONE)
 			continue;
 		if (m->size == r->size && same_msgid(m->msgid, r->msgid)) {
 			c->far_jr[f] = j;

@@ -42,7 +42,9 @@
  *
  * New messages.  A far UID unknown to the journal is "new" if it is >=
  * cfg->far_uidnext_journal (needs PULL_NEW) and "old" below it (needs
- * PULL_RENEW).  A near message unknown to the journal is new (PUSH_NEW).
+ * PULL_RENEW; so with PULL_RENEW but not PULL_NEW a new message is left
+ * for the next run, where it is old).  A near message unknown to the
+ * journal is new (PUSH_NEW).
  * Records in state SKIPPED are re-tried under PULL_RENEW / PUSH_RENEW when
  * they now fit max_size.  A transfer is DOWNLOAD / UPLOAD (flags = the
  * source's flags; the record ends SYNCED) unless:
@@ -74,8 +76,9 @@
  * is transferred as new per the ops (and counted in plan->ambiguous when it
  * had a Message-ID).  Records linking a far UID are rewritten by the PAIR or
  * forgotten; NEAR_ONLY and near-side SKIPPED records survive unchanged.
- * Deletions are never inferred in this mode.  Under uidvalidity_changed
- * every far message counts as new (PULL_NEW).
+ * No deletion is inferred from a message's absence in this mode (expunge
+ * of flagged messages still applies).  Under uidvalidity_changed every far
+ * message counts as new (PULL_NEW).
  *
  * ORDER.  The plan is deterministic.  Actions are grouped per message, a
  * group's actions contiguous and listed in a valid execution order.  Groups
