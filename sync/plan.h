@@ -257,7 +257,7 @@ struct plan_action {
 	 * afterwards.  PAIR/JR_UPDATE/SKIP_TOO_BIG: the record's base.  */
 	unsigned flags;
 	unsigned add, del; /* FLAGS_*: bits to add / remove */
-	int state;       /* record state after this action (enum plan_jr_state) */
+	int state;       /* record-writing kinds: the record's state afterwards */
 };
 
 struct plan_in {
