@@ -106,6 +106,11 @@ static void oracle_flags(unsigned ops, unsigned base, unsigned F, unsigned N,
 	}
 }
 
+static int near_present_id(const struct pm_world *w, const char *msgid)
+{
+	return pm_near_by_msgid(w, msgid) >= 0;
+}
+
 static int far_present(const struct pm_world *w)
 {
 	return pm_far_by_msgid(w, "<x@y>") >= 0;
@@ -239,6 +244,69 @@ static void single_message_state_space(void **state)
 		runs++;
 	}
 	assert_true(runs > 500000);
+	free(w);
+}
+
+/* ---- max_messages: an old message A (UID 1) and a newer B (UID 2), N = 1 ---- */
+
+enum { A_SYNCED, A_NEW_FAR, A_NEAR_GONE, A_FAR_ONLY, A_COUNT };
+
+static void window_case(struct pm_world *w, int ak, unsigned af, int bk, unsigned ops, int unread_too)
+{
+	struct plan p, p2;
+	struct fct_err err;
+	int kept = (af & FCT_F_FLAGGED) || (!(af & SEEN) && !unread_too);
+	size_t a;
+
+	pm_init(w, ops);
+	w->cfg.max_messages = 1;
+	w->cfg.expire_unread = unread_too;
+	a = pm_add_far(w, af, MSIZE, "<A>");
+	pm_add_far(w, SEEN, MSIZE, "<B>");
+	if (ak == A_SYNCED)
+		pm_add_near(w, "a", af, MSIZE, "<A>");
+	if (bk)
+		pm_add_near(w, "b", SEEN, MSIZE, "<B>");
+	pm_compact(w);
+	if (ak != A_NEW_FAR)
+		pm_add_jr(w, 1, "a", af, ak == A_FAR_ONLY ? PLAN_JR_FAR_ONLY : PLAN_JR_SYNCED);
+	if (bk)
+		pm_add_jr(w, 2, "b", SEEN, PLAN_JR_SYNCED);
+	w->cfg.far_uidnext_journal = ak == A_NEW_FAR ? 1 : 2; /* B is new */
+	assert_int_equal(pm_plan(w, &p, &err), 0);
+	pm_apply(w, &p);
+	/* A's near copy survives only when kept for its flags; it is never
+	 * fetched; its far copy is deleted only when a kept near copy was
+	 * deleted by the user and PUSH_DELETE asks for it. */
+	assert_int_equal(near_present_id(w, "<A>"), ak == A_SYNCED && kept);
+	assert_true(pm_far_by_msgid(w, "<A>") >= 0);
+	assert_int_equal(!!(w->far[a].flags & DEL),
+			 ak == A_NEAR_GONE && kept && (ops & PLAN_PUSH_DELETE));
+	/* B, inside the window, is synced whatever happened before. */
+	assert_int_equal(near_present_id(w, "<B>"), bk || (ops & PLAN_PULL_NEW));
+	assert_int_equal(pm_plan(w, &p2, &err), 0);
+	assert_int_equal(p2.n, 0);
+	plan_free(&p);
+	plan_free(&p2);
+}
+
+static void max_messages_table(void **state)
+{
+	static const unsigned ops_set[] = { PLAN_ALL, PLAN_ALL & ~(PLAN_PUSH_DELETE | PLAN_PULL_DELETE),
+					    PLAN_PULL_NEW | PLAN_PULL_FLAGS, 0 };
+	static const unsigned aflags[] = { 0, SEEN, FCT_F_FLAGGED, SEEN | FCT_F_FLAGGED };
+	struct pm_world *w = malloc(sizeof *w);
+	int ak, bk, u;
+	size_t o, f;
+
+	(void)state;
+	assert_non_null(w);
+	for (ak = 0; ak < A_COUNT; ak++)
+		for (f = 0; f < 4; f++)
+			for (bk = 0; bk < 2; bk++)
+				for (o = 0; o < 4; o++)
+					for (u = 0; u < 2; u++)
+						window_case(w, ak, aflags[f], bk, ops_set[o], u);
 	free(w);
 }
 
@@ -424,6 +492,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(kind_names),
 		cmocka_unit_test(single_message_state_space),
+		cmocka_unit_test(max_messages_table),
 		cmocka_unit_test(random_worlds),
 	};
 
