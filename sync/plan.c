@@ -614,13 +614,6 @@ static int key_cmp(const void *pa, const void *pb)
 	return (a->idx > b->idx) - (a->idx < b->idx);
 }
 
-static int near_in_pool(const struct ctx *c, size_t n)
-{
-	size_t j = c->near_jr[n];
-
-	return j == PLAN_NONE || !survives_matching(&c->in->jr[j]);
-}
-
 static void match_pairs(struct ctx *c)
 {
 	const struct plan_in *in = c->in;
@@ -631,7 +624,7 @@ static void match_pairs(struct ctx *c)
 		if (in->far[i].msgid && *in->far[i].msgid && c->far_jr[i] == PLAN_NONE)
 			k[nk++] = (struct key){ in->far[i].msgid, in->far[i].size, 0, i };
 	for (i = 0; i < in->nnear; i++)
-		if (in->near[i].msgid && *in->near[i].msgid && near_in_pool(c, i))
+		if (in->near[i].msgid && *in->near[i].msgid)
 			k[nk++] = (struct key){ in->near[i].msgid, in->near[i].size, 1, i };
 	qsort(k, nk, sizeof *k, key_cmp);
 	for (i = 0; i < nk; i = e) {
@@ -779,7 +772,9 @@ static void do_record(struct ctx *c, size_t j)
 	const struct plan_jr *r = &c->in->jr[j];
 	size_t f = c->jr_far[j], n = c->jr_near[j];
 
-	if (c->matching && !survives_matching(r)) {
+	/* A surviving record whose near copy found its far twin is linked
+	 * too: fetching the twin would make a duplicate. */
+	if (c->matching && (!survives_matching(r) || (n != PLAN_NONE && c->near_pair[n] != PLAN_NONE))) {
 		rematch_record(c, j, n);
 		return;
 	}

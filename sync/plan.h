@@ -66,8 +66,8 @@
  * not as a deletion to push.
  *
  * UIDVALIDITY change (cfg->uidvalidity_changed) and adoption (empty
- * journal): every far UID in the journal is meaningless.  Far messages and
- * near messages not linked by a surviving record are matched by
+ * journal): every far UID in the journal is meaningless.  All far and near
+ * messages are matched by
  * (Message-ID, size): a key held by exactly one far and exactly one near
  * message is a PAIR (no transfer; flags merged with the old record's flags
  * as base if the near message had one, else with the intersection of both
@@ -75,7 +75,8 @@
  * messages on a side, or a message without Message-ID, is never merged: it
  * is transferred as new per the ops (and counted in plan->ambiguous when it
  * had a Message-ID).  Records linking a far UID are rewritten by the PAIR or
- * forgotten; NEAR_ONLY and near-side SKIPPED records survive unchanged.
+ * forgotten; NEAR_ONLY and near-side SKIPPED records survive unchanged
+ * unless their near message is matched (then they are rewritten too).
  * No deletion is inferred from a message's absence in this mode (expunge
  * of flagged messages still applies).  Under uidvalidity_changed every far
  * message counts as new (PULL_NEW).

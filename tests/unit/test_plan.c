@@ -38,6 +38,7 @@ struct scen {
 	int xfar, xnear;   /* expunge */
 	int big;           /* max_size below the message size */
 	int old;           /* unknown far UID below the recorded UIDNEXT */
+	int uidv;          /* UIDVALIDITY changed */
 };
 
 static const unsigned side_flags[] = { 0, SEEN, DEL, SEEN | DEL };
@@ -64,6 +65,7 @@ static void build_scen(struct pm_world *w, const struct scen *s)
 		w->next_uid++;
 	if (s->near)
 		pm_add_near(w, "a", side_flags[s->near - 1], MSIZE, "<x@y>");
+	w->cfg.uidvalidity_changed = s->uidv;
 	switch (s->jk) {
 	case J_NONE:
 		w->cfg.far_uidnext_journal = s->old ? 50 : 0;
@@ -124,8 +126,8 @@ static int near_present(const struct pm_world *w)
 /* Outcomes stated independently of plan.c for the plain cases. */
 static void scen_print(const struct scen *s)
 {
-	print_error("scenario: jk=%d far=%d near=%d base=%#x ops=%#x xfar=%d xnear=%d big=%d old=%d\n",
-		    s->jk, s->far, s->near, s->base, s->ops, s->xfar, s->xnear, s->big, s->old);
+	print_error("scenario: jk=%d far=%d near=%d base=%#x ops=%#x xfar=%d xnear=%d big=%d old=%d uidv=%d\n",
+		    s->jk, s->far, s->near, s->base, s->ops, s->xfar, s->xnear, s->big, s->old, s->uidv);
 }
 
 #define SCHECK(s, a, b)                                              \
@@ -142,7 +144,7 @@ static void oracle_check(const struct scen *s, const struct pm_world *w, const s
 	unsigned F = s->far ? side_flags[s->far - 1] : 0, N = s->near ? side_flags[s->near - 1] : 0;
 	unsigned op;
 
-	if (s->jk == J_SYNCED && s->far && s->near && !s->xfar && !s->xnear) {
+	if (!s->uidv && s->jk == J_SYNCED && s->far && s->near && !s->xfar && !s->xnear) {
 		unsigned F2, N2;
 
 		oracle_flags(s->ops, s->base, F, N, &F2, &N2);
@@ -150,10 +152,10 @@ static void oracle_check(const struct scen *s, const struct pm_world *w, const s
 		SCHECK(s, w->near[pm_near_by_msgid(w, "<x@y>")].flags, N2);
 		SCHECK(s, p->count[PLAN_DOWNLOAD] + p->count[PLAN_UPLOAD], 0);
 	}
-	if (s->jk == J_SYNCED && !s->far && s->near)
+	if (!s->uidv && s->jk == J_SYNCED && !s->far && s->near)
 		SCHECK(s, near_present(w),
 				 !(s->ops & PLAN_PULL_DELETE) && !(s->xnear && (N & DEL)));
-	if (s->jk == J_SYNCED && s->far && !s->near) {
+	if (!s->uidv && s->jk == J_SYNCED && s->far && !s->near) {
 		int dele = (s->ops & PLAN_PUSH_DELETE) || (F & DEL);
 
 		SCHECK(s, far_present(w), !(s->xfar && dele));
@@ -162,7 +164,7 @@ static void oracle_check(const struct scen *s, const struct pm_world *w, const s
 		SCHECK(s, near_present(w), 0);
 	}
 	if (s->jk == J_NONE && s->far && !s->near) {
-		op = s->old ? PLAN_PULL_RENEW : PLAN_PULL_NEW;
+		op = s->old && !s->uidv ? PLAN_PULL_RENEW : PLAN_PULL_NEW;
 		SCHECK(s, far_present(w), !(s->xfar && (F & DEL)));
 		SCHECK(s, near_present(w), (s->ops & op) && !s->big &&
 				 !((F & DEL) && (s->xfar || s->xnear)));
@@ -174,21 +176,28 @@ static void oracle_check(const struct scen *s, const struct pm_world *w, const s
 		SCHECK(s, far_present(w), (s->ops & PLAN_PUSH_NEW) && !s->big &&
 				 !((N & DEL) && (s->xfar || s->xnear)));
 	}
+	if (s->uidv && s->far && s->near) {
+		/* The same message on both sides is relinked, never copied. */
+		SCHECK(s, p->count[PLAN_PAIR], 1);
+		SCHECK(s, p->count[PLAN_DOWNLOAD] + p->count[PLAN_UPLOAD], 0);
+	}
+	if (s->uidv && !((F | N) & DEL))
+		SCHECK(s, p->count[PLAN_DELETE_NEAR] + p->count[PLAN_DELETE_FAR] + p->count[PLAN_EXPUNGE_FAR], 0);
 	if (s->jk == J_NONE && s->far && s->near) {
 		/* Adoption: the same message on both sides is linked, not copied. */
 		SCHECK(s, p->count[PLAN_PAIR], 1);
 		SCHECK(s, p->count[PLAN_DOWNLOAD] + p->count[PLAN_UPLOAD], 0);
 	}
-	if (s->jk == J_PEND_DL && s->near) {
+	if (!s->uidv && s->jk == J_PEND_DL && s->near) {
 		/* The download landed: never a second copy. */
 		SCHECK(s, p->count[PLAN_DOWNLOAD], 0);
 		SCHECK(s, pm_find(p, PLAN_PAIR, PLAN_NONE, 0) >= 0, 1);
 	}
-	if (s->jk == J_PEND_UL && s->far) {
+	if (!s->uidv && s->jk == J_PEND_UL && s->far) {
 		SCHECK(s, p->count[PLAN_UPLOAD], 0);
 		SCHECK(s, pm_find(p, PLAN_PAIR, 0, PLAN_NONE) >= 0, 1);
 	}
-	if (s->jk == J_PEND_UL && !s->far && s->near)
+	if (!s->uidv && s->jk == J_PEND_UL && !s->far && s->near)
 		SCHECK(s, far_present(w), (s->ops & PLAN_PUSH_NEW) && !s->big &&
 				 !((N & DEL) && (s->xfar || s->xnear)));
 }
@@ -221,7 +230,7 @@ static int has_base(int jk)
 
 static void single_message_state_space(void **state)
 {
-	struct pm_world *w = malloc(sizeof *w);
+	struct pm_world *w = calloc(1, sizeof *w);
 	struct scen s;
 	unsigned long runs = 0;
 
@@ -236,7 +245,8 @@ static void single_message_state_space(void **state)
 	for (s.xfar = 0; s.xfar < 2; s.xfar++)
 	for (s.xnear = 0; s.xnear < 2; s.xnear++)
 	for (s.big = 0; s.big < 2; s.big++)
-	for (s.old = 0; s.old < (s.jk == J_NONE ? 2 : 1); s.old++) {
+	for (s.old = 0; s.old < (s.jk == J_NONE ? 2 : 1); s.old++)
+	for (s.uidv = 0; s.uidv < 2; s.uidv++) {
 		struct scen t = s;
 
 		t.base = side_flags[s.base];
@@ -295,7 +305,7 @@ static void max_messages_table(void **state)
 	static const unsigned ops_set[] = { PLAN_ALL, PLAN_ALL & ~(PLAN_PUSH_DELETE | PLAN_PULL_DELETE),
 					    PLAN_PULL_NEW | PLAN_PULL_FLAGS, 0 };
 	static const unsigned aflags[] = { 0, SEEN, FCT_F_FLAGGED, SEEN | FCT_F_FLAGGED };
-	struct pm_world *w = malloc(sizeof *w);
+	struct pm_world *w = calloc(1, sizeof *w);
 	int ak, bk, u;
 	size_t o, f;
 
@@ -430,7 +440,7 @@ static void assert_same_plan(const struct plan *a, const struct plan_jr *ja,
 
 static void shuffled_journal_same_plan(struct pm_world *w, const struct plan *p, uint64_t *st)
 {
-	struct pm_world *v = malloc(sizeof *v);
+	struct pm_world *v = calloc(1, sizeof *v);
 	struct plan q;
 	struct fct_err err;
 	size_t i;
@@ -452,7 +462,7 @@ static void shuffled_journal_same_plan(struct pm_world *w, const struct plan *p,
 
 static void random_worlds(void **state)
 {
-	struct pm_world *w = malloc(sizeof *w);
+	struct pm_world *w = calloc(1, sizeof *w);
 	uint64_t st = 0x9e3779b97f4a7c15ull;
 	unsigned iter, round;
 	size_t acted = 0;

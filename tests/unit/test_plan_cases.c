@@ -37,7 +37,7 @@ static const char *show(const struct plan *p, char *buf, size_t sz)
 
 static struct pm_world *new_world(unsigned ops)
 {
-	struct pm_world *w = malloc(sizeof *w);
+	struct pm_world *w = calloc(1, sizeof *w);
 
 	assert_non_null(w);
 	pm_init(w, ops);
