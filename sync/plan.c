@@ -82,6 +82,16 @@ static void emit_rec(struct ctx *c, enum plan_kind k, size_t f, size_t n, size_t
 	a->state = state;
 }
 
+/* DELETE_FAR is a flag change too (add = \Deleted), counted apart. */
+static void emit_del_far(struct ctx *c, size_t f, size_t n, size_t j, unsigned flags, int state)
+{
+	struct plan_action *a = emit(c, PLAN_DELETE_FAR, f, n, j);
+
+	a->flags = flags;
+	a->add = DEL;
+	a->state = state;
+}
+
 static void emit_flags(struct ctx *c, enum plan_kind k, size_t f, size_t n, size_t j,
 		       unsigned from, unsigned to)
 {
@@ -138,7 +148,7 @@ static void far_alone(struct ctx *c, size_t j, size_t f)
 	}
 	if (cfg->ops & PLAN_PUSH_DELETE) {
 		if (!(F & DEL))
-			emit_rec(c, PLAN_DELETE_FAR, f, PLAN_NONE, j, F | DEL, PLAN_JR_FAR_ONLY);
+			emit_del_far(c, f, PLAN_NONE, j, F | DEL, PLAN_JR_FAR_ONLY);
 		F |= DEL;
 	}
 	if (cfg->expunge_far && (F & DEL)) {
@@ -188,7 +198,7 @@ static void merge_flags(const struct ctx *c, struct merge *m)
 static void far_dies(struct ctx *c, size_t j, size_t f, size_t n, const struct merge *m)
 {
 	if (!(m->F & DEL))
-		emit_rec(c, PLAN_DELETE_FAR, f, n, j, m->F | DEL, PLAN_JR_SYNCED);
+		emit_del_far(c, f, n, j, m->F | DEL, PLAN_JR_SYNCED);
 	emit(c, PLAN_EXPUNGE_FAR, f, n, j);
 	if ((c->cfg->ops & PLAN_PULL_DELETE) || (c->cfg->expunge_near && (m->N2 & DEL))) {
 		emit(c, PLAN_DELETE_NEAR, f, n, j);
@@ -209,7 +219,7 @@ static void near_dies(struct ctx *c, size_t j, size_t f, size_t n, const struct 
 		/* \Deleted itself goes as DELETE_FAR so it is counted as one. */
 		emit_flags(c, PLAN_FLAGS_FAR, f, n, j, m->F, (F2 & ~DEL) | (m->F & DEL));
 		if (!(m->F & DEL))
-			emit_rec(c, PLAN_DELETE_FAR, f, n, j, F2 | DEL, PLAN_JR_FAR_ONLY);
+			emit_del_far(c, f, n, j, F2 | DEL, PLAN_JR_FAR_ONLY);
 		F2 |= DEL;
 		if (c->cfg->expunge_far) {
 			emit(c, PLAN_EXPUNGE_FAR, f, n, j);
@@ -236,7 +246,7 @@ static void both_present(struct ctx *c, size_t j, size_t f, size_t n, unsigned b
 	near_dead = cfg->expunge_near && (m.N2 & DEL);
 	if (far_dead && near_dead) {
 		if (!(m.F & DEL))
-			emit_rec(c, PLAN_DELETE_FAR, f, n, j, m.F | DEL, PLAN_JR_SYNCED);
+			emit_del_far(c, f, n, j, m.F | DEL, PLAN_JR_SYNCED);
 		emit(c, PLAN_EXPUNGE_FAR, f, n, j);
 		emit(c, PLAN_DELETE_NEAR, f, n, j);
 		emit(c, PLAN_JR_FORGET, f, n, j);

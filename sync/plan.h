@@ -257,7 +257,7 @@ struct plan_action {
 	/* DOWNLOAD/UPLOAD: flags of the new copy.  FLAGS_*: the side's flags
 	 * afterwards.  PAIR/JR_UPDATE/SKIP_TOO_BIG: the record's base.  */
 	unsigned flags;
-	unsigned add, del; /* FLAGS_*: bits to add / remove */
+	unsigned add, del; /* FLAGS_*: bits to add / remove; DELETE_FAR: add = \Deleted */
 	int state;       /* record-writing kinds: the record's state afterwards */
 };
 

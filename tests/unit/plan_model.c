@@ -358,6 +358,9 @@ static void apply_side(struct pm_run *r, const struct plan_action *a)
 	case PLAN_DELETE_FAR:
 		assert_true(w->far[a->far].present);
 		assert_false(w->far[a->far].flags & DEL);
+		assert_int_equal(a->add, DEL);
+		assert_int_equal(a->del, 0);
+		assert_int_equal(a->flags, w->far[a->far].flags | DEL);
 		w->far[a->far].flags |= DEL;
 		break;
 	case PLAN_EXPUNGE_FAR:
