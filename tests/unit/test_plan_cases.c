@@ -501,6 +501,74 @@ static void deterministic_order(void **state)
 	free(w);
 }
 
+/* Arbitrary input (as a corrupt journal or an odd server could give):
+ * plan_build either refuses it with a message or returns a plan whose
+ * indexes are in range; it never crashes. */
+static unsigned rn(uint64_t *x, unsigned n)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return (unsigned)(*x % n);
+}
+
+static void arbitrary_input(void **state)
+{
+	static const char *const names[] = { "a", "b", "c", "d", "e" };
+	static const char *const ids[] = { NULL, "", "<1>", "<2>" };
+	struct plan_far far[6];
+	struct plan_near near[5];
+	struct plan_jr jr[6];
+	struct plan_cfg cfg;
+	uint64_t x = 88172645463325252ull;
+	unsigned iter, ok = 0, bad = 0;
+
+	(void)state;
+	for (iter = 0; iter < 200000; iter++) {
+		struct plan_in in;
+		struct plan p;
+		struct fct_err err;
+		size_t i, nfar, nnear, njr;
+
+		nfar = rn(&x, 7);
+		nnear = rn(&x, 6);
+		njr = rn(&x, 7);
+		for (i = 0; i < nfar; i++)
+			far[i] = (struct plan_far){ (uint32_t)(i * 2 + rn(&x, 3)), rn(&x, 128), rn(&x, 3) * 10, ids[rn(&x, 4)], 0 };
+		for (i = 0; i < nnear; i++)
+			near[i] = (struct plan_near){ names[rn(&x, 2) ? i : rn(&x, 5)], rn(&x, 128), rn(&x, 3) * 10, ids[rn(&x, 4)], 0 };
+		for (i = 0; i < njr; i++)
+			jr[i] = (struct plan_jr){ i, rn(&x, 3) ? rn(&x, 12) : 0, rn(&x, 4) ? names[rn(&x, 5)] : NULL, rn(&x, 64),
+						  (int)rn(&x, 9) - 1, rn(&x, 3) * 10, ids[rn(&x, 4)], rn(&x, 12) };
+		memset(&cfg, 0, sizeof cfg);
+		cfg.ops = rn(&x, 256);
+		cfg.expunge_far = (int)rn(&x, 2);
+		cfg.expunge_near = (int)rn(&x, 2);
+		cfg.max_size = rn(&x, 3) * 10;
+		cfg.max_messages = rn(&x, 4);
+		cfg.uidvalidity_changed = rn(&x, 5) == 0;
+		cfg.far_uidnext_journal = rn(&x, 14);
+		in = (struct plan_in){ far, nfar, near, nnear, jr, njr, &cfg };
+		if (plan_build(&in, &p, &err) < 0) {
+			assert_true(strlen(err.msg) > 6);
+			bad++;
+			continue;
+		}
+		ok++;
+		for (i = 0; i < p.n; i++) {
+			const struct plan_action *a = &p.acts[i];
+
+			assert_true((unsigned)a->kind < PLAN_KIND_COUNT);
+			assert_true(a->far == PLAN_NONE || a->far < nfar);
+			assert_true(a->near == PLAN_NONE || a->near < nnear);
+			assert_true(a->jr == PLAN_NONE || a->jr < njr);
+		}
+		plan_free(&p);
+	}
+	/* Both outcomes were exercised. */
+	assert_true(ok > 1000 && bad > 1000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -516,6 +584,7 @@ int main(void)
 		cmocka_unit_test(max_messages_window),
 		cmocka_unit_test(near_only_far_uid),
 		cmocka_unit_test(deterministic_order),
+		cmocka_unit_test(arbitrary_input),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
