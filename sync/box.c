@@ -149,7 +149,8 @@ static void far_from_journal(struct far_acc *a, const struct box_run *r, struct 
 
 		/* UIDs from lo up are fetched afresh (ours from the last run's
 		 * APPENDs among them). */
-		if (!m->far_uid || m->far_uid >= lo || vanished(q, m->far_uid))
+		if (!m->far_uid || m->far_uid >= lo || vanished(q, m->far_uid) ||
+		    m->state == JRNL_NEAR_ONLY) /* its far copy is gone for good */
 			continue;
 		memset(&im, 0, sizeof im);
 		im.uid = m->far_uid;
