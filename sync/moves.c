@@ -178,6 +178,7 @@ static void suppress(const struct end *out, const struct end *in)
 		if (out->j->plan.acts[i].jr == out->jr)
 			out->j->suppress[i] = 1;
 	in->j->suppress[in->act] = 1;
+	out->j->moved_out++;
 }
 
 

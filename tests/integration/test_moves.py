@@ -120,3 +120,59 @@ def test_duplicate_message_ids_are_never_merged(world):
     bodies = [work.get_bytes(k) for k in work.keys()]
     assert bytes(d).replace(b"\r\n", b"\n") in bodies
     assert a[0].data.replace(b"\r\n", b"\n") in bodies
+
+
+def test_folder_renamed_on_server(proxied):
+    w, proxy = proxied
+    msgs = seed_far(w, "Projects", 55, 30, max_body=BODY)
+    w.sync()
+    util.check(w.imap.rename(util.q("Projects"), util.q("Projects-2025")), "RENAME")
+    proxy.reset()
+    w.sync()
+    assert sorted(util.maildir_folders(w.mail)) == ["INBOX", "Projects-2025"]
+    assert all(w.near()[m.message_id][1] == "Projects-2025" for m in msgs)
+    assert proxy.down < 0.05 * moved_bytes(msgs), (proxy.down, moved_bytes(msgs))
+    w.sync()
+    assert "Projects" not in util.server_folders(w.imap)
+    w.assert_converged()
+
+
+def test_folder_renamed_locally(proxied):
+    w, proxy = proxied
+    msgs = seed_far(w, "Projects", 56, 30, max_body=BODY)
+    w.sync()
+    os.rename(os.path.join(w.mail, "Projects"), os.path.join(w.mail, "Attic"))
+    proxy.reset()
+    w.sync()
+    far = w.far_all()
+    assert all(far[m.message_id][1] == "Attic" for m in msgs)
+    assert "Projects" not in util.server_folders(w.imap)
+    assert proxy.up < 0.05 * moved_bytes(msgs), (proxy.up, moved_bytes(msgs))
+    w.sync()
+    w.assert_converged()
+
+
+def test_server_folder_deleted_without_remove_loses_nothing(world):
+    msgs = seed_far(world, "Old", 57, 5)
+    world.sync()
+    util.check(world.imap.delete(util.q("Old")), "DELETE")
+    world.sync()  # the folder comes back on the server...
+    world.sync()  # ...and its messages with it: Remove was not set
+    assert sorted(m for m, (_, f) in world.far_all().items() if f == "Old") == \
+        sorted(m.message_id for m in msgs)
+    world.assert_converged()
+
+
+def test_server_folder_deleted_with_remove(dovecot, tmp_path):
+    w = World(dovecot, tmp_path, Remove="Both")
+    try:
+        seed_far(w, "Old", 58, 5)
+        w.sync()
+        util.check(w.imap.delete(util.q("Old")), "DELETE")
+        w.sync()
+        assert "Old" not in util.maildir_folders(w.mail)
+        w.sync()
+        assert "Old" not in util.server_folders(w.imap)
+        w.assert_converged()
+    finally:
+        w.close()
