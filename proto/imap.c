@@ -215,6 +215,9 @@ char *imap_quote_mailbox(struct imap *im, const char *utf8, struct fct_err *err)
 
 	fct_buf_init(&enc);
 	fct_buf_init(&q);
+	for (const char *c = utf8; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			goto bad;
 	if (!utf8_ok) {
 		if (utf8_to_mutf7(utf8, strlen(utf8), &enc) < 0)
 			goto bad;
@@ -624,9 +627,9 @@ static int setup(struct imap *im, const struct imap_opts *o, struct fct_err *err
 			            im->host);
 			return imap_fail(im, err);
 		}
-		gen = im->caps_gen;
 		if (starttls(im, o, gen, err) < 0)
 			return -1;
+		gen = im->caps_gen; /* only lists read from now on count */
 	}
 	if (need_caps(im, gen, err) < 0)
 		return -1;

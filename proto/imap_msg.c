@@ -47,6 +47,9 @@ int imap_parse_date(const char *s, int64_t *out)
 
 	if (*p == ' ')
 		p++;
+	/* "d-Mon-yyyy hh:mm:ss +zzzz" is 25 bytes, with a two-digit day 26. */
+	if (strlen(p) != 25 && strlen(p) != 26)
+		return -1;
 	if (p[1] == '-') {
 		if (digits(p, 1, &day) < 0)
 			return -1;

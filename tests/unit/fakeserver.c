@@ -1,0 +1,189 @@
+/* Scripted fake server for unit tests: see fakeserver.h. */
+#include "tests/unit/fakeserver.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "sync/util.h"
+
+struct fake_server {
+	const char *const *script;
+	int fd;
+	pthread_t thread;
+	struct fct_buf recv;  /* all bytes from the client */
+	size_t pos;           /* consumed part of recv */
+	int eof;
+	int ok;
+	char why[512];
+};
+
+/* Reads more client bytes into recv; 0, or -1 at EOF/timeout/error. */
+static int fill(struct fake_server *fs)
+{
+	char buf[4096];
+	struct pollfd pf = {fs->fd, POLLIN, 0};
+	ssize_t n;
+
+	if (fs->eof)
+		return -1;
+	if (poll(&pf, 1, 10000) <= 0) {
+		fs->eof = 1;
+		return -1;
+	}
+	n = read(fs->fd, buf, sizeof buf);
+	if (n <= 0) {
+		fs->eof = 1;
+		return -1;
+	}
+	fct_buf_append(&fs->recv, buf, (size_t)n);
+	return 0;
+}
+
+/* Next client line without CRLF into line (malloc'd); -1 at EOF. */
+static int get_line(struct fake_server *fs, char **line)
+{
+	for (;;) {
+		char *nl = memchr(fs->recv.data + fs->pos, '\n', fs->recv.len - fs->pos);
+		if (fs->recv.data && nl) {
+			size_t len = (size_t)(nl - (fs->recv.data + fs->pos));
+			if (len > 0 && fs->recv.data[fs->pos + len - 1] == '\r')
+				len--;
+			*line = fct_xstrndup(fs->recv.data + fs->pos, len);
+			fs->pos = (size_t)(nl - fs->recv.data) + 1;
+			return 0;
+		}
+		if (fill(fs) < 0)
+			return -1;
+	}
+}
+
+static int send_all(struct fake_server *fs, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fs->fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int step(struct fake_server *fs, const char *s)
+{
+	char *line = NULL;
+	int r = 0;
+
+	if (strncmp(s, "C:", 2) == 0) {
+		size_t n = strlen(s + 2);
+		if (get_line(fs, &line) < 0) {
+			snprintf(fs->why, sizeof fs->why, "expected \"%s\", got end of stream", s + 2);
+			return -1;
+		}
+		if (n > 0 && s[2 + n - 1] == '*' ? strncmp(line, s + 2, n - 1) != 0
+		                                 : strcmp(line, s + 2) != 0) {
+			snprintf(fs->why, sizeof fs->why, "expected \"%s\", got \"%s\"", s + 2, line);
+			r = -1;
+		}
+		free(line);
+		return r;
+	}
+	if (strncmp(s, "S:", 2) == 0)
+		return send_all(fs, s + 2, strlen(s + 2)) < 0 || send_all(fs, "\r\n", 2) < 0 ? -1 : 0;
+	if (strncmp(s, "W:", 2) == 0)
+		return send_all(fs, s + 2, strlen(s + 2));
+	if (strncmp(s, "R:", 2) == 0) {
+		size_t n = (size_t)strtoul(s + 2, NULL, 10);
+		while (fs->recv.len - fs->pos < n)
+			if (fill(fs) < 0) {
+				snprintf(fs->why, sizeof fs->why, "expected %zu raw bytes, got end of stream", n);
+				return -1;
+			}
+		fs->pos += n;
+		return 0;
+	}
+	if (strncmp(s, "E:", 2) == 0) {
+		shutdown(fs->fd, SHUT_RDWR);
+		return 0;
+	}
+	snprintf(fs->why, sizeof fs->why, "bad script step \"%s\"", s);
+	return -1;
+}
+
+static void *run(void *arg)
+{
+	struct fake_server *fs = arg;
+	size_t i;
+
+	fs->ok = 1;
+	for (i = 0; fs->script[i]; i++) {
+		if (step(fs, fs->script[i]) < 0) {
+			fs->ok = 0;
+			shutdown(fs->fd, SHUT_WR);
+			break;
+		}
+		if (strncmp(fs->script[i], "E:", 2) == 0)
+			return NULL;
+	}
+	while (fill(fs) == 0)
+		;
+	return NULL;
+}
+
+int fake_server_start(struct fake_server **out, const char *const *script, int *client_fd)
+{
+	struct fake_server *fs = fct_xcalloc(1, sizeof *fs);
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
+		free(fs);
+		return -1;
+	}
+	fs->script = script;
+	fs->fd = sv[0];
+	fct_buf_init(&fs->recv);
+	fct_buf_puts(&fs->recv, "");
+	if (pthread_create(&fs->thread, NULL, run, fs) != 0) {
+		close(sv[0]);
+		close(sv[1]);
+		fct_buf_free(&fs->recv);
+		free(fs);
+		return -1;
+	}
+	*client_fd = sv[1];
+	*out = fs;
+	return 0;
+}
+
+int fake_server_finish(struct fake_server *fs, char *why, size_t whylen)
+{
+	pthread_join(fs->thread, NULL);
+	if (fs->ok)
+		return 0;
+	snprintf(why, whylen, "%s", fs->why);
+	return -1;
+}
+
+const char *fake_server_received(const struct fake_server *fs, size_t *len)
+{
+	if (len)
+		*len = fs->recv.len;
+	return fs->recv.data;
+}
+
+void fake_server_free(struct fake_server *fs)
+{
+	if (!fs)
+		return;
+	close(fs->fd);
+	fct_buf_free(&fs->recv);
+	free(fs);
+}
