@@ -682,7 +682,6 @@ int imap_connect_xport(struct imap **out, struct xport *x, const struct imap_opt
 	imap_parser_set_hooks(im->p, &h);
 	caps_clear(im);
 	if (setup(im, o, err) < 0) {
-		fct_err_prefix(err, "%s", im->host);
 		im->dead = 1; /* no LOGOUT on a half-set-up session */
 		imap_close(im);
 		return -1;

@@ -202,6 +202,56 @@ static void login_mech_preference(void **state)
 	t_free(&t);
 }
 
+/* Passwords a quoted string cannot carry go as literals. */
+static void login_literal_password(void **state)
+{
+	static const char *const sync[] = {
+		"S:* OK [CAPABILITY IMAP4rev1] hi",
+		"C:A1 LOGIN \"joe\" {10}",
+		"S:+ go ahead",
+		"C:p4ss w\xc3\xb6rd",
+		"S:A1 OK [CAPABILITY IMAP4rev1] in",
+		"C:A2 LOGOUT",
+		"S:A2 OK",
+		NULL};
+	static const char *const nonsync[] = {
+		"S:* OK [CAPABILITY IMAP4rev1 LITERAL+] hi",
+		"C:A1 LOGIN \"joe\" {10+}",
+		"C:p4ss w\xc3\xb6rd",
+		"S:A1 OK [CAPABILITY IMAP4rev1] in",
+		"C:A2 LOGOUT",
+		"S:A2 OK",
+		NULL};
+	static const char *const refused[] = {
+		"S:* OK [CAPABILITY IMAP4rev1] hi",
+		"C:A1 LOGIN \"joe\" {10}",
+		"S:A1 NO [AUTHENTICATIONFAILED] no literals here",
+		NULL};
+	struct t t;
+
+	(void)state;
+	t_init(&t, IMAP_TLS_NONE);
+	t.o.pass = "p4ss w\xc3\xb6rd";
+	CONNECT_OK(&t, sync);
+	t_finish(&t, 1);
+	t_free(&t);
+
+	t_init(&t, IMAP_TLS_NONE);
+	t.o.pass = "p4ss w\xc3\xb6rd";
+	CONNECT_OK(&t, nonsync);
+	t_finish(&t, 1);
+	t_free(&t);
+
+	t_init(&t, IMAP_TLS_NONE);
+	t.o.pass = "p4ss w\xc3\xb6rd";
+	assert_int_equal(t_connect(&t, refused), -1);
+	assert_int_equal(t.err.kind, FCT_E_AUTH);
+	assert_string_equal(t.err.msg, "login refused by server: no literals here");
+	t_finish(&t, 1);
+	assert_null(strstr(received(&t), "p4ss"));
+	t_free(&t);
+}
+
 static void login_disabled(void **state)
 {
 	static const char *const script[] = {
@@ -972,6 +1022,7 @@ int main(void)
 		cmocka_unit_test(login_plain_challenge),
 		cmocka_unit_test(login_prefers_scram_and_refusal),
 		cmocka_unit_test(login_mech_preference),
+		cmocka_unit_test(login_literal_password),
 		cmocka_unit_test(login_disabled),
 		cmocka_unit_test(starttls_missing),
 		cmocka_unit_test(starttls_refused_or_injected),
