@@ -1014,6 +1014,110 @@ static void disabled_caps(void **state)
 	t_free(&t);
 }
 
+/* Corrupted server responses: every call either works or fails with a
+ * message; nothing crashes, leaks or hangs (ASan and the timeouts watch). */
+static int ignore_msg(void *ctx, const struct imap_msg *m, struct fct_err *err)
+{
+	(void)ctx;
+	(void)err;
+	assert_non_null(m);
+	return 0;
+}
+
+static int ignore_range(void *ctx, uint32_t lo, uint32_t hi, struct fct_err *err)
+{
+	(void)ctx;
+	(void)err;
+	assert_true(lo <= hi);
+	return 0;
+}
+
+static void corrupted_responses(void **state)
+{
+	static const char *const base[] = {
+		GREET_LOGIN("ENABLE QRESYNC CONDSTORE UIDPLUS"),
+		"C:A2 ENABLE QRESYNC",
+		"S:* ENABLED QRESYNC",
+		"S:A2 OK",
+		"C:A3 SELECT \"INBOX\" (QRESYNC (5 6))",
+		"S:* 3 EXISTS",
+		"S:* OK [UIDVALIDITY 5] ok",
+		"S:* OK [UIDNEXT 30] ok",
+		"S:* OK [HIGHESTMODSEQ 9] ok",
+		"S:* VANISHED (EARLIER) 1:3,7",
+		"S:* 1 FETCH (UID 4 FLAGS (\\Seen) MODSEQ (8))",
+		"S:A3 OK [READ-WRITE] ok",
+		"C:A4 UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE MODSEQ "
+		"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])",
+		"W:* 1 FETCH (UID 4 FLAGS (\\Seen) RFC822.SIZE 12 INTERNALDATE "
+		"\"17-Jul-1996 02:44:25 -0700\" MODSEQ (8) BODY[HEADER.FIELDS (MESSAGE-ID)] {19}\r\n"
+		"Message-ID: <a@b>\r\n)\r\n",
+		"S:A4 OK",
+		"C:A5 UID FETCH 4 (UID FLAGS INTERNALDATE BODY.PEEK[])",
+		"W:* 1 FETCH (UID 4 FLAGS (\\Seen) BODY[] {12}\r\nHello\r\nWorld)\r\n",
+		"S:A5 OK",
+		"C:A6 UID COPY 4 \"T\"",
+		"S:A6 OK [COPYUID 5 4 9] ok",
+		"C:A7 LOGOUT",
+		"S:A7 OK",
+		NULL};
+	enum { N = sizeof base / sizeof base[0] };
+	const char *script[N];
+	char *mutated;
+	uint32_t seed = 777, uid = 4, dest;
+	int iter, fails = 0;
+
+	(void)state;
+	for (iter = 0; iter < 120; iter++) {
+		struct imap_qresync qr = {5, 6};
+		struct imap_box box;
+		struct bsink bs;
+		struct imap_body_sink sink = {bs_begin, bs_data, bs_end, &bs};
+		struct t t;
+		size_t k, victim, len;
+		int rc;
+
+		memcpy(script, base, sizeof script);
+		do {
+			seed = seed * 1103515245u + 12345u;
+			victim = 3 + (seed >> 8) % (N - 4);
+		} while (script[victim][0] != 'S' && script[victim][0] != 'W');
+		len = strlen(script[victim]);
+		mutated = fct_xstrdup(script[victim]);
+		for (k = 0; k < 1 + (unsigned)iter % 3; k++) {
+			seed = seed * 1103515245u + 12345u;
+			mutated[2 + (seed >> 8) % (len - 2)] = (char)(1 + (seed >> 24) % 255);
+		}
+		script[victim] = mutated;
+		memset(&bs, 0, sizeof bs);
+		fct_buf_init(&bs.b);
+		t_init(&t, IMAP_TLS_NONE);
+		t.o.net.timeout_ms = 300;
+		rc = t_connect(&t, script);
+		if (rc == 0)
+			rc = imap_select(t.im, "INBOX", 0, &qr, &box, ignore_range, ignore_msg, NULL, &t.err);
+		if (rc == 0)
+			rc = imap_fetch_meta(t.im, 1, 0, 0,
+			                     IMAP_META_FLAGS | IMAP_META_SIZE | IMAP_META_DATE |
+			                         IMAP_META_MSGID,
+			                     ignore_msg, NULL, &t.err);
+		if (rc == 0)
+			rc = imap_fetch_bodies(t.im, &uid, 1, &sink, &t.err);
+		if (rc == 0)
+			rc = imap_copy(t.im, &uid, 1, "T", &dest, &t.err);
+		if (rc < 0) {
+			fails++;
+			assert_true(t.err.kind != FCT_E_NONE);
+			assert_true(t.err.msg[0] != '\0');
+		}
+		t_finish(&t, 0);
+		t_free(&t);
+		fct_buf_free(&bs.b);
+		free(mutated);
+	}
+	assert_true(fails > 10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1040,6 +1144,7 @@ int main(void)
 		cmocka_unit_test(unknown_tag),
 		cmocka_unit_test(helpers),
 		cmocka_unit_test(disabled_caps),
+		cmocka_unit_test(corrupted_responses),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
