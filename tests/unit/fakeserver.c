@@ -66,7 +66,7 @@ static int get_line(struct fake_server *fs, char **line)
 static int send_all(struct fake_server *fs, const char *p, size_t n)
 {
 	while (n > 0) {
-		ssize_t w = write(fs->fd, p, n);
+		ssize_t w = send(fs->fd, p, n, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
