@@ -142,7 +142,7 @@ static int fetch_flags(const struct imap_tok *t, size_t i, struct imap_msg *m)
 
 /* One "KEY value" pair of a FETCH response; -1 if malformed. */
 static int fetch_item(const struct imap_tok *t, size_t i, struct imap_msg *m, struct fct_buf *msgid,
-                      struct fct_buf *emailid, int *streamed)
+                      struct fct_buf *emailid, const struct imap_tok **body)
 {
 	const struct imap_tok *v = &t[t[i].next];
 
@@ -183,26 +183,25 @@ static int fetch_item(const struct imap_tok *t, size_t i, struct imap_msg *m, st
 		return 0;
 	}
 	if (imap_tok_is(&t[i], "BODY[]") || imap_tok_is(&t[i], "BINARY[]")) {
-		if (v->type == IMAP_TOK_STREAMED)
-			*streamed = 1;
+		*body = v;
 		return 0;
 	}
 	return 0; /* items we did not ask for */
 }
 
 int imap_parse_fetch(const struct imap_resp *r, struct imap_msg *m, struct fct_buf *msgid,
-                     struct fct_buf *emailid, int *streamed, struct fct_err *err)
+                     struct fct_buf *emailid, const struct imap_tok **body, struct fct_err *err)
 {
 	const struct imap_tok *t = r->tok;
 	size_t i, end;
 
 	memset(m, 0, sizeof *m);
-	*streamed = 0;
+	*body = NULL;
 	if (r->ntok == 0 || t[0].type != IMAP_TOK_LIST)
 		goto bad;
 	end = t[0].next;
 	for (i = 1; i < end; i = t[t[i].next].next) {
-		if (t[i].next >= end || fetch_item(t, i, m, msgid, emailid, streamed) < 0)
+		if (t[i].next >= end || fetch_item(t, i, m, msgid, emailid, body) < 0)
 			goto bad;
 	}
 	return 0;
@@ -278,13 +277,13 @@ struct meta_ctx {
 static int meta_untagged(struct imap *im, const struct imap_resp *r, struct fct_err *err)
 {
 	struct meta_ctx *mc = im->hctx;
+	const struct imap_tok *body;
 	struct imap_msg m;
 	struct fct_err e;
-	int streamed;
 
 	if (!r->name || strcmp(r->name, "FETCH") != 0 || im->cb_failed)
 		return 0;
-	if (imap_parse_fetch(r, &m, &mc->msgid, &mc->emailid, &streamed, err) < 0)
+	if (imap_parse_fetch(r, &m, &mc->msgid, &mc->emailid, &body, err) < 0)
 		return -1;
 	if (m.uid && mc->cb(mc->ctx, &m, &e) < 0)
 		imap_cb_fail(im, &e);
@@ -407,19 +406,41 @@ static void mark_uid(struct bodies *b, uint32_t uid, unsigned char st)
 		}
 }
 
+/* A body sent as a quoted string (legal for small ones): the same calls
+ * as for a streamed literal. */
+static int body_inline(struct imap *im, struct bodies *b, struct imap_msg *m,
+                       const struct imap_tok *v)
+{
+	struct fct_err e;
+
+	if (!m->uid)
+		return 0;
+	mark_uid(b, m->uid, 1);
+	m->size = v->len;
+	m->have |= IMAP_META_SIZE;
+	if (im->cb_failed)
+		return 0;
+	if (b->sink->begin(b->sink->ctx, m->uid, v->len, &e) < 0 ||
+	    (v->len && b->sink->data(b->sink->ctx, v->s, v->len, &e) < 0) ||
+	    b->sink->end(b->sink->ctx, m, &e) < 0)
+		imap_cb_fail(im, &e);
+	return 0;
+}
+
 static int body_untagged(struct imap *im, const struct imap_resp *r, struct fct_err *err)
 {
 	struct bodies *b = im->hctx;
+	const struct imap_tok *body;
 	struct imap_msg m;
 	struct fct_err e;
-	int streamed;
 
 	if (!r->name || strcmp(r->name, "FETCH") != 0)
 		return 0;
-	if (imap_parse_fetch(r, &m, &b->msgid, &b->emailid, &streamed, err) < 0)
+	if (imap_parse_fetch(r, &m, &b->msgid, &b->emailid, &body, err) < 0)
 		return -1;
 	if (!b->streaming)
-		return 0; /* a flag update, or BODY[] NIL */
+		/* A flag update, BODY[] NIL, or a body as a quoted string. */
+		return body && body->type == IMAP_TOK_QUOTED ? body_inline(im, b, &m, body) : 0;
 	b->streaming = 0;
 	if (m.uid && m.uid != b->cur_uid)
 		return fct_err_set(err, FCT_E_PROTO,

@@ -110,6 +110,16 @@ static int step(struct fake_server *fs, const char *s)
 		fs->pos += n;
 		return 0;
 	}
+	if (strncmp(s, "N:", 2) == 0) {
+		struct pollfd pf = {fs->fd, POLLIN, 0};
+		if (fs->recv.len == fs->pos && poll(&pf, 1, atoi(s + 2)) == 0)
+			return 0;
+		if (fs->recv.len == fs->pos)
+			fill(fs);
+		snprintf(fs->why, sizeof fs->why, "client sent \"%.60s\" too early",
+		         fs->recv.data + fs->pos);
+		return -1;
+	}
 	if (strncmp(s, "E:", 2) == 0) {
 		shutdown(fs->fd, SHUT_RDWR);
 		return 0;

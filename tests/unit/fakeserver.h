@@ -9,6 +9,8 @@
  *   "S:text"   send text followed by CRLF
  *   "W:text"   send text exactly (no CRLF added)
  *   "R:n"      read n raw bytes (a literal) from the client
+ *   "N:ms"     wait ms milliseconds: the client must send nothing meanwhile
+ *              beyond what earlier steps consumed (checks pipelining depth)
  *   "E:"       close the connection now
  * A mismatch stops the script and half-closes the socket (the client sees
  * end of stream).  After the script the server reads until the client

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "proto/imap.h"
@@ -612,6 +613,7 @@ static void fetch_bodies_pipelined(void **state)
 		GREET_LOGIN("UIDPLUS"),
 		"C:A2 UID FETCH 10 (UID FLAGS INTERNALDATE BODY.PEEK[])",
 		"C:A3 UID FETCH 11 (UID FLAGS INTERNALDATE BODY.PEEK[])",
+		"N:100", /* depth 2: the third waits for a completion */
 		"W:* 1 FETCH (UID 10 FLAGS (\\Seen) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" "
 		"BODY[] {12}\r\nHello\r\nWorld)\r\n",
 		"S:* 7 FETCH (FLAGS (\\Deleted))",
@@ -626,8 +628,12 @@ static void fetch_bodies_pipelined(void **state)
 		"S:A5 OK",
 		"C:A6 EXPUNGE",
 		"S:A6 OK",
-		"C:A7 LOGOUT",
+		/* Small bodies may come as quoted strings. */
+		"C:A7 UID FETCH 30 (UID FLAGS INTERNALDATE BODY.PEEK[])",
+		"S:* 5 FETCH (UID 30 FLAGS (\\Flagged) BODY[] \"tiny\")",
 		"S:A7 OK",
+		"C:A8 LOGOUT",
+		"S:A8 OK",
 		NULL};
 	static const uint32_t uids[] = {10, 11, 12};
 	static const uint32_t uids2[] = {20, 21, 22};
@@ -649,6 +655,10 @@ static void fetch_bodies_pipelined(void **state)
 	assert_int_equal(t.err.kind, FCT_E_IO);
 	assert_string_equal(t.err.msg, "disk full");
 	assert_int_equal(imap_expunge_all(t.im, &t.err), 0);
+	s.fail_data = 0;
+	fct_buf_reset(&s.b);
+	assert_int_equal(imap_fetch_bodies(t.im, (const uint32_t[]){30}, 1, &sink, &t.err), 0);
+	assert_string_equal(s.b.data, "<30:4:tiny:30 f2 d0>");
 	fct_buf_free(&s.b);
 	t_finish(&t, 1);
 	t_free(&t);
@@ -1118,6 +1128,90 @@ static void corrupted_responses(void **state)
 	assert_true(fails > 10);
 }
 
+static void utf8_accept(void **state)
+{
+	static const char *const script[] = {
+		GREET_LOGIN("ENABLE UTF8=ACCEPT"),
+		"C:A2 ENABLE UTF8=ACCEPT",
+		"S:* ENABLED UTF8=ACCEPT",
+		"S:A2 OK",
+		"C:A3 CREATE \"T\xc3\xabst\"",
+		"S:A3 OK",
+		"C:A4 LIST \"\" \"*\"",
+		"S:* LIST () \"/\" \"T\xc3\xabst/&AOQ-\"",
+		"S:A4 OK",
+		"C:A5 LOGOUT",
+		"S:A5 OK",
+		NULL};
+	struct rec r;
+	struct t t;
+
+	(void)state;
+	t_init(&t, IMAP_TLS_NONE);
+	CONNECT_OK(&t, script);
+	assert_true(imap_caps(t.im) & IMAP_CAP_UTF8);
+	assert_int_equal(imap_create(t.im, "T\xc3\xabst", &t.err), 0);
+	fct_buf_init(&r.b);
+	assert_int_equal(imap_list(t.im, "*", 0, rec_list, &r, &t.err), 0);
+	/* No mUTF-7 decoding once UTF8=ACCEPT is on. */
+	assert_string_equal(r.b.data, "T\xc3\xabst/&AOQ-|/|0;");
+	fct_buf_free(&r.b);
+	t_finish(&t, 1);
+	t_free(&t);
+}
+
+static void xoauth2_only_when_asked(void **state)
+{
+	static const char *const mechs[] = {"XOAUTH2", NULL};
+	static const char *const script[] = {
+		"S:* OK [CAPABILITY IMAP4rev1 AUTH=XOAUTH2 AUTH=PLAIN SASL-IR] hi",
+		"C:A1 AUTHENTICATE XOAUTH2 *",
+		"S:A1 OK [CAPABILITY IMAP4rev1] in",
+		"C:A2 LOGOUT",
+		"S:A2 OK",
+		NULL};
+	struct t t;
+
+	(void)state;
+	t_init(&t, IMAP_TLS_NONE);
+	t.o.auth_mechs = mechs;
+	CONNECT_OK(&t, script);
+	t_finish(&t, 1);
+	t_free(&t);
+}
+
+static void idle_wake(void **state)
+{
+	static const char *const script[] = {
+		GREET_LOGIN("IDLE"),
+		"C:A2 IDLE",
+		"S:+ idling",
+		"C:DONE",
+		"S:* 9 EXISTS",
+		"S:A2 OK",
+		"C:A3 LOGOUT",
+		"S:A3 OK",
+		NULL};
+	struct t t;
+	int pfd[2], changed = -1;
+	int64_t t0;
+
+	(void)state;
+	assert_int_equal(pipe(pfd), 0);
+	assert_int_equal(write(pfd[1], "x", 1), 1);
+	t_init(&t, IMAP_TLS_NONE);
+	CONNECT_OK(&t, script);
+	t0 = fct_now_ms();
+	assert_int_equal(imap_idle(t.im, 5000, pfd[0], &changed, &t.err), 0);
+	assert_true(fct_now_ms() - t0 < 2000);
+	/* An EXISTS after DONE still counts. */
+	assert_int_equal(changed, 1);
+	t_finish(&t, 1);
+	t_free(&t);
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1145,6 +1239,9 @@ int main(void)
 		cmocka_unit_test(helpers),
 		cmocka_unit_test(disabled_caps),
 		cmocka_unit_test(corrupted_responses),
+		cmocka_unit_test(utf8_accept),
+		cmocka_unit_test(xoauth2_only_when_asked),
+		cmocka_unit_test(idle_wake),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
