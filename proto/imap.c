@@ -363,6 +363,8 @@ static void generic(struct imap *im, const struct imap_resp *r)
 		caps_from_text(im, r->code_arg);
 	if (r->status == IMAP_ST_BYE)
 		snprintf(im->bye, sizeof im->bye, "%s", r->text);
+	if (r->kind == IMAP_RESP_UNTAGGED && (r->status == IMAP_ST_NO || r->status == IMAP_ST_BAD))
+		fct_log_verbose(im->log, "IMAP server %s warns: %s", im->host, r->raw);
 	if (!r->name)
 		return;
 	if (strcmp(r->name, "CAPABILITY") == 0) {

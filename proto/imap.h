@@ -90,7 +90,8 @@ int imap_connect(struct imap **out, const struct imap_opts *o, struct fct_err *e
  * Takes ownership of x, also on failure. */
 int imap_connect_xport(struct imap **out, struct xport *x, const struct imap_opts *o,
                        struct fct_err *err);
-/* LOGOUT (best effort, short), then frees everything.  NULL is fine. */
+/* LOGOUT (best effort, each read bounded by the transport timeout; skipped
+ * after a fatal error), then frees everything.  NULL is fine. */
 void imap_close(struct imap *im);
 /* IMAP_CAP_* of the authenticated session, minus opts.disable_caps; QRESYNC
  * and UTF8 only if the ENABLE succeeded. */
@@ -202,8 +203,10 @@ struct imap_body_sink {
 /* UID FETCH uid (BODY.PEEK[] FLAGS INTERNALDATE) for each uid, pipelined up
  * to pipeline_depth, each body streamed to the sink as raw bytes (CRLF as
  * sent, never held whole in memory).  A uid that no longer exists is
- * skipped (no begin call).  If a sink call fails, the remaining commands
- * are drained and the sink's error returned. */
+ * skipped (no begin call), so is uid 0.  If a sink call fails, the
+ * remaining commands are drained and the sink's error returned; after a
+ * connection error a begun message may get no end call (the caller discards
+ * what it started). */
 int imap_fetch_bodies(struct imap *im, const uint32_t *uids, size_t n,
                       const struct imap_body_sink *sink, struct fct_err *err);
 

@@ -330,7 +330,7 @@ struct bodies {
 	const struct imap_body_sink *sink;
 	const uint32_t *uids;
 	size_t n, sent, oldest; /* oldest: first uid not yet streamed or done */
-	unsigned first_tag;
+	unsigned *tags;       /* per uid: tag of its command, 0 if none sent */
 	unsigned char *state; /* per uid: 1 streamed, 2 command done */
 	int streaming;
 	uint32_t cur_uid;
@@ -459,14 +459,18 @@ static int body_untagged(struct imap *im, const struct imap_resp *r, struct fct_
 static int body_done(struct imap *im, struct bodies *b, int *rc, struct fct_err *err)
 {
 	struct imap_done d;
+	size_t i;
 
 	imap_done_init(&d);
 	if (imap_next(im, &d, 0, err) < 0) {
 		imap_done_free(&d);
 		return -1;
 	}
-	if (d.tag >= b->first_tag && d.tag - b->first_tag < b->sent)
-		b->state[d.tag - b->first_tag] |= 2;
+	for (i = b->oldest; i < b->sent; i++)
+		if (b->tags[i] == d.tag) {
+			b->state[i] |= 2;
+			break;
+		}
 	if (d.st == IMAP_ST_NO)
 		fct_log_verbose(im->log, "IMAP: body fetch refused: %s", d.text);
 	else if (d.st != IMAP_ST_OK && *rc == 0)
@@ -488,7 +492,7 @@ int imap_fetch_bodies(struct imap *im, const uint32_t *uids, size_t n,
 	b.uids = uids;
 	b.n = n;
 	b.state = fct_xcalloc(n ? n : 1, 1);
-	b.first_tag = im->tagno + 1;
+	b.tags = fct_xcalloc(n ? n : 1, sizeof *b.tags);
 	fct_buf_init(&b.msgid);
 	fct_buf_init(&b.emailid);
 	im->on_untagged = body_untagged;
@@ -496,9 +500,14 @@ int imap_fetch_bodies(struct imap *im, const uint32_t *uids, size_t n,
 	im->lit_data = body_data;
 	im->hctx = &b;
 	while (!io && (b.sent < n || im->inflight > 0)) {
+		if (b.sent < n && uids[b.sent] == 0) {
+			b.state[b.sent++] = 3; /* no such message, ever */
+			continue;
+		}
 		if (b.sent < n && (int)im->inflight < im->depth && !im->cb_failed) {
-			if (!imap_cmdf(im, err, "UID FETCH %u (UID FLAGS INTERNALDATE BODY.PEEK[])",
-			               uids[b.sent]))
+			b.tags[b.sent] = imap_cmdf(im, err, "UID FETCH %u (UID FLAGS INTERNALDATE BODY.PEEK[])",
+			                           uids[b.sent]);
+			if (!b.tags[b.sent])
 				io = 1;
 			else
 				b.sent++;
@@ -511,6 +520,7 @@ int imap_fetch_bodies(struct imap *im, const uint32_t *uids, size_t n,
 	}
 	rc = imap_cmd_end(im, io ? -1 : rc, err);
 	free(b.state);
+	free(b.tags);
 	fct_buf_free(&b.msgid);
 	fct_buf_free(&b.emailid);
 	return rc;

@@ -118,7 +118,7 @@ static void fetch_bodies_pipelined(void **state)
 		"C:A8 LOGOUT",
 		"S:A8 OK",
 		NULL};
-	static const uint32_t uids[] = {10, 11, 12};
+	static const uint32_t uids[] = {10, 0, 11, 12}; /* 0: skipped */
 	static const uint32_t uids2[] = {20, 21, 22};
 	struct bsink s;
 	struct imap_body_sink sink = {bs_begin, bs_data, bs_end, &s};
@@ -131,7 +131,7 @@ static void fetch_bodies_pipelined(void **state)
 	memset(&s, 0, sizeof s);
 	fct_buf_init(&s.b);
 	fct_buf_puts(&s.b, "");
-	assert_int_equal(imap_fetch_bodies(t.im, uids, 3, &sink, &t.err), 0);
+	assert_int_equal(imap_fetch_bodies(t.im, uids, 4, &sink, &t.err), 0);
 	assert_string_equal(s.b.data, "<10:12:Hello\r\nWorld:10 f10 d837596665><12:3:abc:12 f0 d0>");
 	s.fail_data = 1;
 	assert_int_equal(imap_fetch_bodies(t.im, uids2, 1, &sink, &t.err), -1);
