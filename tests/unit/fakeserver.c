@@ -10,6 +10,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include "sync/util.h"
 
 struct fake_server {
@@ -20,6 +24,9 @@ struct fake_server {
 	size_t pos;           /* consumed part of recv */
 	int eof;
 	int ok;
+	SSL_CTX *ctx;         /* after a "T:" step */
+	SSL *ssl;
+	size_t tls_at;        /* bytes of recv that arrived before TLS */
 	char why[512];
 };
 
@@ -32,11 +39,11 @@ static int fill(struct fake_server *fs)
 
 	if (fs->eof)
 		return -1;
-	if (poll(&pf, 1, 10000) <= 0) {
+	if (!(fs->ssl && SSL_pending(fs->ssl)) && poll(&pf, 1, 10000) <= 0) {
 		fs->eof = 1;
 		return -1;
 	}
-	n = read(fs->fd, buf, sizeof buf);
+	n = fs->ssl ? SSL_read(fs->ssl, buf, sizeof buf) : read(fs->fd, buf, sizeof buf);
 	if (n <= 0) {
 		fs->eof = 1;
 		return -1;
@@ -65,6 +72,8 @@ static int get_line(struct fake_server *fs, char **line)
 
 static int send_all(struct fake_server *fs, const char *p, size_t n)
 {
+	if (fs->ssl)
+		return n == 0 || SSL_write(fs->ssl, p, (int)n) == (int)n ? 0 : -1;
 	while (n > 0) {
 		ssize_t w = send(fs->fd, p, n, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
@@ -75,6 +84,59 @@ static int send_all(struct fake_server *fs, const char *p, size_t n)
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+/* Self-signed P-256 certificate for CN=localhost, in memory. */
+static int make_cert(X509 **cert, EVP_PKEY **key)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *c = X509_new();
+	X509_NAME *n;
+
+	if (!k || !c)
+		goto fail;
+	X509_set_version(c, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(c), 143);
+	X509_gmtime_adj(X509_getm_notBefore(c), -60);
+	X509_gmtime_adj(X509_getm_notAfter(c), 3600);
+	X509_set_pubkey(c, k);
+	n = X509_get_subject_name(c);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1,
+	                           0);
+	X509_set_issuer_name(c, n);
+	if (X509_sign(c, k, EVP_sha256()) <= 0)
+		goto fail;
+	*cert = c;
+	*key = k;
+	return 0;
+fail:
+	X509_free(c);
+	EVP_PKEY_free(k);
+	return -1;
+}
+
+/* Server side of a TLS handshake on the connection (STARTTLS). */
+static int start_tls(struct fake_server *fs)
+{
+	X509 *cert = NULL;
+	EVP_PKEY *key = NULL;
+	int r = -1;
+
+	fs->tls_at = fs->recv.len;
+	if (fs->recv.len != fs->pos) {
+		snprintf(fs->why, sizeof fs->why, "client sent data before the TLS handshake");
+		return -1;
+	}
+	if (make_cert(&cert, &key) < 0 || !(fs->ctx = SSL_CTX_new(TLS_server_method())) ||
+	    SSL_CTX_use_certificate(fs->ctx, cert) != 1 || SSL_CTX_use_PrivateKey(fs->ctx, key) != 1 ||
+	    !(fs->ssl = SSL_new(fs->ctx)) || SSL_set_fd(fs->ssl, fs->fd) != 1 ||
+	    SSL_accept(fs->ssl) != 1)
+		snprintf(fs->why, sizeof fs->why, "TLS handshake failed");
+	else
+		r = 0;
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	return r;
 }
 
 static int step(struct fake_server *fs, const char *s)
@@ -124,6 +186,8 @@ static int step(struct fake_server *fs, const char *s)
 		shutdown(fs->fd, SHUT_RDWR);
 		return 0;
 	}
+	if (strncmp(s, "T:", 2) == 0)
+		return start_tls(fs);
 	snprintf(fs->why, sizeof fs->why, "bad script step \"%s\"", s);
 	return -1;
 }
@@ -182,6 +246,11 @@ int fake_server_finish(struct fake_server *fs, char *why, size_t whylen)
 	return -1;
 }
 
+size_t fake_server_tls_offset(const struct fake_server *fs)
+{
+	return fs->ssl ? fs->tls_at : fs->recv.len;
+}
+
 const char *fake_server_received(const struct fake_server *fs, size_t *len)
 {
 	if (len)
@@ -193,6 +262,8 @@ void fake_server_free(struct fake_server *fs)
 {
 	if (!fs)
 		return;
+	SSL_free(fs->ssl);
+	SSL_CTX_free(fs->ctx);
 	close(fs->fd);
 	fct_buf_free(&fs->recv);
 	free(fs);

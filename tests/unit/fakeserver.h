@@ -11,6 +11,9 @@
  *   "R:n"      read n raw bytes (a literal) from the client
  *   "N:ms"     wait ms milliseconds: the client must send nothing meanwhile
  *              beyond what earlier steps consumed (checks pipelining depth)
+ *   "T:"       TLS handshake as the server (self-signed certificate for
+ *              localhost: clients must not verify); everything after is
+ *              encrypted
  *   "E:"       close the connection now
  * A mismatch stops the script and half-closes the socket (the client sees
  * end of stream).  After the script the server reads until the client
@@ -30,6 +33,9 @@ int fake_server_start(struct fake_server **out, const char *const *script, int *
 int fake_server_finish(struct fake_server *fs, char *why, size_t whylen);
 /* Everything the client sent, NUL-terminated; valid until free. */
 const char *fake_server_received(const struct fake_server *fs, size_t *len);
+/* How many of the received bytes arrived before TLS started (all of them
+ * without a "T:" step). */
+size_t fake_server_tls_offset(const struct fake_server *fs);
 void fake_server_free(struct fake_server *fs);
 
 #endif

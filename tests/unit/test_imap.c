@@ -251,6 +251,81 @@ static void starttls_refused_or_injected(void **state)
 	t_free(&t);
 }
 
+/* STARTTLS done: capabilities from before TLS are forgotten (here the
+ * pre-TLS list lacks SASL-IR and says LOGINDISABLED; only the list read over
+ * TLS counts), and the password only ever travels encrypted. */
+static void starttls_rereads_caps(void **state)
+{
+	static const char *const script[] = {
+		"S:* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN LOGINDISABLED] hi",
+		"C:A1 STARTTLS",
+		"S:A1 OK begin TLS",
+		"T:",
+		"C:A2 CAPABILITY",
+		"S:* CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR",
+		"S:A2 OK",
+		"C:A3 AUTHENTICATE PLAIN AGpvZQBzM2NyZXQh",
+		"S:A3 OK [CAPABILITY IMAP4rev1 IDLE] in",
+		"C:A4 LOGOUT",
+		"S:A4 OK",
+		NULL};
+	static const char *const implicit[] = {
+		"T:",
+		"S:* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi",
+		"C:A1 AUTHENTICATE PLAIN",
+		"S:+ ",
+		"C:AGpvZQBzM2NyZXQh",
+		"S:A1 OK [CAPABILITY IMAP4rev1 MOVE] in",
+		"C:A2 LOGOUT",
+		"S:A2 OK",
+		NULL};
+	struct t t;
+	size_t len;
+	const char *rx;
+
+	(void)state;
+	t_init(&t, IMAP_TLS_STARTTLS);
+	t.o.tlso.verify = 0;
+	CONNECT_OK(&t, script);
+	assert_int_equal(imap_caps(t.im), IMAP_CAP_IDLE);
+	assert_null(strstr(t_log(&t), "without TLS"));
+	t_finish(&t, 1);
+	rx = fake_server_received(t.fs, &len);
+	assert_int_equal(fake_server_tls_offset(t.fs), 13);
+	assert_memory_equal(rx, "A1 STARTTLS\r\n", 13);
+	t_free(&t);
+
+	t_init(&t, IMAP_TLS_IMPLICIT);
+	t.o.tlso.verify = 0;
+	CONNECT_OK(&t, implicit);
+	assert_int_equal(imap_caps(t.im), IMAP_CAP_MOVE);
+	t_finish(&t, 1);
+	assert_int_equal(fake_server_tls_offset(t.fs), 0);
+	t_free(&t);
+}
+
+/* A certificate that does not verify stops everything before login. */
+static void tls_verify_failure(void **state)
+{
+	static const char *const script[] = {
+		"S:* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN] hi",
+		"C:A1 STARTTLS",
+		"S:A1 OK begin TLS",
+		"T:",
+		NULL};
+	struct t t;
+
+	(void)state;
+	t_init(&t, IMAP_TLS_STARTTLS);
+	t.o.tlso.verify = 1;
+	t.o.tlso.system_certs = 1;
+	assert_int_equal(t_connect(&t, script), -1);
+	assert_int_equal(t.err.kind, FCT_E_TLS);
+	t_finish(&t, 0);
+	assert_string_equal(received(&t), "A1 STARTTLS\r\n");
+	t_free(&t);
+}
+
 static void greeting_variants(void **state)
 {
 	static const char *const preauth[] = {"S:* PREAUTH [CAPABILITY IMAP4rev1 IDLE] as joe",
@@ -568,6 +643,8 @@ int main(void)
 		cmocka_unit_test(login_disabled),
 		cmocka_unit_test(starttls_missing),
 		cmocka_unit_test(starttls_refused_or_injected),
+		cmocka_unit_test(starttls_rereads_caps),
+		cmocka_unit_test(tls_verify_failure),
 		cmocka_unit_test(greeting_variants),
 		cmocka_unit_test(xoauth2_only_when_asked),
 		cmocka_unit_test(disabled_caps),
