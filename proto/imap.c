@@ -499,11 +499,12 @@ static int need_caps(struct imap *im, unsigned gen, struct fct_err *err)
 
 /* Bytes already buffered when a layer (TLS, DEFLATE) is about to start
  * were sent before the server could have seen our switch: an attacker's. */
-static int no_injection(struct imap *im, const char *what, struct fct_err *err)
+static int no_injection(struct imap *im, const char *what, enum fct_err_kind kind,
+                        struct fct_err *err)
 {
 	if (wire_buffered(im->w) == 0 && imap_parse_between(im->p))
 		return 0;
-	fct_err_set(err, FCT_E_TLS, "IMAP server %s sent data after accepting %s (possible injection)",
+	fct_err_set(err, kind, "IMAP server %s sent data after accepting %s (possible injection)",
 	            im->host, what);
 	return imap_fail(im, err);
 }
@@ -549,7 +550,7 @@ static int starttls(struct imap *im, const struct imap_opts *o, unsigned gen, st
 		rc = imap_fail(im, err);
 	}
 	imap_done_free(&d);
-	if (rc < 0 || no_injection(im, "STARTTLS", err) < 0)
+	if (rc < 0 || no_injection(im, "STARTTLS", FCT_E_TLS, err) < 0)
 		return -1;
 	if (xport_start_tls(im->x, &o->tlso, err) < 0)
 		return imap_fail(im, err);
@@ -562,7 +563,7 @@ static int start_compress(struct imap *im, struct fct_err *err)
 {
 	if (imap_simple(im, FCT_E_STORE, "COMPRESS DEFLATE", err, "COMPRESS DEFLATE") < 0)
 		return -1;
-	if (no_injection(im, "COMPRESS", err) < 0)
+	if (no_injection(im, "COMPRESS", FCT_E_PROTO, err) < 0)
 		return -1;
 	if (xport_start_deflate(im->x, err) < 0)
 		return imap_fail(im, err);

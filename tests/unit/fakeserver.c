@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <zlib.h>
 
 #include "sync/util.h"
 
@@ -27,8 +29,48 @@ struct fake_server {
 	SSL_CTX *ctx;         /* after a "T:" step */
 	SSL *ssl;
 	size_t tls_at;        /* bytes of recv that arrived before TLS */
+	int z;                /* raw DEFLATE both ways after a "Z:" step */
+	z_stream zin, zout;
 	char why[512];
 };
+
+static int inflate_in(struct fake_server *fs, char *p, size_t n)
+{
+	char out[4096];
+
+	fs->zin.next_in = (unsigned char *)p;
+	fs->zin.avail_in = (unsigned)n;
+	do {
+		int r;
+		fs->zin.next_out = (unsigned char *)out;
+		fs->zin.avail_out = sizeof out;
+		r = inflate(&fs->zin, Z_SYNC_FLUSH);
+		if (r != Z_OK && r != Z_BUF_ERROR) {
+			fs->eof = 1;
+			return -1;
+		}
+		fct_buf_append(&fs->recv, out, sizeof out - fs->zin.avail_out);
+	} while (fs->zin.avail_in > 0 || fs->zin.avail_out == 0);
+	return 0;
+}
+
+static int raw_send(struct fake_server *fs, const char *p, size_t n);
+
+static int deflate_out(struct fake_server *fs, const char *p, size_t n)
+{
+	char out[4096];
+
+	fs->zout.next_in = (unsigned char *)(uintptr_t)p;
+	fs->zout.avail_in = (unsigned)n;
+	do {
+		fs->zout.next_out = (unsigned char *)out;
+		fs->zout.avail_out = sizeof out;
+		if (deflate(&fs->zout, Z_SYNC_FLUSH) == Z_STREAM_ERROR ||
+		    raw_send(fs, out, sizeof out - fs->zout.avail_out) < 0)
+			return -1;
+	} while (fs->zout.avail_out == 0);
+	return 0;
+}
 
 /* Reads more client bytes into recv; 0, or -1 at EOF/timeout/error. */
 static int fill(struct fake_server *fs)
@@ -48,6 +90,8 @@ static int fill(struct fake_server *fs)
 		fs->eof = 1;
 		return -1;
 	}
+	if (fs->z)
+		return inflate_in(fs, buf, (size_t)n);
 	fct_buf_append(&fs->recv, buf, (size_t)n);
 	return 0;
 }
@@ -71,6 +115,11 @@ static int get_line(struct fake_server *fs, char **line)
 }
 
 static int send_all(struct fake_server *fs, const char *p, size_t n)
+{
+	return fs->z ? deflate_out(fs, p, n) : raw_send(fs, p, n);
+}
+
+static int raw_send(struct fake_server *fs, const char *p, size_t n)
 {
 	if (fs->ssl)
 		return n == 0 || SSL_write(fs->ssl, p, (int)n) == (int)n ? 0 : -1;
@@ -188,6 +237,16 @@ static int step(struct fake_server *fs, const char *s)
 	}
 	if (strncmp(s, "T:", 2) == 0)
 		return start_tls(fs);
+	if (strncmp(s, "Z:", 2) == 0) {
+		if (fs->recv.len != fs->pos) {
+			snprintf(fs->why, sizeof fs->why, "client sent data before COMPRESS took effect");
+			return -1;
+		}
+		fs->z = inflateInit2(&fs->zin, -15) == Z_OK &&
+		        deflateInit2(&fs->zout, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8,
+		                     Z_DEFAULT_STRATEGY) == Z_OK;
+		return fs->z ? 0 : -1;
+	}
 	snprintf(fs->why, sizeof fs->why, "bad script step \"%s\"", s);
 	return -1;
 }
@@ -262,6 +321,10 @@ void fake_server_free(struct fake_server *fs)
 {
 	if (!fs)
 		return;
+	if (fs->z) {
+		inflateEnd(&fs->zin);
+		deflateEnd(&fs->zout);
+	}
 	SSL_free(fs->ssl);
 	SSL_CTX_free(fs->ctx);
 	close(fs->fd);

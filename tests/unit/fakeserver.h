@@ -14,6 +14,7 @@
  *   "T:"       TLS handshake as the server (self-signed certificate for
  *              localhost: clients must not verify); everything after is
  *              encrypted
+ *   "Z:"       raw DEFLATE (RFC 4978) both ways from now on
  *   "E:"       close the connection now
  * A mismatch stops the script and half-closes the socket (the client sees
  * end of stream).  After the script the server reads until the client

@@ -326,6 +326,53 @@ static void tls_verify_failure(void **state)
 	t_free(&t);
 }
 
+static void compress_deflate(void **state)
+{
+	static const char *const script[] = {
+		GREET_LOGIN("COMPRESS=DEFLATE"),
+		"C:A2 COMPRESS DEFLATE",
+		"S:A2 OK compressing",
+		"Z:",
+		"C:A3 LIST \"\" \"\"",
+		"S:* LIST (\\Noselect) \"/\" \"\"",
+		"S:A3 OK",
+		"C:A4 LOGOUT",
+		"S:A4 OK",
+		NULL};
+	static const char *const injected[] = {
+		GREET_LOGIN("COMPRESS=DEFLATE"),
+		"C:A2 COMPRESS DEFLATE",
+		"W:A2 OK compressing\r\n* 1 EXISTS\r\n",
+		NULL};
+	struct t t;
+
+	(void)state;
+	t_init(&t, IMAP_TLS_NONE);
+	t.o.compress = 1;
+	CONNECT_OK(&t, script);
+	assert_int_equal(imap_delimiter(t.im, &t.err), '/');
+	t_finish(&t, 1);
+	t_free(&t);
+
+	t_init(&t, IMAP_TLS_NONE);
+	t.o.compress = 1;
+	assert_int_equal(t_connect(&t, injected), -1);
+	assert_int_equal(t.err.kind, FCT_E_PROTO);
+	assert_non_null(strstr(t.err.msg, "injection"));
+	t_finish(&t, 1);
+	t_free(&t);
+
+	/* Not asked for: not used. */
+	t_init(&t, IMAP_TLS_NONE);
+	{
+		static const char *const plain[] = {GREET_LOGIN("COMPRESS=DEFLATE"), "C:A2 LOGOUT",
+		                                    "S:A2 OK", NULL};
+		CONNECT_OK(&t, plain);
+	}
+	t_finish(&t, 1);
+	t_free(&t);
+}
+
 static void greeting_variants(void **state)
 {
 	static const char *const preauth[] = {"S:* PREAUTH [CAPABILITY IMAP4rev1 IDLE] as joe",
@@ -645,6 +692,7 @@ int main(void)
 		cmocka_unit_test(starttls_refused_or_injected),
 		cmocka_unit_test(starttls_rereads_caps),
 		cmocka_unit_test(tls_verify_failure),
+		cmocka_unit_test(compress_deflate),
 		cmocka_unit_test(greeting_variants),
 		cmocka_unit_test(xoauth2_only_when_asked),
 		cmocka_unit_test(disabled_caps),
