@@ -74,6 +74,7 @@ struct imap_opts {
 	unsigned disable_caps;           /* IMAP_CAP_* bits treated as absent */
 	int compress;                    /* use COMPRESS=DEFLATE if offered */
 	const struct fct_log *log;
+	const char *scram_nonce;         /* tests only: fixed SCRAM client nonce; NULL */
 };
 
 struct imap; /* one authenticated session */

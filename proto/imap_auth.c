@@ -135,6 +135,11 @@ static int auth_sasl(struct imap *im, const struct imap_opts *o, const char *mec
 
 	if (sasl_new(&s, mech, o->user, o->pass, o->net.host, o->net.port, err) < 0)
 		return -1;
+	if (o->scram_nonce && strncasecmp(mech, "SCRAM-", 6) == 0 &&
+	    sasl_scram_set_nonce(s, o->scram_nonce) < 0) {
+		sasl_free(s);
+		return fct_err_set(err, FCT_E_CONFIG, "unusable SCRAM test nonce");
+	}
 	fct_buf_init(&b);
 	fct_buf_printf(&b, "AUTHENTICATE %s", sasl_mech(s));
 	if ((im->caps & IMAP_CAP_SASL_IR) && sasl_client_first(s)) {

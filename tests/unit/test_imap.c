@@ -103,6 +103,75 @@ static void login_prefers_scram_and_refusal(void **state)
 	t_free(&t);
 }
 
+/* SCRAM-SHA-256 with the RFC 7677 example exchange; the server's
+ * signature is checked. */
+#define SCRAM_C1 "biwsbj11c2VyLHI9ck9wck5HZndFYmVSV2diTkVrcU8="
+#define SCRAM_S1 "cj1yT3ByTkdmd0ViZVJXZ2JORWtxTyVodllEcFdVYTJSYVRDQWZ1eEZJbGopaE5sRiRrMCxzPVcyMlphSjBTTlk3c29Fc1VFamI2Z1E9PSxpPTQwOTY="
+#define SCRAM_C2 "Yz1iaXdzLHI9ck9wck5HZndFYmVSV2diTkVrcU8laHZZRHBXVWEyUmFUQ0FmdXhGSWxqKWhObEYkazAscD1kSHpiWmFwV0lrNGpVaE4rVXRlOXl0YWc5empmTUhnc3FtbWl6N0FuZFZRPQ=="
+#define SCRAM_S2 "dj02cnJpVFJCaTIzV3BSUi93dHVwK21NaFVaVW4vZEI1bkxUSlJzamw5NUc0PQ=="
+#define SCRAM_S2_BAD "dj1BQUFBVFJCaTIzV3BSUi93dHVwK21NaFVaVW4vZEI1bkxUSlJzamw5NUc0PQ=="
+
+static void login_scram(void **state)
+{
+	static const char *const good[] = {
+		"S:* OK [CAPABILITY IMAP4rev1 AUTH=SCRAM-SHA-256 AUTH=PLAIN SASL-IR] hi",
+		"C:A1 AUTHENTICATE SCRAM-SHA-256 " SCRAM_C1,
+		"S:+ " SCRAM_S1,
+		"C:" SCRAM_C2,
+		"S:+ " SCRAM_S2,
+		"C:",
+		"S:A1 OK [CAPABILITY IMAP4rev1] in",
+		"C:A2 LOGOUT",
+		"S:A2 OK",
+		NULL};
+	static const char *const forged[] = {
+		"S:* OK [CAPABILITY IMAP4rev1 AUTH=SCRAM-SHA-256] hi",
+		"C:A1 AUTHENTICATE SCRAM-SHA-256",
+		"S:+ ",
+		"C:" SCRAM_C1,
+		"S:+ " SCRAM_S1,
+		"C:" SCRAM_C2,
+		"S:+ " SCRAM_S2_BAD,
+		"C:*",
+		"S:A1 BAD cancelled",
+		NULL};
+	static const char *const unverified[] = {
+		"S:* OK [CAPABILITY IMAP4rev1 AUTH=SCRAM-SHA-256 SASL-IR] hi",
+		"C:A1 AUTHENTICATE SCRAM-SHA-256 " SCRAM_C1,
+		"S:+ " SCRAM_S1,
+		"C:" SCRAM_C2,
+		"S:A1 OK no signature for you",
+		NULL};
+	struct t t;
+
+	(void)state;
+	t_init(&t, IMAP_TLS_NONE);
+	t.o.user = "user";
+	t.o.pass = "pencil";
+	t.o.scram_nonce = "rOprNGfwEbeRWgbNEkqO";
+	CONNECT_OK(&t, good);
+	t_finish(&t, 1);
+	t_free(&t);
+
+	t_init(&t, IMAP_TLS_NONE);
+	t.o.user = "user";
+	t.o.pass = "pencil";
+	t.o.scram_nonce = "rOprNGfwEbeRWgbNEkqO";
+	assert_int_equal(t_connect(&t, forged), -1);
+	assert_int_equal(t.err.kind, FCT_E_AUTH);
+	t_finish(&t, 1);
+	t_free(&t);
+
+	t_init(&t, IMAP_TLS_NONE);
+	t.o.user = "user";
+	t.o.pass = "pencil";
+	t.o.scram_nonce = "rOprNGfwEbeRWgbNEkqO";
+	assert_int_equal(t_connect(&t, unverified), -1);
+	assert_int_equal(t.err.kind, FCT_E_AUTH);
+	t_finish(&t, 1);
+	t_free(&t);
+}
+
 static void login_mech_preference(void **state)
 {
 	static const char *const mechs[] = {"PLAIN", NULL};
@@ -685,6 +754,7 @@ int main(void)
 		cmocka_unit_test(login_plain_sasl_ir),
 		cmocka_unit_test(login_plain_challenge),
 		cmocka_unit_test(login_prefers_scram_and_refusal),
+		cmocka_unit_test(login_scram),
 		cmocka_unit_test(login_mech_preference),
 		cmocka_unit_test(login_literal_password),
 		cmocka_unit_test(login_disabled),
