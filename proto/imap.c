@@ -81,8 +81,7 @@ int imap_fail(struct imap *im, struct fct_err *err)
 {
 	if (!im->dead) {
 		im->dead = 1;
-		im->dead_kind = err->kind;
-		snprintf(im->dead_msg, sizeof im->dead_msg, "%s", err->msg);
+		im->dead_err = *err;
 	}
 	return -1;
 }
@@ -91,7 +90,8 @@ int imap_check(struct imap *im, struct fct_err *err)
 {
 	if (!im->dead)
 		return 0;
-	fct_err_set(err, im->dead_kind, "%s", im->dead_msg);
+	if (err != &im->dead_err)
+		*err = im->dead_err;
 	return -1;
 }
 
@@ -294,7 +294,7 @@ static int read_resp(struct imap *im, const struct imap_resp **out, struct fct_e
 		}
 		if (wire_getline(im->w, &line, &len, err) < 0) {
 			if (im->bye[0])
-				fct_err_set(err, FCT_E_STORE, "IMAP server closed the connection: %s", im->bye);
+				fct_err_set(err, FCT_E_IO, "IMAP server closed the connection: %s", im->bye);
 			return -1;
 		}
 		if (imap_parse_feed(im->p, line, len, &used, err) < 0)
@@ -524,6 +524,7 @@ static int greeting(struct imap *im, int *preauth, struct fct_err *err)
 	if (r->status == IMAP_ST_BYE) {
 		fct_err_set(err, FCT_E_STORE, "IMAP server %s refused the connection: %s", im->host,
 		            r->text);
+		err->temporary = 1; /* typically "too many connections" or maintenance */
 		return imap_fail(im, err);
 	}
 	*preauth = r->status == IMAP_ST_PREAUTH;

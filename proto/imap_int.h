@@ -41,8 +41,7 @@ struct imap {
 	unsigned tagno;       /* last tag used */
 	unsigned inflight;    /* commands sent, completion not read */
 	int dead;             /* connection unusable */
-	char dead_msg[FCT_ERR_MAX];
-	enum fct_err_kind dead_kind;
+	struct fct_err dead_err; /* why, repeated by every later call */
 	char bye[IMAP_TEXT_MAX]; /* text of an untagged BYE, "" if none */
 	struct fct_buf cont;  /* text of the last continuation request */
 	unsigned caps_gen;    /* bumped whenever a capability list arrives */

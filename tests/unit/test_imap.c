@@ -461,6 +461,7 @@ static void greeting_variants(void **state)
 	t_init(&t, IMAP_TLS_NONE);
 	assert_int_equal(t_connect(&t, bye), -1);
 	assert_int_equal(t.err.kind, FCT_E_STORE);
+	assert_true(t.err.temporary);
 	assert_non_null(strstr(t.err.msg, "too many connections"));
 	t_finish(&t, 1);
 	t_free(&t);
@@ -727,6 +728,8 @@ static void server_drops(void **state)
 	fct_err_clear(&t.err);
 	assert_int_equal(imap_create(t.im, "b", &t.err), -1);
 	assert_non_null(strstr(t.err.msg, "going down"));
+	assert_int_equal(t.err.kind, FCT_E_IO);
+	assert_true(t.err.temporary);
 	t_finish(&t, 1);
 	t_free(&t);
 }
