@@ -66,10 +66,12 @@ struct imap_opts {
 	const char *pass;                /* secret: password or OAuth token */
 	const char *const *auth_mechs;   /* NULL-terminated preference list; NULL or
 	                                  * {"*"}: any we support, strongest first.
-	                                  * "LOGIN" means the LOGIN command (or the
-	                                  * SASL LOGIN mechanism if only that is
-	                                  * offered).  XOAUTH2/OAUTHBEARER only if
-	                                  * named here. */
+	                                  * "LOGIN" means the LOGIN command
+	                                  * (AUTHENTICATE LOGIN if the server says
+	                                  * LOGINDISABLED but offers AUTH=LOGIN).
+	                                  * XOAUTH2/OAUTHBEARER only if named here.
+	                                  * Only the first usable mechanism is
+	                                  * tried (no guessing: lockouts). */
 	int pipeline_depth;              /* max commands in flight; <= 0: 32 */
 	unsigned disable_caps;           /* IMAP_CAP_* bits treated as absent */
 	int compress;                    /* use COMPRESS=DEFLATE if offered */
@@ -83,8 +85,15 @@ struct imap; /* one authenticated session */
  * (refusing to go on if the server does not offer it), re-reads
  * CAPABILITY after TLS, authenticates (honouring LOGINDISABLED, using
  * SASL-IR when offered), turns on COMPRESS when asked and offered, and
- * ENABLEs QRESYNC (and UTF8=ACCEPT) when offered.  *out is the new session
- * (caller frees with imap_close). */
+ * ENABLEs QRESYNC (and UTF8=ACCEPT) when offered; reads NAMESPACE.  *out is
+ * the new session (caller frees with imap_close).
+ * Errors: FCT_E_TLS "server does not offer STARTTLS", "refused STARTTLS",
+ * data injected after the STARTTLS OK, PREAUTH when STARTTLS was asked for,
+ * certificate failures (no credential is ever sent then); FCT_E_AUTH
+ * "login refused by server: <text>" or no usable mechanism; FCT_E_STORE
+ * (temporary) for a BYE greeting; FCT_E_CONFIG without user or password.
+ * With IMAP_TLS_NONE credentials go out in clear after a warning (not for
+ * tunnels). */
 int imap_connect(struct imap **out, const struct imap_opts *o, struct fct_err *err);
 /* The same over an already open transport (tests: xport_from_fds on a
  * socketpair; o->net is then used only for names in messages and SASL).
