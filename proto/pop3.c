@@ -839,6 +839,8 @@ static int uidl_check(struct pop3_uidl_ent *v, size_t n, struct fct_err *err)
 	size_t i;
 	int rc = 0;
 
+	if (n == 0)
+		return 0;
 	qsort(v, n, sizeof *v, cmp_uidl_num);
 	for (i = 1; i < n; i++)
 		if (v[i].num == v[i - 1].num)
@@ -957,7 +959,8 @@ int pop3_list(struct pop3 *p, struct pop3_list_ent **out, size_t *n, struct fct_
 		v[cnt].size = size;
 		cnt++;
 	}
-	qsort(v, cnt, sizeof *v, cmp_list_num);
+	if (cnt > 0)
+		qsort(v, cnt, sizeof *v, cmp_list_num);
 	for (i = 1; i < cnt; i++) {
 		if (v[i].num == v[i - 1].num) {
 			fct_err_set(err, FCT_E_PROTO, "POP3 LIST: message %u listed twice", v[i].num);

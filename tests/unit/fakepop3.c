@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -455,6 +456,8 @@ int fakepop3_listen(struct fakepop3 *f, const struct fakepop3_cfg *c)
 		return -1;
 	}
 	if (f->pid == 0) {
+		/* Never outlive a test binary that aborted. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		signal(SIGPIPE, SIG_IGN);
 		for (;;) {
 			int fd = accept(ls, NULL, NULL);
@@ -532,6 +535,8 @@ int fakepop3_add(const char *dir, const char *uidl, const char *content)
 	size_t n = strlen(content);
 	int fd;
 
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -1;
 	snprintf(path, sizeof path, "%s/box", dir);
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
 		return -1;

@@ -459,6 +459,25 @@ static void uidl_and_list(void **state)
 	free(l);
 }
 
+static void empty_mailbox(void **state)
+{
+	struct fx *f = *state;
+	struct pop3_uidl_ent *u = NULL;
+	struct pop3_list_ent *l = NULL;
+	size_t nu = 1, nl = 1;
+
+	assert_int_equal(fx_connect(f), 0);
+	assert_int_equal(pop3_uidl(f->p, &u, &nu, &f->err), 0);
+	assert_int_equal(nu, 0);
+	assert_int_equal(pop3_list(f->p, &l, &nl, &f->err), 0);
+	assert_int_equal(nl, 0);
+	assert_int_equal(pop3_retr_many(f->p, NULL, 0, NULL, &f->err), 0);
+	assert_int_equal(pop3_dele(f->p, NULL, 0, NULL, &f->err), 0);
+	assert_int_equal(pop3_quit(f->p, &f->err), 0);
+	free(u);
+	free(l);
+}
+
 static void uidl_rejects(struct fx *f, const char *raw, const char *why)
 {
 	struct pop3_uidl_ent *u = NULL;
@@ -775,6 +794,7 @@ int main(void)
 		FX(stls_injected_bytes_abort),
 		FX(uidl_and_list),
 		FX(uidl_validation),
+		FX(empty_mailbox),
 		FX(retr_pipelined_in_order),
 		FX(retr_unpipelined_in_order),
 		FX(retr_small_server_writes),
