@@ -430,6 +430,120 @@ static void stls_injected_bytes_abort(void **state)
 	assert_no_credentials(f);
 }
 
+static void login_scram_sha256(void **state)
+{
+	struct fx *f = *state;
+	char *rx;
+
+	f->cfg.capa = "USER\r\nUIDL\r\nSASL PLAIN SCRAM-SHA-256\r\n";
+	f->cfg.scram = 1;
+	f->po.auth_mechs = NULL; /* SCRAM preferred over PLAIN */
+	assert_int_equal(fx_connect(f), 0);
+	assert_string_equal(pop3_auth_used(f->p), "SCRAM-SHA-256");
+	rx = fx_received(f);
+	assert_non_null(strstr(rx, "AUTH SCRAM-SHA-256 "));
+	assert_null(strstr(rx, "s3cret"));
+	assert_null(strstr(rx, "PASS"));
+	free(rx);
+}
+
+static void login_scram_wrong_password(void **state)
+{
+	struct fx *f = *state;
+
+	f->cfg.capa = "SASL SCRAM-SHA-256\r\n";
+	f->cfg.scram = 1;
+	f->po.pass = "not it";
+	assert_int_equal(fx_connect(f), -1);
+	assert_int_equal(f->err.kind, FCT_E_AUTH);
+	assert_non_null(strstr(f->err.msg, "SCRAM-SHA-256"));
+}
+
+/* A server that cannot prove it knows the password is not trusted, even
+ * though it would accept us. */
+static void login_scram_bad_server_signature(void **state)
+{
+	struct fx *f = *state;
+	char *rx;
+
+	f->cfg.capa = "SASL SCRAM-SHA-256\r\n";
+	f->cfg.scram = 2;
+	assert_int_equal(fx_connect(f), -1);
+	assert_int_equal(f->err.kind, FCT_E_AUTH);
+	assert_null(f->p);
+	rx = fx_received(f);
+	/* We cancelled instead of completing the exchange. */
+	assert_non_null(strstr(rx, "\r\n*\r\n"));
+	free(rx);
+}
+
+static void stls_upgrade_then_login(void **state)
+{
+	struct fx *f = *state;
+	char *rx, *cert, *tls, *auth;
+
+	assert_int_equal(fakepop3_make_cert(f->dir), 0);
+	cert = fct_xasprintf("%s/cert.pem", f->dir);
+	f->cfg.capa = "USER\r\nSTLS\r\n";
+	f->cfg.capa_tls = "USER\r\nUIDL\r\nSASL PLAIN\r\n";
+	f->cfg.stls = 3;
+	f->po.tls = POP3_TLS_STLS;
+	f->po.net.host = "localhost";
+	f->po.tls_opts.system_certs = 0;
+	f->po.tls_opts.ca_file = cert;
+	f->po.tls_opts.verify = 1;
+	assert_int_equal(fx_connect(f), 0);
+	/* Capabilities are the ones given over TLS. */
+	assert_true(pop3_caps(f->p)->bits & POP3_CAP_UIDL);
+	assert_false(pop3_caps(f->p)->bits & POP3_CAP_STLS);
+	assert_string_equal(pop3_auth_used(f->p), "PLAIN");
+	rx = fx_received(f);
+	tls = strstr(rx, "STLS\r\n--TLS--\nCAPA\r\n");
+	auth = strstr(rx, "AUTH PLAIN");
+	assert_non_null(tls);
+	assert_non_null(auth);
+	assert_true(auth > tls);
+	free(rx);
+	free(cert);
+}
+
+static void stls_untrusted_certificate(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(fakepop3_make_cert(f->dir), 0);
+	f->cfg.capa = "USER\r\nSTLS\r\n";
+	f->cfg.stls = 3;
+	f->po.tls = POP3_TLS_STLS;
+	f->po.net.host = "localhost";
+	f->po.tls_opts.system_certs = 0;
+	f->po.tls_opts.verify = 1;
+	assert_int_equal(fx_connect(f), -1);
+	assert_int_equal(f->err.kind, FCT_E_TLS);
+	assert_no_credentials(f);
+}
+
+static void implicit_tls_connect(void **state)
+{
+	struct fx *f = *state;
+	char *cert;
+
+	assert_int_equal(fakepop3_make_cert(f->dir), 0);
+	cert = fct_xasprintf("%s/cert.pem", f->dir);
+	f->cfg.tls_implicit = 1;
+	assert_int_equal(fakepop3_listen(&f->srv, &f->cfg), 0);
+	f->po.tls = POP3_TLS_IMPLICIT;
+	f->po.net.host = "localhost";
+	f->po.net.port = f->srv.port;
+	f->po.tls_opts.system_certs = 0;
+	f->po.tls_opts.ca_file = cert;
+	f->po.tls_opts.verify = 1;
+	assert_int_equal(pop3_connect(&f->p, &f->po, &f->err), 0);
+	assert_string_equal(pop3_auth_used(f->p), "PLAIN");
+	assert_int_equal(pop3_quit(f->p, &f->err), 0);
+	free(cert);
+}
+
 static void uidl_and_list(void **state)
 {
 	struct fx *f = *state;
@@ -789,6 +903,12 @@ int main(void)
 		FX(login_refused_reports_server_text),
 		FX(login_response_codes),
 		FX(no_usable_mechanism),
+		FX(login_scram_sha256),
+		FX(login_scram_wrong_password),
+		FX(login_scram_bad_server_signature),
+		FX(stls_upgrade_then_login),
+		FX(stls_untrusted_certificate),
+		FX(implicit_tls_connect),
 		FX(stls_missing_sends_no_credentials),
 		FX(stls_refused_sends_no_credentials),
 		FX(stls_injected_bytes_abort),
