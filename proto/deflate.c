@@ -11,9 +11,11 @@ struct xport_z {
 	z_stream in, out;
 	int in_ok, out_ok; /* initialized, so End is due */
 	int ended;         /* server ended its stream: EOF from now on */
-	int more_out;      /* last inflate filled the caller's buffer */
+	int more_out;      /* last inflate filled pbuf: it may hold more */
 	int dirty;         /* bytes deflated since the last sync flush */
+	size_t ppos, plen; /* decompressed bytes not yet read: pbuf[ppos..plen) */
 	unsigned char ibuf[XPORT_IOBUF];
+	unsigned char pbuf[XPORT_IOBUF];
 	unsigned char obuf[XPORT_IOBUF];
 };
 
@@ -36,39 +38,55 @@ int xport_z_push(struct xport *x, struct fct_err *err)
 	return 0;
 }
 
-ssize_t xport_z_read(struct xport *x, void *buf, size_t n, struct fct_err *err)
+/* Inflates into pbuf until it holds something; 0 at EOF, -1 on error.
+ * Decoding into our own buffer, rather than the caller's, lets
+ * xport_z_pending() be exact whenever the stream is drained. */
+static ssize_t z_fill(struct xport *x, struct fct_err *err)
 {
 	struct xport_z *z = x->z;
 
-	if (z->ended)
-		return 0;
-	if (n > 1u << 30)
-		n = 1u << 30;
+	z->ppos = z->plen = 0;
 	for (;;) {
-		if (z->in.avail_in == 0) {
+		if (z->in.avail_in == 0 && !z->more_out) {
 			ssize_t r = xport_below_z_read(x, z->ibuf, sizeof z->ibuf, err);
 			if (r <= 0)
 				return r;
 			z->in.next_in = z->ibuf;
 			z->in.avail_in = (uInt)r;
 		}
-		z->in.next_out = buf;
-		z->in.avail_out = (uInt)n;
+		z->in.next_out = z->pbuf;
+		z->in.avail_out = sizeof z->pbuf;
 		int rc = inflate(&z->in, Z_SYNC_FLUSH);
-		size_t got = n - z->in.avail_out;
+		z->plen = sizeof z->pbuf - z->in.avail_out;
+		z->more_out = z->in.avail_out == 0;
 		if (rc == Z_STREAM_END) {
 			z->ended = 1;
-			return (ssize_t)got;
+			z->more_out = 0;
+			return (ssize_t)z->plen;
 		}
 		if (rc != Z_OK && rc != Z_BUF_ERROR)
 			return fct_err_set(err, FCT_E_PROTO, "corrupt compressed data from %s: %s", x->name,
 			                   z->in.msg ? z->in.msg : zError(rc));
-		if (got > 0) {
-			z->more_out = z->in.avail_out == 0;
-			return (ssize_t)got;
-		}
-		z->more_out = 0;
+		if (z->plen > 0)
+			return (ssize_t)z->plen;
 	}
+}
+
+ssize_t xport_z_read(struct xport *x, void *buf, size_t n, struct fct_err *err)
+{
+	struct xport_z *z = x->z;
+
+	if (z->ppos == z->plen) {
+		if (z->ended)
+			return 0;
+		ssize_t r = z_fill(x, err);
+		if (r <= 0)
+			return r;
+	}
+	size_t k = z->plen - z->ppos < n ? z->plen - z->ppos : n;
+	memcpy(buf, z->pbuf + z->ppos, k);
+	z->ppos += k;
+	return (ssize_t)k;
 }
 
 int xport_z_write(struct xport *x, const void *p, size_t n, int sync, struct fct_err *err)
@@ -106,7 +124,7 @@ int xport_z_pending(const struct xport *x)
 {
 	const struct xport_z *z = x->z;
 
-	return !z->ended && (z->in.avail_in > 0 || z->more_out);
+	return z->ppos < z->plen || (!z->ended && (z->in.avail_in > 0 || z->more_out));
 }
 
 void xport_z_free(struct xport_z *z)

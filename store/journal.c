@@ -314,16 +314,42 @@ static int open_dbis(struct jrnl *j, struct fct_err *err)
 	return 0;
 }
 
+static int mkdir_p(const char *dir, struct fct_err *err)
+{
+	char *p = fct_xstrdup(dir);
+	int rc = 0;
+
+	for (char *s = p + 1;; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST)
+			rc = fct_err_sys(err, errno, "journal %s: mkdir %s", dir, p);
+		*s = c;
+		if (rc < 0 || c == '\0')
+			break;
+	}
+	free(p);
+	return rc;
+}
+
 int jrnl_open(struct jrnl **out, const char *dir, struct fct_err *err)
 {
 	struct jrnl *j;
-	int rc;
+	struct stat st;
+	int rc, dead;
 
 	*out = NULL;
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return fct_err_sys(err, errno, "journal %s: mkdir", dir);
+	if (mkdir_p(dir, err) < 0)
+		return -1;
 	j = fct_xcalloc(1, sizeof *j);
 	j->file = fct_xasprintf("%s/data.mdb", dir);
+	/* LMDB would silently start afresh on an empty file: a reset, refused. */
+	if (stat(j->file, &st) == 0 && st.st_size == 0) {
+		fct_err_set(err, FCT_E_STORE, "journal %s: empty file (truncated?); remove it to start over", j->file);
+		goto fail;
+	}
 	if ((rc = mdb_env_create(&j->env)) != 0) {
 		lmdb_fail(err, j, rc, "create");
 		j->env = NULL;
@@ -341,6 +367,8 @@ int jrnl_open(struct jrnl **out, const char *dir, struct fct_err *err)
 			lmdb_fail(err, j, rc, "open");
 		goto fail;
 	}
+	/* Free reader slots left by crashed processes. */
+	mdb_reader_check(j->env, &dead);
 	if (open_dbis(j, err) < 0)
 		goto fail;
 	*out = j;
@@ -374,8 +402,11 @@ static int maybe_grow(struct jrnl *j, struct fct_err *err)
 		return 0;
 	if ((info.me_last_pgno + 1) * (size_t)st.ms_psize < info.me_mapsize / 4 * 3)
 		return 0;
-	if ((rc = mdb_env_set_mapsize(j->env, info.me_mapsize * 2)) != 0)
-		return lmdb_fail(err, j, rc, "growing the map");
+	/* Not fatal: with room left the run goes on, and a put that really
+	 * meets MDB_MAP_FULL says so clearly. */
+	(void)err;
+	rc = mdb_env_set_mapsize(j->env, info.me_mapsize * 2);
+	(void)rc;
 	return 0;
 }
 

@@ -10,7 +10,8 @@
  * silent reset.
  *
  * Concurrency: one writer process at a time (the run lock, store/lock.h,
- * guarantees it); readers never block the writer.  Getters that take a
+ * guarantees it); readers never block the writer.  LMDB environments do not
+ * survive fork(): a child must not use its parent's struct jrnl.  Getters that take a
  * struct jrnl read the last committed state, not an open transaction's.
  * Ownership: struct jrnl owns the environment; a jrnl_txn borrows it and is
  * freed by jrnl_commit or jrnl_abort; every loaded array and string belongs
@@ -29,9 +30,9 @@
 struct jrnl;
 struct jrnl_txn;
 
-/* Opens (creating dir 0700 and the environment if missing) the journal in
- * dir.  Unknown schema version or a corrupt file: FCT_E_STORE naming the
- * file. */
+/* Opens (creating dir 0700, with parents, and the environment if missing)
+ * the journal in dir.  Unknown schema version, a corrupt or an empty
+ * (truncated) data.mdb: FCT_E_STORE naming the file. */
 int jrnl_open(struct jrnl **out, const char *dir, struct fct_err *err);
 void jrnl_close(struct jrnl *j);
 

@@ -27,6 +27,11 @@ struct md_store_opts {
 	struct md_names names; /* layout; inbox_path is copied */
 	char info_delim;       /* ':' when 0; InfoDelimiter */
 	int fsync;             /* 1: fsync files and directories (default) */
+	/* Testing only (NULL in production): called at each durability step of
+	 * delivery with where = "tmp-done", "renamed" (after each rename, before
+	 * the directory fsync) or "synced", so a test can kill the process. */
+	void (*fault)(void *ctx, const char *where);
+	void *fault_ctx;
 };
 
 struct md_store;
@@ -47,7 +52,10 @@ int md_list(struct md_store *s, int (*cb)(void *ctx, const char *name), void *ct
 
 /* Opens folder name.  create=1: makes cur/, new/, tmp/ (and parents) and
  * fsyncs the new directories and their parents.  create=0 and missing:
- * FCT_E_FOLDER "folder NAME: does not exist".  *out borrows s. */
+ * FCT_E_FOLDER "folder NAME: does not exist".  *out borrows s.
+ * An existing folder gets tmp/ if it lacks one, and tmp/ files left by
+ * crashed deliveries (unchanged for MD_TMP_STALE seconds) are removed. */
+#define MD_TMP_STALE (36 * 3600)
 int md_folder_open(struct md_store *s, const char *name, int create, struct md_folder **out, struct fct_err *err);
 void md_folder_close(struct md_folder *f);
 const char *md_folder_name(const struct md_folder *f);
@@ -99,6 +107,10 @@ int md_tmp_write(struct md_tmp *t, const void *p, size_t n, struct fct_err *err)
  * queues the file with its flags and mtime (0: keep the current time).  On
  * failure the tmp file is unlinked and forgotten. */
 int md_tmp_done(struct md_tmp *t, unsigned flags, int64_t mtime, struct fct_err *err);
+/* The unique name the message will have once committed (valid after
+ * md_tmp_done, until md_batch_free), so a caller can journal its intent
+ * before the file becomes visible.  NULL before md_tmp_done or after abort. */
+const char *md_tmp_next_uniq(const struct md_tmp *t);
 /* Unlinks and forgets a tmp not yet done (or done but not committed). */
 void md_tmp_abort(struct md_tmp *t);
 /* Renames every queued file into new/ (no flags) or cur/ (with flags), as
@@ -113,6 +125,11 @@ int md_batch_commit(struct md_batch *b, struct fct_err *err);
 size_t md_batch_count(const struct md_batch *b);
 const char *md_batch_uniq(const struct md_batch *b, size_t i);
 const char *md_batch_file(const struct md_batch *b, size_t i);
+/* After commit: the uniq and folder-relative file a tmp was delivered as,
+ * or NULL if it was not (aborted, never done, commit failed before it).
+ * Borrowed from the batch. */
+const char *md_tmp_uniq(const struct md_tmp *t);
+const char *md_tmp_file(const struct md_tmp *t);
 /* Frees the batch, unlinking tmp files that were not committed. */
 void md_batch_free(struct md_batch *b);
 

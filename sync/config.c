@@ -169,8 +169,9 @@ void cfg_free(struct fct_config *c)
 
 struct cfg_account *cfg_find_account(const struct fct_config *c, const char *name)
 {
+	/* Inline accounts belong to their store and cannot be referred to. */
 	for (size_t i = 0; i < c->naccounts; i++)
-		if (!strcmp(c->accounts[i]->name, name))
+		if (!c->accounts[i]->inline_decl && !strcmp(c->accounts[i]->name, name))
 			return c->accounts[i];
 	return NULL;
 }
@@ -254,27 +255,24 @@ static int finish_store(struct cfg_parser *p)
 	return 0;
 }
 
-/* mbsync's rules for combining Sync arguments (see the man page): either
- * rows/columns (Pull New: intersect), or compound cells (PullNew) with bare
- * words asserting whole rows/columns, never a cell twice. */
-static int merge_sync(struct cfg_parser *p, const struct cfg_ops *o, unsigned *pull, unsigned *push)
+int cfg_sync_merge(const struct cfg_sync_spec *o, unsigned *pull, unsigned *push)
 {
 	*pull = o->pull;
 	*push = o->push;
 	if (o->pull | o->push) {
 		if ((o->pull | o->push) & o->types)
-			goto conflict;
+			return -1;
 		*pull |= o->types;
 		*push |= o->types;
 		if (o->dirs & 1) {
 			if (*pull)
-				goto conflict;
-			*pull |= CFG_OP_ALL;
+				return -1;
+			*pull = CFG_OP_ALL;
 		}
 		if (o->dirs & 2) {
 			if (*push)
-				goto conflict;
-			*push |= CFG_OP_ALL;
+				return -1;
+			*push = CFG_OP_ALL;
 		}
 		return 0;
 	}
@@ -285,9 +283,15 @@ static int merge_sync(struct cfg_parser *p, const struct cfg_ops *o, unsigned *p
 	*pull = (dirs & 1) ? types : 0;
 	*push = (dirs & 2) ? types : 0;
 	return 0;
-conflict:
-	return fct_err_set(p->err, FCT_E_CONFIG, "%s:%d: conflicting Sync arguments (a "
-	                   "direction/type pair is asserted twice)", p->file, o->sync_line);
+}
+
+static int merge_sync(struct cfg_parser *p, const struct cfg_ops *o, unsigned *pull, unsigned *push)
+{
+	struct cfg_sync_spec spec = {o->dirs, o->types, o->pull, o->push};
+	if (cfg_sync_merge(&spec, pull, push))
+		return fct_err_set(p->err, FCT_E_CONFIG, "%s:%d: conflicting Sync arguments (a "
+		                   "direction/type pair is asserted twice)", p->file, o->sync_line);
+	return 0;
 }
 
 static void apply_boxops(struct cfg_channel *ch, const struct cfg_ops *own, const struct cfg_ops *glob)
@@ -328,6 +332,7 @@ static int finish_channel(struct cfg_parser *p)
 	apply_boxops(ch, &o->ops, &p->glob.ops);
 	ch->max_messages = o->max_messages;
 	ch->expire_unread = o->expire_unread;
+	ch->expire_far = o->expire_far;
 	ch->copy_arrival_date = o->copy_arrival_date;
 	ch->sync_state = o->sync_state;
 	o->sync_state = NULL;
@@ -390,6 +395,7 @@ static void begin_chanopts(struct cfg_parser *p)
 	memset(&p->cur, 0, sizeof p->cur);
 	p->cur.max_messages = p->glob.max_messages;
 	p->cur.expire_unread = p->glob.expire_unread;
+	p->cur.expire_far = p->glob.expire_far;
 	p->cur.copy_arrival_date = p->glob.copy_arrival_date;
 }
 
@@ -524,8 +530,11 @@ static int parse_stream(struct cfg_parser *p, FILE *fp)
 		if (cfg_kw_apply(p, &l))
 			return -1;
 	}
-	if (ferror(fp))
-		return fct_err_sys(p->err, errno, "%s: read error", p->file);
+	if (ferror(fp)) {
+		fct_err_sys(p->err, errno, "%s: cannot read configuration file", p->file);
+		p->err->kind = FCT_E_CONFIG;
+		return -1;
+	}
 	return p->sect != SEC_GLOBAL ? cfg_end_section(p) : 0;
 }
 
@@ -649,6 +658,7 @@ int cfg_load(struct fct_config **out, const char *path, const struct fct_log *lo
 		free(def);
 		return -1;
 	}
+	fct_log_verbose(log, "reading configuration file %s", path);
 	struct fct_config *c = config_new(path);
 	free(def);
 	int rc = parse_file(c, fp, log, err);

@@ -28,9 +28,9 @@ struct cfg_account {
 	int timeout_s;       /* default 20; 0 = no timeout */
 	char *user, *user_cmd, *pass, *pass_cmd; /* use cfg_get_user/cfg_get_pass */
 	char *tunnel;        /* shell command whose stdin/stdout is the connection */
-	char **auth_mechs;   /* NULL-terminated (upper-case as written) or NULL = any */
+	char **auth_mechs;   /* NULL-terminated, upper-cased, "*" kept; NULL = any */
 	enum cfg_tls tls;
-	int tls_explicit;    /* 1 if TLSType/SSLType was written */
+	int tls_explicit;    /* 1 if TLSType/SSLType (or Host imaps:/pop3s:) was written */
 	int system_certs;    /* SystemCertificates, default 1 */
 	char *cert_file, *client_cert, *client_key; /* ~ expanded */
 	char *tls_versions;  /* TLSVersions as written ("+1.2 -1.1 ..."), or NULL */
@@ -40,6 +40,7 @@ struct cfg_account {
 	int compress;        /* default 1; 0 when DisableExtension COMPRESS */
 	const char *file;    /* where declared; points into fct_config.path's copy */
 	int line;
+	int inline_decl;     /* declared by account options inside an IMAPStore */
 };
 
 enum cfg_store_kind { CFG_STORE_IMAP, CFG_STORE_MAILDIR, CFG_STORE_POP3 };
@@ -51,7 +52,7 @@ struct cfg_store {
 	char *path;          /* Maildir: root, ~ expanded, ends in '/' if written so */
 	char *inbox;         /* Maildir Inbox, ~ expanded; default ~/Maildir */
 	int subfolders;      /* MD layout: 0 verbatim, 1 maildir++, 2 legacy, -1 unset */
-	char info_delim;     /* Maildir InfoDelimiter, default ':' */
+	char info_delim;     /* Maildir InfoDelimiter, default FieldDelimiter (':') */
 	char flatten;        /* Flatten delimiter, 0 = none */
 	char *trash;         /* Trash folder, or NULL */
 	int trash_new_only, trash_remote_new;
@@ -62,7 +63,8 @@ struct cfg_store {
 	int subscribed_only;
 	char *map_inbox;     /* IMAP MapInbox, or NULL */
 	int keep;            /* POP3 Keep: leave messages on the server (default 1) */
-	int delete_after_days; /* POP3 DeleteAfter, 0 = never (with Keep) */
+	int delete_after_days; /* POP3 DeleteAfter N: with Keep, remove from the server
+	                        * N days after download; 0 = never */
 	const char *file;
 	int line;
 };
@@ -71,17 +73,35 @@ struct cfg_store {
 enum { CFG_OP_NEW = 1, CFG_OP_RENEW = 2, CFG_OP_DELETE = 4, CFG_OP_FLAGS = 8 };
 #define CFG_OP_ALL (CFG_OP_NEW | CFG_OP_RENEW | CFG_OP_DELETE | CFG_OP_FLAGS)
 
+/* A Sync line (or the command line's -n/-L/-H... options) before merging:
+ * bare directions (1 pull, 2 push), bare types, and compound cells such as
+ * PullNew.  cfg_sync_merge applies mbsync's rule: bare words select rows and
+ * columns (an empty class means all of it), unless compound cells are given,
+ * in which case bare words add whole rows/columns and no cell may be
+ * asserted twice (returns -1 on such a conflict).  All zero means None. */
+struct cfg_sync_spec {
+	unsigned dirs, types, pull, push;
+};
+int cfg_sync_merge(const struct cfg_sync_spec *s, unsigned *pull, unsigned *push);
+
 struct cfg_channel {
 	char *name;
 	const struct cfg_store *far, *near;
 	char *far_box, *near_box; /* from ":store:box"; NULL when empty */
 	char **patterns;     /* NULL-terminated or NULL */
-	unsigned pull, push; /* CFG_OP_* sets, from Sync (default: all both ways) */
-	int create_far, create_near, remove_far, remove_near;
+	/* Options below that mbsync allows globally take the global value when the
+	 * channel does not set them (Sync, Create, Remove, Expunge, ExpungeSolo,
+	 * MaxMessages, ExpireUnread, ExpireSide, CopyArrivalDate, SyncState). */
+	unsigned pull, push; /* CFG_OP_* sets (default: all both ways; pull only when
+	                      * the far store is POP3, which never allows push) */
+	int create_far, create_near, remove_far, remove_near;   /* default 0 */
 	int expunge_far, expunge_near, expunge_solo_far, expunge_solo_near;
-	uint64_t max_size;   /* bytes, 0 = unlimited */
+	uint64_t max_size;   /* Channel MaxSize, bytes, 0 = unset; when set it applies to
+	                      * both stores of this channel in place of their own MaxSize
+	                      * (mbsync writes it into the stores; we keep them shared) */
 	uint32_t max_messages; /* 0 = unlimited */
 	int expire_unread;   /* -1 unset (= mbsync default), 0 no, 1 yes */
+	int expire_far;      /* ExpireSide Far: MaxMessages trims the far side (default near) */
 	int copy_arrival_date;
 	char *sync_state;    /* NULL default, "*" beside near, else dir prefix (~ expanded) */
 	char *post_sync_cmd; /* PostSyncCommand, or NULL (then the global one applies) */
@@ -118,7 +138,11 @@ struct fct_config {
  * (XDG_CONFIG_HOME defaults to ~/.config), then ~/.mbsyncrc.  On success *out
  * is the caller's (cfg_free it).  Errors: FCT_E_CONFIG, message "FILE:LINE: what"
  * (or "FILE: what" when the file cannot be read); never contains a secret.
- * Warnings (keywords parsed but not implemented) go to log, once per keyword. */
+ * Keywords parsed but not implemented (UseKeychain, AltMap) produce one
+ * warning on log naming each with its FILE:LINE.  As in mbsync, a section
+ * ends at an empty line (comment lines do not end it), global options must
+ * come before the first section, and accounts/stores must be defined before
+ * the sections that refer to them (groups may name later channels). */
 int cfg_load(struct fct_config **out, const char *path, const struct fct_log *log,
              struct fct_err *err);
 
@@ -141,10 +165,13 @@ const struct cfg_store *cfg_store(const struct fct_config *c, const char *name);
 int cfg_get_pass(const struct cfg_account *a, char **out, struct fct_err *err);
 int cfg_get_user(const struct cfg_account *a, char **out, struct fct_err *err);
 
-/* The journal directory for a channel (malloc'd; the caller frees it).
- * SyncState "DIR/" -> DIR/<channel>; "*" -> beside the near store's Path
- * (<near path>/.facteur-state/<channel>); default $XDG_STATE_HOME/facteur/<channel>
- * (XDG_STATE_HOME defaults to ~/.local/state). */
+/* The journal directory for a channel (malloc'd; the caller frees it and
+ * creates it if needed).  SyncState is a prefix, as in mbsync: "DIR/" ->
+ * DIR/<channel>, "pre-" -> pre-<channel>; "*" -> beside the near Maildir
+ * store's root, never inside it (Path "~/Mail/" -> ~/Mail.facteur-state/<channel>;
+ * the default rule when the near store is not a Maildir); default
+ * $XDG_STATE_HOME/facteur/<channel> (XDG_STATE_HOME defaults to ~/.local/state).
+ * '/' in a channel name becomes '_'.  NULL only if there is no home directory. */
 char *cfg_state_dir(const struct fct_config *c, const struct cfg_channel *ch);
 
 #endif

@@ -19,7 +19,7 @@ enum kw_id {
 	K_PATH, K_INBOX, K_SUBFOLDERS, K_ALTMAP, K_INFODELIM, K_KEEP,
 	K_DELETEAFTER,
 	K_FAR, K_NEAR, K_PATTERNS, K_MAXMESSAGES, K_EXPIREUNREAD, K_SYNC,
-	K_CREATE, K_REMOVE, K_EXPUNGE, K_EXPUNGESOLO, K_COPYARRIVAL,
+	K_CREATE, K_REMOVE, K_EXPUNGE, K_EXPUNGESOLO, K_COPYARRIVAL, K_EXPIRESIDE,
 	K_SYNCSTATE, K_POSTSYNC, K_WATCH,
 	K_MEMBERS,
 	K_FSYNC, K_FIELDDELIM, K_BUFFERLIMIT, K_PARALLEL,
@@ -87,6 +87,7 @@ static const struct kw kws[] = {
 	{"Patterns", K_PATTERNS, SEC_CHANNEL, 1, 0},
 	{"MaxMessages", K_MAXMESSAGES, CH_GLOB, 0, 0},
 	{"ExpireUnread", K_EXPIREUNREAD, CH_GLOB, 0, 0},
+	{"ExpireSide", K_EXPIRESIDE, CH_GLOB, 0, 0},
 	{"Sync", K_SYNC, CH_GLOB, 1, 0},
 	{"Create", K_CREATE, CH_GLOB, 1, 0},
 	{"Remove", K_REMOVE, CH_GLOB, 1, 0},
@@ -489,6 +490,14 @@ static int kw_chanopt(struct cfg_parser *p, struct cfg_chanopts *o, int id, cons
 		o->max_messages = (uint32_t)n;
 		return 0;
 	case K_EXPIREUNREAD: return parse_bool(p, kw, v, &o->expire_unread);
+	case K_EXPIRESIDE:
+		if (!strcasecmp(v, "Far"))
+			o->expire_far = 1;
+		else if (!strcasecmp(v, "Near"))
+			o->expire_far = 0;
+		else
+			return cfg_perr(p, "ExpireSide: invalid value '%s' (Far or Near)", v);
+		return 0;
 	case K_SYNC: return kw_sync(p, &o->ops, l);
 	case K_CREATE: return kw_boxop(p, &o->ops, BOX_CREATE, l);
 	case K_REMOVE: return kw_boxop(p, &o->ops, BOX_REMOVE, l);
@@ -625,6 +634,7 @@ int cfg_kw_apply(struct cfg_parser *p, const struct cfg_line *l)
 	if (k->sects & (SEC_IMAPACCT | SEC_POP3ACCT)) {
 		if (!p->acct) {
 			p->acct = cfg_account_new(p->store->name, 0, p->file, p->store->line);
+			p->acct->inline_decl = 1;
 			p->acct_pending = 1;
 		}
 		return kw_account(p, k->id, l);

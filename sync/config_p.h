@@ -40,6 +40,7 @@ struct cfg_chanopts {
 	struct cfg_ops ops;
 	uint32_t max_messages;
 	int expire_unread;
+	int expire_far;
 	int copy_arrival_date;
 	char *sync_state;
 };

@@ -13,6 +13,8 @@ struct run_target {
 	const char **boxes;   /* NULL-terminated list, or NULL for all boxes */
 };
 
+enum { RUN_SIDE_FAR = 1, RUN_SIDE_NEAR = 2 };
+
 struct run_opts {
 	const struct run_target *targets; /* resolved channels (groups expanded) */
 	size_t ntargets;
@@ -21,7 +23,14 @@ struct run_opts {
 	int json;        /* --json summaries on stdout */
 	int wait_lock;   /* --wait: wait for a concurrent run instead of failing */
 	unsigned ops_override; /* command-line -n/-d/-f/... restriction, 0 = channel's own */
-	int create_override, remove_override, expunge_override; /* -1 = channel's own */
+	/* The command line's operation sets (mbsync's -n -N -d -f -0 -F -L -H):
+	 * when ops_given, they replace the channel's pull/push sets (CFG_OP_*),
+	 * and ops_override is their union. */
+	int ops_given;
+	unsigned pull_ops, push_ops;
+	/* -C/-R/-X overrides: -1 = channel's own, else RUN_SIDE_* bits
+	 * (-C = both, -Cf = far, -Cn = near; 0 never occurs). */
+	int create_override, remove_override, expunge_override;
 	struct fct_log log;
 };
 

@@ -164,6 +164,8 @@ static void test_full_stores(void **state)
 	assert_int_equal(in->account->tls, CFG_TLS_STARTTLS);
 	assert_false(in->account->tls_explicit);
 	assert_strv(in->account->auth_mechs, (const char *const[]){"CRAM-MD5", NULL});
+	assert_true(in->account->inline_decl);
+	assert_false(r->account->inline_decl);
 
 	const struct cfg_store *l = cfg_store(c, "local");
 	assert_int_equal(l->kind, CFG_STORE_MAILDIR);
@@ -229,6 +231,7 @@ static void test_full_channels(void **state)
 	assert_int_equal(w->max_size, 2u << 20);
 	assert_int_equal(w->max_messages, 100);
 	assert_int_equal(w->expire_unread, 0);
+	assert_false(w->expire_far);
 	assert_int_equal(w->pull, CFG_OP_ALL);
 	assert_int_equal(w->push, CFG_OP_ALL);
 	assert_true(w->create_far && w->create_near);
@@ -253,6 +256,7 @@ static void test_full_channels(void **state)
 	assert_false(l->remove_far || l->remove_near);
 	assert_int_equal(l->max_messages, 500);
 	assert_int_equal(l->expire_unread, 1);
+	assert_true(l->expire_far);
 	assert_true(l->copy_arrival_date);
 	assert_string_equal(l->sync_state, HOME "/state/");
 	assert_null(l->post_sync_cmd);
@@ -295,6 +299,19 @@ static void test_sample(void **state)
 	assert_strv(cfg_group(c, "some")->channels,
 	            (const char *const[]){"one-to-one:inbox,sent-mail,other", NULL});
 	cfg_free(c);
+}
+
+static void test_inline_account_is_private(void **state)
+{
+	(void)state;
+	struct fct_config *c = parse_ok("IMAPStore s\nHost h\n\nIMAPAccount s\nHost other\n\n"
+	                                "IMAPStore t\nAccount s\n");
+	assert_string_equal(cfg_store(c, "s")->account->host, "h");
+	assert_string_equal(cfg_store(c, "t")->account->host, "other");
+	cfg_free(c);
+	struct fct_err err;
+	parse_bad("IMAPStore s\nHost h\n\nIMAPStore t\nAccount s\n", &err);
+	assert_non_null(strstr(err.msg, "t.conf:5: Account: unknown account 's'"));
 }
 
 static void test_defaults(void **state)
@@ -527,6 +544,7 @@ static void test_errors_values(void **state)
 		{"BufferLimit 0\n", "t.conf:1: BufferLimit: cannot be zero"},
 		{"Sync Sideways\n", "t.conf:1: Sync: invalid argument 'Sideways'"},
 		{"Create Up\n", "t.conf:1: Create: invalid argument 'Up' (None, Far, Near or Both)"},
+		{"ExpireSide Both\n", "t.conf:1: ExpireSide: invalid value 'Both' (Far or Near)"},
 		{MD_AB "Channel c\nFar a\n",
 		 "t.conf:8: Far: malformed mailbox spec 'a' (expected :store:[box])"},
 		{"Parallel 0\n", "t.conf:1: Parallel: must be at least 1"},
@@ -602,6 +620,30 @@ static void test_secret_not_in_errors(void **state)
 	assert_null(strstr(err.msg, "hunter2xyz"));
 }
 
+static void test_limits(void **state)
+{
+	(void)state;
+	struct fct_err err;
+	size_t n = 5000;
+	char *text = fct_xmalloc(n + 64);
+	memcpy(text, "MaildirStore a\nPath /", 21);
+	memset(text + 21, 'x', n);
+	memcpy(text + 21 + n, "\n", 2);
+	parse_bad(text, &err);
+	assert_string_equal(err.msg, "t.conf:2: line too long (at most 4096 characters)");
+	struct fct_buf b;
+	fct_buf_init(&b);
+	fct_buf_puts(&b, "MaildirStore a\nPath /a/\n\nMaildirStore b\nPath /b/\n\n"
+	                 "Channel c\nFar :a:\nNear :b:\nPatterns");
+	for (int i = 0; i < 300; i++)
+		fct_buf_printf(&b, " p%d", i);
+	fct_buf_putc(&b, '\n');
+	parse_bad(b.data, &err);
+	assert_string_equal(err.msg, "t.conf:10: too many arguments (at most 256)");
+	fct_buf_free(&b);
+	free(text);
+}
+
 static void test_missing_file(void **state)
 {
 	(void)state;
@@ -611,6 +653,11 @@ static void test_missing_file(void **state)
 	assert_null(c);
 	assert_int_equal(err.kind, FCT_E_CONFIG);
 	assert_non_null(strstr(err.msg, "tests/data/does-not-exist: cannot open configuration file"));
+	/* A directory opens but cannot be read. */
+	assert_int_equal(cfg_load(&c, "tests/data", &quiet_log, &err), -1);
+	assert_null(c);
+	assert_int_equal(err.kind, FCT_E_CONFIG);
+	assert_non_null(strstr(err.msg, "tests/data: cannot read configuration file"));
 }
 
 static void test_credentials(void **state)
@@ -689,7 +736,8 @@ static void write_file(const char *path, const char *text)
 static void test_default_path(void **state)
 {
 	(void)state;
-	char tmpl[] = "/tmp/facteur-cfg-XXXXXX";
+	const char *tmp = getenv("TMPDIR");
+	char *tmpl = fct_xasprintf("%s/facteur-cfg-XXXXXX", tmp && *tmp ? tmp : P_tmpdir);
 	char *dir = mkdtemp(tmpl);
 	assert_non_null(dir);
 	char *home = NULL, *xdg = NULL, *mbsyncrc = NULL, *xdgdir = NULL, *xdgfile = NULL;
@@ -728,6 +776,7 @@ static void test_default_path(void **state)
 	rmdir(home);
 	rmdir(dir);
 	free(home); free(xdg); free(mbsyncrc); free(xdgdir); free(xdgfile);
+	free(tmpl);
 	set_home(NULL);
 }
 
@@ -767,6 +816,7 @@ int main(void)
 		cmocka_unit_test_setup(test_full_pop3, set_home),
 		cmocka_unit_test_setup(test_full_channels, set_home),
 		cmocka_unit_test_setup(test_sample, set_home),
+		cmocka_unit_test_setup(test_inline_account_is_private, set_home),
 		cmocka_unit_test_setup(test_defaults, set_home),
 		cmocka_unit_test_setup(test_sync_combinations, set_home),
 		cmocka_unit_test_setup(test_sync_conflicts, set_home),
@@ -777,6 +827,7 @@ int main(void)
 		cmocka_unit_test_setup(test_errors_references, set_home),
 		cmocka_unit_test_setup(test_errors_validation, set_home),
 		cmocka_unit_test_setup(test_secret_not_in_errors, set_home),
+		cmocka_unit_test_setup(test_limits, set_home),
 		cmocka_unit_test_setup(test_missing_file, set_home),
 		cmocka_unit_test_setup(test_credentials, set_home),
 		cmocka_unit_test_setup(test_state_dir, set_home),

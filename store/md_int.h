@@ -1,0 +1,44 @@
+/* Internals shared by store/maildir.c and store/md_deliver.c; no other
+ * module includes this. */
+#ifndef FACTEUR_MD_INT_H
+#define FACTEUR_MD_INT_H
+
+#include "store/maildir.h"
+
+struct md_store {
+	char *root;
+	struct md_names names;
+	char *inbox_copy; /* owned copy names.inbox_path points to */
+	char delim;
+	int fsync;
+	void (*fault)(void *ctx, const char *where);
+	void *fault_ctx;
+	char host[64];     /* sanitized host name for unique names */
+	unsigned counter;  /* per-process delivery counter */
+};
+
+/* uniq -> current file ("cur/..." or "new/..."), so message operations do
+ * not rescan the folder each time.  file NULL: removed. */
+struct md_cache_ent {
+	char *uniq;
+	char *file;
+};
+
+struct md_folder {
+	struct md_store *s;
+	char *name;
+	char *path;
+	struct md_cache_ent *c;
+	size_t nc, capc;
+	int have_cache;
+	int dirty; /* entries appended since the last sort */
+};
+
+int md_fsync_dir(const char *path, struct fct_err *err);
+/* rename(2) that refuses to replace an existing target (EEXIST). */
+int md_rename_noreplace(const char *from, const char *to);
+void md_cache_drop(struct md_folder *f);
+/* Records a new file for uniq (no-op without a cache). */
+void md_cache_add(struct md_folder *f, const char *uniq, const char *file);
+
+#endif
