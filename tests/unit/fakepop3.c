@@ -477,7 +477,9 @@ static int fp_auth_cmd(struct fp_sess *s, const char *verb, const char *arg)
 
 static int fp_trans_cmd(struct fp_sess *s, const char *verb, const char *arg)
 {
-	if (!strcasecmp(verb, "UIDL")) {
+	if (!strcasecmp(verb, "UIDL") && s->c->no_uidl) {
+		fp_puts(s, "-ERR unknown command\r\n");
+	} else if (!strcasecmp(verb, "UIDL")) {
 		fp_listing(s, 1);
 	} else if (!strcasecmp(verb, "LIST")) {
 		fp_listing(s, 0);

@@ -29,6 +29,7 @@ struct fakepop3_cfg {
 	int tls_implicit;       /* TLS from the first byte (POP3S) */
 	const char *capa_tls;   /* CAPA lines once TLS is up; NULL: same as capa */
 	int scram;              /* 1: AUTH SCRAM-SHA-256; 2: same, bad server signature */
+	int no_uidl;            /* UIDL -> -ERR */
 	const char *uidl_raw;   /* UIDL listing lines to send instead of the real ones */
 	const char *list_raw;   /* same for LIST */
 	const char *retr_refuse;/* UIDL whose RETR answers -ERR */

@@ -11,6 +11,7 @@
 #include <dirent.h>
 
 #include "fakepop3.h"
+#include "store/journal.h"
 #include "store/lock.h"
 #include "sync/config.h"
 #include "sync/pop3sync.h"
@@ -290,6 +291,91 @@ static void no_uidl_with_keep(void **state)
 	assert_delivered(s, 0);
 }
 
+/* Journaled UIDLs (or content names) of the channel. */
+static size_t journaled(struct sx *s)
+{
+	struct jrnl *j = NULL;
+	struct jrnl_uidl *u = NULL;
+	struct fct_err e;
+	size_t n = 0;
+
+	assert_int_equal(jrnl_open(&j, s->state, &e), 0);
+	assert_int_equal(jrnl_uidl_load(j, "INBOX", &u, &n, &e), 0);
+	jrnl_uidls_free(u, n);
+	jrnl_close(j);
+	return n;
+}
+
+static void no_uidl_keep_no(void **state)
+{
+	struct sx *s = *state;
+
+	s->keep = 0;
+	s->cfg.capa = "USER\r\nPIPELINING\r\n";
+	add_msgs(s, 0, 3);
+	sx_start(s);
+	assert_int_equal(sx_run(s), 0);
+	assert_int_equal(s->sum.downloaded, 3);
+	assert_int_equal(s->sum.deleted, 3);
+	assert_int_equal(fakepop3_count(s->srvdir), 0);
+	assert_int_equal(journaled(s), 0);
+	assert_delivered(s, 3);
+}
+
+/* Without UIDL (learnt from a -ERR, no CAPA), a run that stored messages
+ * but never reached QUIT is finished by the next one without duplicates:
+ * the content names match. */
+static void no_uidl_crash_before_quit(void **state)
+{
+	struct sx *s = *state;
+
+	s->keep = 0;
+	s->cfg.capa = NULL;
+	s->cfg.no_uidl = 1;
+	s->o.batch_msgs = 2;
+	add_msgs(s, 0, 5);
+	sx_start(s);
+	s->o.test_crash = POP3SYNC_CRASH_AFTER_JOURNAL;
+	assert_int_equal(sx_run(s), -1);
+	assert_int_equal(journaled(s), 2);
+	s->o.test_crash = 0;
+	assert_int_equal(sx_run(s), 0);
+	assert_int_equal(s->sum.downloaded, 3);
+	assert_int_equal(s->sum.deleted, 5);
+	assert_int_equal(fakepop3_count(s->srvdir), 0);
+	assert_int_equal(journaled(s), 0);
+	assert_delivered(s, 5);
+}
+
+/* A refused RETR leaves a message unexamined: content names are kept. */
+static void no_uidl_refused_keeps_names(void **state)
+{
+	struct sx *s = *state;
+
+	s->keep = 0;
+	s->cfg.capa = "USER\r\n";
+	s->cfg.quit_err = 1;
+	add_msgs(s, 0, 3);
+	sx_start(s);
+	assert_int_equal(sx_run(s), -1); /* QUIT failed: nothing deleted */
+	assert_int_equal(fakepop3_count(s->srvdir), 3);
+	assert_int_equal(journaled(s), 3);
+	s->cfg.quit_err = 0;
+	s->cfg.retr_refuse = "uid001";
+	sx_restart(s);
+	assert_int_equal(sx_run(s), 0);
+	assert_int_equal(s->sum.downloaded, 0);
+	assert_int_equal(s->sum.deleted, 2);
+	assert_int_equal(journaled(s), 3);
+	s->cfg.retr_refuse = NULL;
+	sx_restart(s);
+	assert_int_equal(sx_run(s), 0);
+	assert_int_equal(s->sum.downloaded, 0);
+	assert_int_equal(s->sum.deleted, 1);
+	assert_int_equal(journaled(s), 0);
+	assert_delivered(s, 3);
+}
+
 static void dry_run_changes_nothing(void **state)
 {
 	struct sx *s = *state;
@@ -437,6 +523,9 @@ int main(void)
 		SX(delete_after_days),
 		SX(max_size_left_on_server),
 		SX(no_uidl_with_keep),
+		SX(no_uidl_keep_no),
+		SX(no_uidl_crash_before_quit),
+		SX(no_uidl_refused_keeps_names),
 		SX(dry_run_changes_nothing),
 		SX(crash_after_intent),
 		SX(crash_after_commit),
