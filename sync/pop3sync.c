@@ -906,10 +906,13 @@ int pop3_ingest(const struct fct_config *cfg, const struct cfg_channel *ch,
 		rc = ingest_run(&ig, err);
 	ingest_free(&ig);
 	if (rc < 0) {
-		fct_err_prefix(err, "channel %s", ch->name);
+		char *already = fct_xasprintf("channel %s ", ch->name);
+		if (strncmp(err->msg, already, strlen(already)) != 0)
+			fct_err_prefix(err, "channel %s", ch->name);
+		free(already);
 		return -1;
 	}
-	fct_log_info(o->log, "channel %s: %s%zu downloaded (%llu bytes), %zu deleted, "
+	fct_log_verbose(o->log, "channel %s: %s%zu downloaded (%llu bytes), %zu deleted, "
 	             "%zu left on the server over MaxSize", ch->name,
 	             o->dry_run ? "dry run: " : "", sum->downloaded,
 	             (unsigned long long)sum->bytes, sum->deleted, sum->too_big);

@@ -508,7 +508,8 @@ static void locked_channel(void **state)
 	assert_int_equal(fct_lock_take(&l, path, "pop", 0, &e), 0);
 	assert_int_equal(sx_run(s), -1);
 	assert_int_equal(s->err.kind, FCT_E_STORE);
-	assert_non_null(strstr(s->err.msg, "pop"));
+	assert_non_null(strstr(s->err.msg, "being synchronized"));
+	assert_null(strstr(s->err.msg, "channel pop: channel pop"));
 	fct_lock_release(l);
 	assert_int_equal(sx_run(s), 0);
 }
