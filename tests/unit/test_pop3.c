@@ -310,6 +310,52 @@ static void login_auth_plain_initial_response(void **state)
 	free(rx);
 }
 
+/* RFC 5034: an AUTH line with initial response may not pass 255 octets;
+ * a longer one waits for the server's empty challenge instead. */
+static void login_auth_plain_long_credentials(void **state)
+{
+	struct fx *f = *state;
+	char user[240], *rx;
+
+	memset(user, 'u', sizeof user - 1);
+	user[sizeof user - 1] = '\0';
+	f->cfg.user = user;
+	f->po.user = user;
+	f->po.auth_mechs = "PLAIN";
+	assert_int_equal(fx_connect(f), 0);
+	assert_string_equal(pop3_auth_used(f->p), "PLAIN");
+	rx = fx_received(f);
+	assert_non_null(strstr(rx, "AUTH PLAIN\r\n"));
+	free(rx);
+}
+
+static void debug_log_masks_secrets(void **state)
+{
+	struct fx *f = *state;
+	char *logged;
+
+	f->log.debug = 1;
+	f->po.auth_mechs = "USER";
+	assert_int_equal(fx_connect(f), 0);
+	logged = fx_logged(f);
+	assert_non_null(strstr(logged, "pop3> USER bob"));
+	assert_non_null(strstr(logged, "pop3> PASS <secret masked>"));
+	assert_non_null(strstr(logged, "pop3< +OK Logged in."));
+	assert_null(strstr(logged, "s3cret"));
+	free(logged);
+}
+
+static void greeting_refused(void **state)
+{
+	struct fx *f = *state;
+
+	f->cfg.greeting = "-ERR [SYS/TEMP] too many connections";
+	assert_int_equal(fx_connect(f), -1);
+	assert_int_equal(f->err.kind, FCT_E_STORE);
+	assert_true(f->err.temporary);
+	assert_non_null(strstr(f->err.msg, "too many connections"));
+}
+
 static void login_apop(void **state)
 {
 	struct fx *f = *state;
@@ -623,6 +669,15 @@ static void uidl_validation(void **state)
 	uidl_rejects(f, "0 a\r\n", "malformed");
 	uidl_rejects(f, "1\r\n", "malformed");
 	uidl_rejects(f, "-1 a\r\n", "malformed");
+	{
+		/* A line past the bound is an error, not an allocation. */
+		char *huge = fct_xcalloc(1, POP3_LINE_MAX + 16);
+		memcpy(huge, "1 ", 2);
+		memset(huge + 2, 'x', POP3_LINE_MAX + 8);
+		memcpy(huge + POP3_LINE_MAX + 10, "\r\n", 2);
+		uidl_rejects(f, huge, "longer than");
+		free(huge);
+	}
 }
 
 struct rsink {
@@ -898,6 +953,9 @@ int main(void)
 		cmocka_unit_test(dec_large_and_sink_failure),
 		FX(login_user_pass),
 		FX(login_auth_plain_initial_response),
+		FX(login_auth_plain_long_credentials),
+		FX(debug_log_masks_secrets),
+		FX(greeting_refused),
 		FX(login_apop),
 		FX(login_without_capa_uses_user),
 		FX(login_refused_reports_server_text),
