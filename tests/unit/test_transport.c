@@ -447,7 +447,7 @@ static void connect_timeout(void **state)
 
 /* ---- TLS: certificates made at test time, a server in a child ---- */
 
-static char tmpdir[64];
+static char tmpdir[256];
 
 /* Self-signed P-256 certificate for CN=localhost, SAN localhost and
  * 127.0.0.1, valid from now+nb to now+na seconds; writes STEM.crt/.key. */
@@ -456,7 +456,7 @@ static void make_cert(const char *stem, long nb, long na)
 	EVP_PKEY *k = EVP_EC_gen("P-256");
 	X509 *c = X509_new();
 	X509V3_CTX v3;
-	char path[128];
+	char path[320];
 	FILE *fp;
 
 	assert_non_null(k);
@@ -498,7 +498,9 @@ static void make_cert(const char *stem, long nb, long na)
 static int tls_setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/facteur-tls-XXXXXX");
+	const char *base = getenv("TMPDIR");
+
+	snprintf(tmpdir, sizeof tmpdir, "%s/facteur-tls-XXXXXX", base && *base ? base : P_tmpdir);
 	if (!mkdtemp(tmpdir))
 		return -1;
 	make_cert("good", -3600, 86400);
@@ -509,7 +511,7 @@ static int tls_setup(void **state)
 static int tls_teardown(void **state)
 {
 	static const char *files[] = {"good.crt", "good.key", "expired.crt", "expired.key"};
-	char path[128];
+	char path[320];
 
 	(void)state;
 	for (size_t i = 0; i < 4; i++) {
@@ -522,7 +524,7 @@ static int tls_teardown(void **state)
 
 static const char *tpath(const char *f)
 {
-	static char path[4][128];
+	static char path[4][320];
 	static int i;
 
 	i = (i + 1) % 4;
