@@ -302,6 +302,27 @@ static void fp_scram(struct fp_sess *s, const char *ir)
 		fp_login_ok(s);
 }
 
+/* XOAUTH2: a wrong token gets the JSON error challenge, then -ERR. */
+static void fp_xoauth2(struct fp_sess *s, const char *ir)
+{
+	static const char json[] = "{\"status\":\"401\",\"schemes\":\"bearer\"}";
+	unsigned char got[1024];
+	char want[600], b[128], line[256];
+
+	snprintf(want, sizeof want, "user=%s\001auth=Bearer %s\001\001", s->c->user, s->c->pass);
+	if (fp_unb64(ir, got, sizeof got) >= 0 && strcmp((char *)got, want) == 0) {
+		fp_login_ok(s);
+		return;
+	}
+	fp_b64((const unsigned char *)json, sizeof json - 1, b);
+	fp_puts(s, "+ ");
+	fp_puts(s, b);
+	fp_puts(s, "\r\n");
+	if (!fp_getline(s, line, sizeof line))
+		_exit(0);
+	fp_puts(s, line[0] ? "-ERR protocol violation\r\n" : "-ERR [AUTH] invalid token\r\n");
+}
+
 static void fp_login_fail(struct fp_sess *s)
 {
 	static const char *const codes[] = {"[AUTH] ", "[IN-USE] ", "[LOGIN-DELAY] ",
@@ -459,6 +480,9 @@ static int fp_auth_cmd(struct fp_sess *s, const char *verb, const char *arg)
 	} else if (!strcasecmp(verb, "AUTH") && !strncasecmp(arg, "SCRAM-SHA-256", 13) &&
 	           s->c->scram) {
 		fp_scram(s, arg[13] == ' ' ? arg + 14 : arg + 13);
+	} else if (!strcasecmp(verb, "AUTH") && !strncasecmp(arg, "XOAUTH2 ", 8) &&
+	           s->c->xoauth2) {
+		fp_xoauth2(s, arg + 8);
 	} else if (!strcasecmp(verb, "STLS")) {
 		if (s->c->stls == 0) {
 			fp_puts(s, "-ERR STLS not available\r\n");
@@ -755,4 +779,15 @@ out:
 	X509_free(c);
 	EVP_PKEY_free(k);
 	return rc;
+}
+
+char *fakepop3_tmpdir(char *buf, size_t n, const char *tag)
+{
+	const char *base = getenv("TMPDIR");
+
+	/* Paths are built in fixed buffers: keep the base short. */
+	if (!base || !*base || strlen(base) > 60)
+		base = P_tmpdir;
+	snprintf(buf, n, "%s/fct-%s-XXXXXX", base, tag);
+	return mkdtemp(buf);
 }

@@ -29,6 +29,7 @@ struct fakepop3_cfg {
 	int tls_implicit;       /* TLS from the first byte (POP3S) */
 	const char *capa_tls;   /* CAPA lines once TLS is up; NULL: same as capa */
 	int scram;              /* 1: AUTH SCRAM-SHA-256; 2: same, bad server signature */
+	int xoauth2;            /* accept AUTH XOAUTH2 with pass as the token */
 	int no_uidl;            /* UIDL -> -ERR */
 	const char *uidl_raw;   /* UIDL listing lines to send instead of the real ones */
 	const char *list_raw;   /* same for LIST */
@@ -54,6 +55,8 @@ int fakepop3_pair(struct fakepop3 *f, const struct fakepop3_cfg *c, int *client_
 int fakepop3_stop(struct fakepop3 *f);
 /* malloc'd contents of dir/name ("" if missing), NUL-terminated. */
 char *fakepop3_slurp(const char *dir, const char *name, size_t *len);
+/* A fresh directory under TMPDIR (or the system default): buf, or NULL. */
+char *fakepop3_tmpdir(char *buf, size_t n, const char *tag);
 /* Self-signed certificate for localhost / 127.0.0.1: dir/cert.pem, dir/key.pem. */
 int fakepop3_make_cert(const char *dir);
 /* Writes a message file dir/box/uidl. */

@@ -19,8 +19,8 @@
 #define T0 1700000000LL
 
 struct sx {
-	char base[64];
-	char srvdir[128], mail[128], state[128];
+	char base[128];
+	char srvdir[200], mail[200], state[200];
 	struct fakepop3_cfg cfg;
 	struct fakepop3 srv;
 	struct fct_log log;
@@ -35,8 +35,7 @@ static int sx_setup(void **state)
 {
 	struct sx *s = calloc(1, sizeof *s);
 
-	snprintf(s->base, sizeof s->base, "/tmp/fct-pop3sync-XXXXXX");
-	assert_non_null(mkdtemp(s->base));
+	assert_non_null(fakepop3_tmpdir(s->base, sizeof s->base, "pop3sync"));
 	snprintf(s->srvdir, sizeof s->srvdir, "%s/srv", s->base);
 	snprintf(s->mail, sizeof s->mail, "%s/mail", s->base);
 	snprintf(s->state, sizeof s->state, "%s/state/pop", s->base);
@@ -106,7 +105,7 @@ static int sx_run(struct sx *s)
 static size_t md_files(struct sx *s, char **out, size_t max)
 {
 	static const char *const sub[] = {"new", "cur"};
-	char path[300], rel[600];
+	char path[400], rel[600];
 	struct dirent *de;
 	size_t n = 0, i, j;
 	DIR *d;
@@ -498,7 +497,7 @@ static void locked_channel(void **state)
 	struct sx *s = *state;
 	struct fct_lock *l = NULL;
 	struct fct_err e;
-	char path[200];
+	char path[300];
 
 	add_msgs(s, 0, 1);
 	sx_start(s);
