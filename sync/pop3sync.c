@@ -38,8 +38,8 @@
  * stored by a run that never got QUIT's +OK: its tmp file is dropped and it
  * is deleted again.  Byte-identical messages are therefore delivered once.
  * After a QUIT that removed every stored message, with no message left
- * unexamined (refused, over MaxSize), the names are dropped: none can be on
- * the server any more. */
+ * unexamined (a refused RETR), the names are dropped: none can be on the
+ * server any more. */
 #include "sync/pop3sync.h"
 
 #include <errno.h>
@@ -480,6 +480,12 @@ static int list_server(struct ingest *ig, struct fct_err *err)
 
 /* ---- download ------------------------------------------------------------ */
 
+/* For messages: the UIDL, or what stands for it without UIDL. */
+static const char *msg_name(const struct srv_msg *m)
+{
+	return m->uidl ? m->uidl : "no UIDL";
+}
+
 static int sink_begin(void *ctx, unsigned num, struct fct_err *err)
 {
 	struct dl_batch *b = ctx;
@@ -556,7 +562,7 @@ static int sink_refused(void *ctx, unsigned num, const char *text, struct fct_er
 
 	(void)err;
 	fct_log_warn(b->ig->log, "channel %s: server refused message %u (%s): %s; skipped",
-	             b->ig->ch->name, num, b->want[b->next]->uidl, text);
+	             b->ig->ch->name, num, msg_name(b->want[b->next]), text);
 	b->ig->sum->refused++;
 	b->next++;
 	return 0;
@@ -706,7 +712,7 @@ static int download_all(struct ingest *ig, struct fct_err *err)
 			if (over_limit(ig, m)) {
 				fct_log_warn(ig->log, "channel %s: message %u (%s) is %llu bytes, over "
 				             "MaxSize: left on the server", ig->ch->name, m->num,
-				             m->uidl, (unsigned long long)m->size);
+				             msg_name(m), (unsigned long long)m->size);
 				ig->sum->too_big++;
 				ig->sum->too_big_bytes += m->size;
 				continue;
@@ -846,8 +852,10 @@ static int delete_and_quit(struct ingest *ig, struct fct_err *err)
 	else if (!ig->o->dry_run) {
 		ig->sum->deleted = ok;
 		ig->sum->deleted_bytes = ok == n ? bytes : 0;
-		/* Only when no stored message can still be on the server. */
-		if (ig->no_uidl && ok == n && !ig->sum->refused && !ig->sum->too_big)
+		/* Only when no stored message can still be on the server.  Messages
+		 * over MaxSize were never stored (unless MaxSize shrank between a
+		 * failed QUIT and now: accepted, or the names would pile up). */
+		if (ig->no_uidl && ok == n && !ig->sum->refused)
 			rc = drop_pseudo(ig, err);
 	}
 	return rc;

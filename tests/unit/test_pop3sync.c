@@ -375,6 +375,31 @@ static void no_uidl_refused_keeps_names(void **state)
 	assert_delivered(s, 3);
 }
 
+/* Without UIDL, MaxSize still leaves big messages and names them by number. */
+static void no_uidl_max_size(void **state)
+{
+	struct sx *s = *state;
+	char big[3000];
+
+	s->keep = 0;
+	s->max_size = "1k";
+	s->cfg.capa = "USER\r\n";
+	add_msgs(s, 0, 2);
+	memset(big, 'x', sizeof big - 2);
+	big[sizeof big - 2] = '\n';
+	big[sizeof big - 1] = '\0';
+	assert_int_equal(fakepop3_add(s->srvdir, "zzbig", big), 0);
+	sx_start(s);
+	assert_int_equal(sx_run(s), 0);
+	assert_int_equal(s->sum.downloaded, 2);
+	assert_int_equal(s->sum.too_big, 1);
+	assert_int_equal(s->sum.deleted, 2);
+	assert_int_equal(fakepop3_count(s->srvdir), 1);
+	/* The big one was never stored: names do not pile up because of it. */
+	assert_int_equal(journaled(s), 0);
+	assert_delivered(s, 2);
+}
+
 static void dry_run_changes_nothing(void **state)
 {
 	struct sx *s = *state;
@@ -526,6 +551,7 @@ int main(void)
 		SX(no_uidl_keep_no),
 		SX(no_uidl_crash_before_quit),
 		SX(no_uidl_refused_keeps_names),
+		SX(no_uidl_max_size),
 		SX(dry_run_changes_nothing),
 		SX(crash_after_intent),
 		SX(crash_after_commit),
