@@ -413,8 +413,34 @@ class Dovecot:
 # -- CLI ----------------------------------------------------------------
 
 
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # an unreaped zombie is as good as gone
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _read_pid(root):
+    try:
+        with open(os.path.join(root, "master.pid")) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
 def _cli_start(root):
     os.makedirs(root, exist_ok=True)
+    pid = _read_pid(root)
+    if pid is not None and _pid_alive(pid):
+        raise DovecotError("a server started in %s is still running (pid %d):"
+                           " stop it first" % (root, pid))
     d = Dovecot(os.path.abspath(root))
     d.start(detach=True)
     # The server outlives this process; `stop` finds it through the pid file.
@@ -425,27 +451,17 @@ def _cli_start(root):
 
 
 def _cli_stop(root):
-    pidfile = os.path.join(os.path.abspath(root), "master.pid")
-    try:
-        with open(pidfile) as f:
-            pid = int(f.read().strip())
-    except (OSError, ValueError):
-        return 0  # nothing running
-    try:
+    pid = _read_pid(root)
+    if pid is None:
+        return 0  # nothing was started here
+    if _pid_alive(pid):
         os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pid = None
-    deadline = time.monotonic() + 10
-    while pid is not None and time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.05)
-    else:
-        if pid is not None:
+        deadline = time.monotonic() + 10
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _pid_alive(pid):
             os.killpg(pid, signal.SIGKILL)
-    os.unlink(pidfile)
+    os.unlink(os.path.join(root, "master.pid"))
     return 0
 
 

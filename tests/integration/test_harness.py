@@ -10,6 +10,7 @@ import subprocess
 
 import pytest
 
+import dovecot as dovecot_mod
 import mailgen
 import util
 
@@ -335,7 +336,7 @@ def run_demo(tmp_path, facteur):
     pids = [int(l.split("=")[1]) for l in r.stdout.split()
             if l.startswith("pid=")]
     assert len(pids) == 1, r.stdout + r.stderr
-    assert not os.path.exists("/proc/%d" % pids[0]), "demo left Dovecot running"
+    assert not dovecot_mod._pid_alive(pids[0]), "demo left Dovecot running"
     return r
 
 
