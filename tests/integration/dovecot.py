@@ -14,6 +14,7 @@ tests never skip because the server is missing or broken.
 """
 
 import collections
+import grp
 import imaplib
 import os
 import poplib
@@ -154,6 +155,7 @@ protocol imap {{
 }}
 
 service imap-login {{
+  {chroot}
   inet_listener imap {{
     address = {host}
     port = {imap}
@@ -165,6 +167,7 @@ service imap-login {{
   }}
 }}
 service pop3-login {{
+  {chroot}
   inet_listener pop3 {{
     address = {host}
     port = {pop3}
@@ -181,6 +184,7 @@ service imap {{
 # Every test client comes from 127.0.0.1: without this, one wrong-password
 # test would slow every later login by up to 15 s (anvil's per-IP penalty).
 service anvil {{
+  {chroot}
   unix_listener anvil-auth-penalty {{
     mode = 0
   }}
@@ -216,8 +220,9 @@ class Dovecot:
             self.internal = ("dovecot", "dovecot", "dovenull")
         else:
             self.uid, self.gid = os.getuid(), os.getgid()
+            # Unprivileged: every Dovecot process runs as the caller.
             me = pwd.getpwuid(self.uid).pw_name
-            self.internal = (me, me, me)
+            self.internal = (me, grp.getgrgid(self.gid).gr_name, me)
 
     # -- set-up ---------------------------------------------------------
 
@@ -244,6 +249,8 @@ class Dovecot:
             uid=self.uid, gid=self.gid,
             internal_user=self.internal[0], internal_group=self.internal[1],
             login_user=self.internal[2],
+            # chroot needs root; unprivileged runs go without.
+            chroot="" if os.geteuid() == 0 else "chroot =",
             instance="facteur-test-%d" % os.getpid(), **self.ports)
         with open(self.config, "w") as f:
             f.write(text)
