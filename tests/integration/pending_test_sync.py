@@ -288,28 +288,42 @@ def test_rerun_is_a_no_op(world):
 # -- crash safety ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def crash_world(dovecot, tmp_path, seed):
+    """A world with work in both directions: 100 messages on the server
+    (up to 400 KB), 40 local ones, two folders on each side only."""
+    w = make_world(dovecot, tmp_path)
+    far = seed_far(w, "INBOX", 70 + seed, 60, max_body=400000)
+    far += seed_far(w, "Big", 80 + seed, 40, max_body=400000)
+    near = util.gen(90 + seed, 40, max_body=200000)
+    for i, m in enumerate(near):
+        util.maildir_deliver(w.mail, "INBOX" if i % 2 else "Local", m)
+    return w, {m.message_id for m in far + near}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
 def test_kill_9_then_rerun_converges(dovecot, tmp_path, seed):
     rng = random.Random(seed)
-    w = make_world(dovecot, tmp_path)
+    # How long does a whole run take here?  Time one on an identical twin,
+    # then kill runs of the real world at random moments inside that span.
+    twin, _ = crash_world(dovecot, tmp_path / "twin", seed)
+    t0 = time.monotonic()
+    twin.sync()
+    span = time.monotonic() - t0
+    twin.close()
+    w, all_ids = crash_world(dovecot, tmp_path / "real", seed)
     try:
-        far = seed_far(w, "INBOX", 70 + seed, 60, max_body=400000)
-        far += seed_far(w, "Big", 80 + seed, 40, max_body=400000)
-        near = util.gen(90 + seed, 40, max_body=200000)
-        for i, m in enumerate(near):
-            util.maildir_deliver(w.mail, "INBOX" if i % 2 else "Local", m)
-        # How long does a whole run take here?  Kill somewhere inside it.
-        probe = util.start_facteur(["-a"], w.cfg)
-        delay = rng.uniform(0.02, 1.5)
-        time.sleep(delay)
-        probe.send_signal(signal.SIGKILL)
-        probe.communicate()
+        delays = []
+        for _ in range(3):
+            delays.append(rng.uniform(0.02, 0.9) * span)
+            p = util.start_facteur(["-a"], w.cfg)
+            time.sleep(delays[-1])
+            p.send_signal(signal.SIGKILL)
+            p.communicate()
         rc, out, err = util.run_facteur(["-a"], w.cfg, timeout=300)
-        assert rc == 0, "rerun after kill at %.2fs failed:\n%s" % (delay, err)
-        all_ids = {m.message_id for m in far + near}
-        far_now, near_now = w.far_all(), w.near()
-        assert set(far_now) == all_ids
-        assert set(near_now) == all_ids
+        assert rc == 0, "rerun after kills at %s (run takes %.2fs) failed:" \
+            "\n%s" % (["%.2f" % d for d in delays], span, err)
+        assert set(w.far_all()) == all_ids
+        assert set(w.near()) == all_ids
         w.assert_converged()
         # And it has settled: one more run changes nothing.
         before = util.server_state(w.imap), util.maildir_snapshot(w.mail)

@@ -56,9 +56,12 @@ def check(resp, what):
     return data
 
 
-def create_folder(imap, folder):
-    if folder.upper() != "INBOX":
-        check(imap.create(q(folder)), "CREATE " + folder)
+def create_folder(imap, folder, exist_ok=False):
+    if folder.upper() == "INBOX":
+        return
+    typ, data = imap.create(q(folder))
+    if typ != "OK" and not (exist_ok and b"[ALREADYEXISTS]" in data[0]):
+        raise AssertionError("IMAP CREATE %s failed: %s %r" % (folder, typ, data))
 
 
 def append(imap, folder, msg, flags=""):
@@ -70,10 +73,11 @@ def append(imap, folder, msg, flags=""):
 
 
 def seed(imap, folder, messages, flags_for=None, create=True):
-    """Create `folder` (unless INBOX) and APPEND every message; flags_for(i)
-    may return Maildir letters for message i.  Returns the list appended."""
+    """Create `folder` unless it exists and APPEND every message;
+    flags_for(i) may return Maildir letters for message i.  Returns the list
+    appended."""
     if create:
-        create_folder(imap, folder)
+        create_folder(imap, folder, exist_ok=True)
     out = []
     for i, m in enumerate(messages):
         append(imap, folder, m, flags_for(i) if flags_for else "")
@@ -304,6 +308,7 @@ def make_config(tmp, user, ports, cert, password=None, tls="imaps",
     they override the defaults Patterns */Create Both/Expunge Both/
     SyncState *.  tls is "imaps" or "starttls".  Returns a Config."""
     tmp = str(tmp)
+    os.makedirs(tmp, exist_ok=True)
     if hasattr(user, "password"):
         user, password = user.name, user.password
     maildir = os.path.join(tmp, "Mail")
