@@ -34,6 +34,8 @@ PORT_NAMES = ("imap", "imaps", "pop3", "pop3s")
 START_TIMEOUT = 20.0
 
 User = collections.namedtuple("User", "name password")
+# Always present; tests that write mail should prefer new_user().
+FIXED_USERS = (("alice", "alice-secret"), ("bob", "bob-secret"))
 
 
 class DovecotError(RuntimeError):
@@ -197,7 +199,7 @@ class Dovecot:
     """One private Dovecot.  `root` is its directory (created if None);
     start() writes the config and runs `dovecot -F -c CONFIG` as a child.
     Attributes valid after start(): host, ports (dict imap/imaps/pop3/pop3s),
-    cert, config, root."""
+    cert, config, root, users (alice and bob)."""
 
     def __init__(self, root=None):
         self.own_root = root is None
@@ -208,10 +210,11 @@ class Dovecot:
         self.cert = os.path.join(self.root, "tls", "cert.pem")
         self.key = os.path.join(self.root, "tls", "key.pem")
         self.config = os.path.join(self.root, "dovecot.conf")
-        self.users = os.path.join(self.root, "users")
+        self.users_dir = os.path.join(self.root, "users")
         self.mail_root = os.path.join(self.root, "mail")
         self.log = os.path.join(self.root, "log", "dovecot.log")
         self.proc = None
+        self.users = {}  # name -> User, the FIXED_USERS
         self._lock = threading.Lock()
         self._serial = 0
         if os.geteuid() == 0:
@@ -239,6 +242,8 @@ class Dovecot:
                                    "directory" % (d, self.uid))
             d = os.path.dirname(d)
         os.chown(self.mail_root, self.uid, self.gid)
+        for name, pw in FIXED_USERS:
+            self.users[name] = self.add_user(name, pw)
         if not os.path.exists(self.cert):
             make_cert(os.path.join(self.root, "tls"))
         names = PORT_NAMES
@@ -346,7 +351,7 @@ class Dovecot:
         home = os.path.join(self.mail_root, name)
         line = "%s:{PLAIN}%s:%d:%d::%s::\n" % (name, password, self.uid,
                                                self.gid, home)
-        path = os.path.join(self.users, name)
+        path = os.path.join(self.users_dir, name)
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
             f.write(line)

@@ -253,6 +253,27 @@ def test_folder_creation_each_way(world):
     world.assert_converged()
 
 
+def test_non_ascii_folder_names_each_way(world):
+    far_names = ["Entwürfe", "日本語/Sub"]
+    near_names = ["Données/Été", "A&B"]
+    sent = {}
+    for i, n in enumerate(far_names):
+        for m in seed_far(world, n, 150 + i, 2):
+            sent[m.message_id] = n
+    for i, n in enumerate(near_names):
+        for m in util.gen(160 + i, 2):
+            util.maildir_deliver(world.mail, n, m)
+            sent[m.message_id] = n
+    world.sync()
+    # UTF-8 directory names locally, mUTF-7 on the server.
+    local = util.maildir_folders(world.mail)
+    remote = util.server_folders(world.imap)
+    for n in far_names + near_names:
+        assert n in local and n in remote, n
+    assert {mid: f for mid, (_, f) in world.near().items()} == sent
+    world.assert_converged()
+
+
 def test_create_near_only_does_not_create_on_server(dovecot, tmp_path):
     w = make_world(dovecot, tmp_path, Create="Near")
     try:

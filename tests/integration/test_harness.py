@@ -207,6 +207,16 @@ def test_wrong_password_refused(dovecot, user):
         c.logout()
 
 
+def test_fixed_users_alice_and_bob(dovecot):
+    for name in ("alice", "bob"):
+        u = dovecot.users[name]
+        c = dovecot.imap(u)
+        try:
+            assert c.state == "AUTH"
+        finally:
+            c.logout()
+
+
 def test_users_are_isolated(dovecot):
     a, b = dovecot.new_user(), dovecot.new_user()
     assert a.name != b.name
@@ -273,6 +283,21 @@ def test_seed_200_and_read_back(dovecot, user, imap):
     for m in msgs[:20]:
         assert bodies[m.message_id] == m.data
     assert "Archive/2024" in util.server_folders(imap)
+
+
+def test_non_ascii_folder_names(dovecot, user, imap):
+    names = ["Entwürfe", "Données/Été", "日本語", "A&B"]
+    for i, n in enumerate(names):
+        util.seed(imap, n, util.gen(300 + i, 2))
+    typ, data = imap.list()
+    raw = b" ".join(data)
+    assert b"Entw&APw-rfe" in raw and b"A&-B" in raw  # mUTF-7 on the wire
+    assert set(names) <= set(util.server_folders(imap))
+    for n in names:
+        assert len(util.server_messages(imap, n)) == 2
+    r = dovecot.doveadm("mailbox", "status", "-u", user.name, "messages",
+                        "Entwürfe")
+    assert "messages=2" in r.stdout.decode().split()
 
 
 def test_doveadm_sees_user(dovecot, user, imap):

@@ -6,6 +6,7 @@ Nothing here uses facteur to check facteur: the server side is read over
 IMAP with imaplib, the local side with the standard library.
 """
 
+import base64
 import collections
 import email.parser
 import email.policy
@@ -44,8 +45,39 @@ def imap_flags(letter_str):
 # -- IMAP side --------------------------------------------------------------
 
 
+def mutf7_encode(name):
+    """UTF-8 folder name -> IMAP modified UTF-7 (RFC 3501 5.1.3)."""
+    out, run = [], []
+
+    def flush():
+        if run:
+            b = "".join(run).encode("utf-16-be")
+            out.append("&" + base64.b64encode(b).decode().rstrip("=")
+                       .replace("/", ",") + "-")
+            run.clear()
+
+    for ch in name:
+        if 0x20 <= ord(ch) <= 0x7e:
+            flush()
+            out.append("&-" if ch == "&" else ch)
+        else:
+            run.append(ch)
+    flush()
+    return "".join(out)
+
+
+def mutf7_decode(name):
+    def dec(m):
+        if m.group(1) == "":
+            return "&"
+        b64 = m.group(1).replace(",", "/")
+        return base64.b64decode(b64 + "=" * (-len(b64) % 4)).decode("utf-16-be")
+    return re.sub(r"&([^-]*)-", dec, name)
+
+
 def q(name):
-    """An IMAP quoted string for a mailbox name (ASCII names only)."""
+    """An IMAP quoted string for a UTF-8 mailbox name (mUTF-7 encoded)."""
+    name = mutf7_encode(name)
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -139,7 +171,7 @@ def server_bodies(imap, folder):
 
 
 def server_folders(imap):
-    """Names of all selectable folders (ASCII names)."""
+    """Names of all selectable folders, decoded to UTF-8."""
     names = []
     for line in check(imap.list(), "LIST"):
         m = re.match(rb'\(([^)]*)\) (?:"[^"]*"|NIL) (.*)$', line)
@@ -148,7 +180,7 @@ def server_folders(imap):
         name = m.group(2).decode()
         if name.startswith('"'):
             name = name[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-        names.append(name)
+        names.append(mutf7_decode(name))
     return sorted(names)
 
 
