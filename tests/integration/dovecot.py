@@ -267,7 +267,23 @@ class Dovecot:
         with the log tail on failure."""
         if self.proc is not None:
             raise DovecotError("dovecot already running in " + self.root)
+        chosen_here = not self.ports
+        for attempt in range(3):
+            try:
+                return self._start_once(detach)
+            except DovecotError as e:
+                # Another process took a port between bind(0) and Dovecot's
+                # own bind: pick new ones, unless the caller fixed them.
+                if not chosen_here or "in use" not in str(e) or attempt == 2:
+                    raise
+                self.ports = {}
+
+    def _start_once(self, detach):
         self._prepare()
+        try:
+            log_from = os.path.getsize(self.log)
+        except OSError:
+            log_from = 0
         out = open(os.path.join(self.root, "log", "master.out"), "ab")
         try:
             self.proc = subprocess.Popen(
@@ -278,20 +294,14 @@ class Dovecot:
         finally:
             out.close()
         deadline = time.monotonic() + START_TIMEOUT
-        pending = set(PORT_NAMES)
+        pending = set(PORT_NAMES) | {"log"}
         while pending:
             if self.proc.poll() is not None:
                 rc = self.proc.returncode
                 self.proc = None
                 raise DovecotError("dovecot exited with %d at startup:\n%s"
                                    % (rc, self.log_tail()))
-            for name in sorted(pending):
-                try:
-                    socket.create_connection((self.host, self.ports[name]),
-                                             timeout=1).close()
-                    pending.discard(name)
-                except OSError:
-                    pass
+            self._probe(pending, log_from)
             if pending and time.monotonic() > deadline:
                 self.stop()
                 raise DovecotError("dovecot did not open %s within %ds:\n%s"
@@ -300,6 +310,27 @@ class Dovecot:
             if pending:
                 time.sleep(0.05)
         return self
+
+    def _probe(self, pending, log_from):
+        """Strike from `pending` the listeners that accept, and "log" once
+        the master has logged that it started: it binds its listeners one
+        by one and exits if a later one fails, so accepting ports alone do
+        not prove it is up."""
+        for name in sorted(pending - {"log"}):
+            try:
+                socket.create_connection((self.host, self.ports[name]),
+                                         timeout=1).close()
+                pending.discard(name)
+            except OSError:
+                pass
+        if "log" in pending:
+            try:
+                with open(self.log, "rb") as f:
+                    f.seek(log_from)
+                    if b"master: Info: Dovecot v" in f.read():
+                        pending.discard("log")
+            except OSError:
+                pass
 
     def stop(self):
         """Stop the master (and with it every child); safe to call twice."""

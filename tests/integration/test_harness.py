@@ -307,6 +307,26 @@ def test_doveadm_sees_user(dovecot, user, imap):
     assert "messages=4" in r.stdout.decode().split()
 
 
+def test_startup_failure_raises_with_log():
+    """A port already taken: start() raises, naming the problem from
+    Dovecot's own log, and leaves nothing running."""
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    srv = dovecot_mod.Dovecot()
+    try:
+        srv.ports = dict(zip(dovecot_mod.PORT_NAMES,
+                             dovecot_mod.free_ports(3) + [busy.getsockname()[1]]))
+        with pytest.raises(dovecot_mod.DovecotError) as ei:
+            srv.start()
+        assert "in use" in str(ei.value)
+        assert "master: Fatal" in str(ei.value)  # the log tail is there
+        assert srv.proc is None
+    finally:
+        busy.close()
+        srv.cleanup()
+
+
 def test_restart_keeps_data(dovecot, user):
     c = dovecot.imap(user)
     msgs = util.seed(c, "Keep", util.gen(99, 5), flags_for=lambda i: "S")
