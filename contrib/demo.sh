@@ -65,6 +65,9 @@ for folder, count, seed in plan:
               flags_for=flags)
     print("   %-16s %4d messages" % (folder, count))
 imap.logout()
+with open(os.path.join(sys.argv[3], "expected"), "w") as f:
+    for folder, count, _ in plan:
+        f.write("%s\t%d\n" % (folder, count // scale))
 cfg = util.make_config(sys.argv[3], user, server.ports, info["cert"],
                        name="demo")
 print("   config: %s" % cfg.path)
@@ -83,16 +86,26 @@ if [ $rc -ne 0 ]; then
 fi
 
 echo "== what is in demo/Mail now"
-"$PY" - "$HARNESS" "$DEMO/Mail" <<'EOF'
+"$PY" - "$HARNESS" "$DEMO/Mail" "$DEMO/expected" <<'EOF'
 import collections, sys
 sys.path.insert(0, sys.argv[1])
 import util
 
 counts = collections.Counter(f for _, _, f, _ in util.maildir_list(sys.argv[2]))
-total = 0
+want = dict((l.split("\t")[0], int(l.split("\t")[1]))
+            for l in open(sys.argv[3]).read().splitlines())
+total, bad = 0, []
 for folder in sorted(util.maildir_folders(sys.argv[2])):
     print("   %-16s %4d messages" % (folder, counts[folder]))
     total += counts[folder]
+    if counts[folder] != want.get(folder, 0):
+        bad.append(folder)
+bad += [f for f in want if f not in util.maildir_folders(sys.argv[2])]
 print("   %d messages in %d folders" % (total, len(util.maildir_folders(sys.argv[2]))))
+if bad:
+    print("demo: local mail differs from the server's in: " + ", ".join(sorted(bad)),
+          file=sys.stderr)
+    sys.exit(1)
+print("   every folder matches the server")
 EOF
 echo "demo: done; the mail is in demo/Mail, the config in demo/facteurrc"

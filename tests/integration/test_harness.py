@@ -369,13 +369,15 @@ for line in c.list()[1]:
         for part in c.fetch("1:*", "(BODY.PEEK[])")[1]:
             if isinstance(part, tuple):
                 md.add(part[1].replace(b"\r\n", b"\n"))
+                if os.environ.get("FAKE_LOSE_MAIL") and name == "Work":
+                    break
 c.logout()
 '''
 
 
-def run_demo(tmp_path, facteur):
+def run_demo(tmp_path, facteur, **env_extra):
     env = dict(os.environ, FACTEUR_DEMO_DIR=str(tmp_path / "demo"),
-               FACTEUR_DEMO_SMALL="1")
+               FACTEUR_DEMO_SMALL="1", **env_extra)
     r = subprocess.run(["sh", os.path.join(TOP, "contrib", "demo.sh"), facteur],
                        capture_output=True, text=True, env=env, timeout=300)
     pids = [int(l.split("=")[1]) for l in r.stdout.split()
@@ -403,3 +405,12 @@ def test_demo_reports_failed_sync_and_stops_server(tmp_path):
     assert r.returncode == 1
     assert "the sync failed" in r.stderr
     assert "Archive" in r.stdout  # seeding happened before the sync step
+
+
+def test_demo_notices_missing_mail(tmp_path):
+    fake = tmp_path / "fake-facteur"
+    fake.write_text(FAKE_FACTEUR)
+    fake.chmod(0o755)
+    r = run_demo(tmp_path, str(fake), FAKE_LOSE_MAIL="1")
+    assert r.returncode == 1
+    assert "differs from the server's in: Work" in r.stderr
