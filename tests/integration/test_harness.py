@@ -414,3 +414,35 @@ def test_demo_notices_missing_mail(tmp_path):
     r = run_demo(tmp_path, str(fake), FAKE_LOSE_MAIL="1")
     assert r.returncode == 1
     assert "differs from the server's in: Work" in r.stderr
+
+
+def _sections(path):
+    out, cur = {}, None
+    for line in open(path).read().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        k, _, v = line.partition(" ")
+        if k in ("IMAPAccount", "POP3Account", "IMAPStore", "POP3Store",
+                 "MaildirStore", "Channel"):
+            cur = out.setdefault(k, {})
+        else:
+            cur[k] = v
+    return out
+
+
+def test_make_config_imap_and_pop3(dovecot, user, tmp_path):
+    c = util.make_config(tmp_path / "a", user, dovecot.ports, dovecot.cert,
+                         tls="starttls", Expunge=None, MaxSize="20k")
+    s = _sections(c.path)
+    assert s["IMAPAccount"]["Port"] == str(dovecot.ports["imap"])
+    assert s["IMAPAccount"]["TLSType"] == "STARTTLS"
+    assert s["IMAPAccount"]["Pass"] == user.password
+    assert s["MaildirStore"]["Path"] == c.maildir + "/"
+    assert "Expunge" not in s["Channel"] and s["Channel"]["MaxSize"] == "20k"
+    assert os.stat(c.path).st_mode & 0o077 == 0  # holds a password
+    p = util.make_pop3_config(tmp_path / "b", user, dovecot.ports,
+                              dovecot.cert, store_opts={"Keep": "no"})
+    s = _sections(p.path)
+    assert s["POP3Account"]["Port"] == str(dovecot.ports["pop3s"])
+    assert s["POP3Account"]["TLSType"] == "POP3S"
+    assert s["POP3Store"] == {"Account": "pop", "Keep": "no"}

@@ -338,28 +338,52 @@ def make_config(tmp, user, ports, cert, password=None, tls="imaps",
     `password`) into directory `tmp`, Maildir in tmp/Mail.  channel_opts are
     Channel keywords, e.g. MaxSize="10k", Expunge="None", Sync="Pull";
     they override the defaults Patterns */Create Both/Expunge Both/
-    SyncState *.  tls is "imaps" or "starttls".  Returns a Config."""
+    SyncState *; a value of None drops the keyword.  tls is "imaps" or
+    "starttls".  Returns a Config."""
+    channel = {"Patterns": "*", "Create": "Both", "Expunge": "Both",
+               "SyncState": "*"}
+    channel.update(channel_opts)
+    return _write_config(tmp, user, password, "IMAP", ports, cert, tls,
+                         account_opts, {}, near_opts, name, channel)
+
+
+def make_pop3_config(tmp, user, ports, cert, password=None, tls="pop3s",
+                     account_opts=None, store_opts=None, near_opts=None,
+                     name="pop", **channel_opts):
+    """The same for POP3 ingestion: POP3Account + POP3Store (store_opts,
+    e.g. Keep="no", DeleteAfter=3, MaxSize="50k") into a MaildirStore.
+    tls is "pop3s" or "starttls" (STLS).  Returns a Config."""
+    channel = {"SyncState": "*"}
+    channel.update(channel_opts)
+    return _write_config(tmp, user, password, "POP3", ports, cert, tls,
+                         account_opts, store_opts, near_opts, name, channel)
+
+
+def _write_config(tmp, user, password, proto, ports, cert, tls,
+                  account_opts, store_opts, near_opts, name, channel_opts):
     tmp = str(tmp)
     os.makedirs(tmp, exist_ok=True)
     if hasattr(user, "password"):
         user, password = user.name, user.password
     maildir = os.path.join(tmp, "Mail")
+    implicit = tls in ("imaps", "pop3s")
+    port_key = proto.lower() + ("s" if implicit else "")
     account = {
         "Host": "127.0.0.1",
-        "Port": ports["imaps"] if tls == "imaps" else ports["imap"],
+        "Port": ports[port_key],
         "User": user,
         "Pass": password,
-        "TLSType": "IMAPS" if tls == "imaps" else "STARTTLS",
+        "TLSType": (proto + "S") if implicit else "STARTTLS",
         "CertificateFile": cert,
     }
     account.update(account_opts or {})
+    far = {"Account": name}
+    far.update(store_opts or {})
     near = {"Path": maildir + "/", "Inbox": maildir + "/INBOX",
             "SubFolders": "Verbatim"}
     near.update(near_opts or {})
-    channel = {"Far": ":%s-far:" % name, "Near": ":%s-near:" % name,
-               "Patterns": "*", "Create": "Both", "Expunge": "Both",
-               "SyncState": "*"}
-    channel.update({k: str(v) for k, v in channel_opts.items()})
+    channel = {"Far": ":%s-far:" % name, "Near": ":%s-near:" % name}
+    channel.update(channel_opts)
 
     def section(kind, sname, kv):
         lines = ["%s %s" % (kind, sname)]
@@ -367,8 +391,8 @@ def make_config(tmp, user, ports, cert, password=None, tls="imaps",
         return "\n".join(lines) + "\n"
 
     text = "# facteur test config\n\n" + "\n".join([
-        section("IMAPAccount", name, account),
-        section("IMAPStore", name + "-far", {"Account": name}),
+        section(proto + "Account", name, account),
+        section(proto + "Store", name + "-far", far),
         section("MaildirStore", name + "-near", near),
         section("Channel", name, channel),
     ])
