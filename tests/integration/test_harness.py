@@ -250,14 +250,9 @@ def test_pop3_stls_uidl(dovecot, user):
         p.quit()
 
 
-def test_pop3s(dovecot, user):
-    p = dovecot.pop3(user, mode="pop3s")
-    try:
-        assert isinstance(p.sock, ssl.SSLSocket)
-        count, size = p.stat()
-        assert (count, size) == (0, 0)
-    finally:
-        p.quit()
+def test_pop3s(pop3):
+    assert isinstance(pop3.sock, ssl.SSLSocket)
+    assert pop3.stat() == (0, 0)
 
 
 def test_mailgen_is_deterministic():
@@ -418,7 +413,9 @@ def test_demo_notices_missing_mail(tmp_path):
 
 def _sections(path):
     out, cur = {}, None
-    for line in open(path).read().splitlines():
+    with open(path) as f:
+        text = f.read()
+    for line in text.splitlines():
         if not line or line.startswith("#"):
             continue
         k, _, v = line.partition(" ")
