@@ -288,6 +288,48 @@ def test_create_near_only_does_not_create_on_server(dovecot, tmp_path):
         w.close()
 
 
+# -- one direction ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("direction", ["Pull", "Push"])
+def test_one_direction_keeps_the_other_sides_changes(dovecot, tmp_path,
+                                                     direction):
+    """Sync Pull (Push) moves new mail and flag changes one way only; the
+    other side's changes are neither lost nor reverted, and a later Sync All
+    run carries them over."""
+    w = make_world(dovecot, tmp_path)
+    try:
+        a, b = seed_far(w, "INBOX", 170, 2)
+        w.sync()
+        w.reconfigure(Sync=direction)
+        far_new = seed_far(w, "INBOX", 171, 1)[0]
+        near_new = util.gen(172, 1)[0]
+        util.maildir_deliver(w.mail, "INBOX", near_new)
+        util.store_flags(w.imap, "INBOX", a.message_id, "+FLAGS", "S")
+        util.maildir_set_flags(w.mail, b.message_id, "F")
+        w.sync()
+        far = {mid: util.letters(f) for mid, f in w.far("INBOX").items()}
+        near = {mid: fl for mid, (fl, _) in w.near().items()}
+        if direction == "Pull":
+            assert far == {a.message_id: "S", b.message_id: "",
+                           far_new.message_id: ""}
+            assert near == {a.message_id: "S", b.message_id: "F",
+                            far_new.message_id: "", near_new.message_id: ""}
+        else:
+            assert far == {a.message_id: "S", b.message_id: "F",
+                           far_new.message_id: "", near_new.message_id: ""}
+            assert near == {a.message_id: "", b.message_id: "F",
+                            near_new.message_id: ""}
+        w.reconfigure()
+        w.sync()
+        w.assert_converged()
+        assert {mid: fl for mid, (fl, _) in w.near().items()} == {
+            a.message_id: "S", b.message_id: "F", far_new.message_id: "",
+            near_new.message_id: ""}
+    finally:
+        w.close()
+
+
 # -- idempotence ----------------------------------------------------------
 
 
