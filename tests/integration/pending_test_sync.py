@@ -12,6 +12,7 @@ expunged only on the sides Expunge names.
 
 import os
 import random
+import re
 import signal
 import subprocess
 import time
@@ -346,6 +347,38 @@ def test_rerun_is_a_no_op(world):
     world.sync()
     assert util.server_state(world.imap) == far_before
     assert util.maildir_snapshot(world.mail) == near_before
+
+
+def test_messages_without_message_id(world):
+    """Messages with no Message-ID cannot be matched by it: each side still
+    ends with exactly one copy of each, and a rerun adds nothing."""
+    msgs = util.gen(180, 3)
+    bare = [m._replace(data=re.sub(rb"Message-ID: [^\r]*\r\n", b"", m.data),
+                       message_id=None) for m in msgs]
+    util.seed(world.imap, "INBOX", bare, create=False)
+    local = util.gen(181, 2)
+    for m in local:
+        util.maildir_deliver(world.mail, "INBOX",
+                             m._replace(data=re.sub(rb"Message-ID: [^\r]*\r\n",
+                                                    b"", m.data)))
+    world.sync()
+    world.sync()
+    far_bodies = sorted(util.crlf_to_lf(b) for b in
+                        (util.server_bodies_list(world.imap, "INBOX")))
+    near_bodies = sorted(util.maildir_bodies_list(world.mail, "INBOX"))
+    assert len(far_bodies) == 5
+    assert far_bodies == near_bodies
+
+
+def test_large_initial_pull(world):
+    """A few thousand small messages: all arrive, in reasonable time."""
+    msgs = util.gen(190, 2000, max_body=3000)
+    util.seed(world.imap, "INBOX", msgs, create=False)
+    t0 = time.monotonic()
+    util.sync(world.cfg, timeout=300)
+    took = time.monotonic() - t0
+    assert set(world.near()) == {m.message_id for m in msgs}
+    assert took < 120, "2000 small messages took %.1fs" % took
 
 
 # -- crash safety ---------------------------------------------------------

@@ -170,6 +170,12 @@ def server_bodies(imap, folder):
     return out
 
 
+def server_bodies_list(imap, folder):
+    """Every message's bytes in `folder`, for messages without Message-ID."""
+    return [part[1] for part in _fetch(imap, folder, "(UID BODY.PEEK[])")
+            if isinstance(part, tuple)]
+
+
 def server_folders(imap):
     """Names of all selectable folders, decoded to UTF-8."""
     names = []
@@ -262,6 +268,12 @@ def maildir_bodies(root, folder):
         if f == folder:
             out[mid] = _open_md(root, f).get_bytes(key)
     return out
+
+
+def maildir_bodies_list(root, folder):
+    """Every local message's file bytes in `folder`."""
+    md = _open_md(root, folder)
+    return [md.get_bytes(k) for k in md.keys()]
 
 
 def maildir_snapshot(root):
