@@ -21,7 +21,7 @@ DEMO=${FACTEUR_DEMO_DIR:-$TOP/demo}
 
 # The server's directory must be traversable by Dovecot's mail user, which
 # a home directory often is not: keep it in the temp dir.
-SRV=$(mktemp -d "${TMPDIR:-/tmp}/facteur-demo.XXXXXX")
+SRV=$(mktemp -d -t facteur-demo.XXXXXX)
 cleanup() {
 	"$PY" "$HARNESS/dovecot.py" stop "$SRV" || true
 	rm -rf "$SRV"
