@@ -360,7 +360,7 @@ for line in c.list()[1]:
     os.makedirs(os.path.dirname(d), exist_ok=True)
     md = mailbox.Maildir(d, factory=None, create=True)
     typ, data = c.select('"%s"' % name, readonly=True)
-    if int(data[0]):
+    if int(data[0]) and not len(md):  # the demo runs it twice
         for part in c.fetch("1:*", "(BODY.PEEK[])")[1]:
             if isinstance(part, tuple):
                 md.add(part[1].replace(b"\r\n", b"\n"))
