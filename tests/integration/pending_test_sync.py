@@ -10,11 +10,9 @@ test says otherwise; deletions propagate per Sync; \\Deleted / T are
 expunged only on the sides Expunge names.
 """
 
-import os
 import random
 import re
 import signal
-import subprocess
 import time
 
 import pytest
