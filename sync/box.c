@@ -589,6 +589,8 @@ int box_reselect(struct chan *c, struct box_job *j, struct fct_err *err)
 	return 0;
 }
 
+#define PLAN_PULL_ALL (PLAN_PULL_NEW | PLAN_PULL_RENEW | PLAN_PULL_DELETE | PLAN_PULL_FLAGS)
+
 static int record_box(struct box_job *j, struct fct_err *err)
 {
 	struct box_run *r = &j->r;
@@ -599,6 +601,12 @@ static int record_box(struct box_job *j, struct fct_err *err)
 	nb.uidvalidity = r->fbox.uidvalidity;
 	nb.uidnext = r->fbox.uidnext;
 	nb.highestmodseq = r->fbox.nomodseq ? 0 : r->fbox.highestmodseq;
+	/* A run that did not take every far change (Sync without some Pull
+	 * operation) must not let the next one start after them: QRESYNC
+	 * would never report them again.  Without a modseq the next listing
+	 * is complete. */
+	if ((j->pc.ops & PLAN_PULL_ALL) != PLAN_PULL_ALL)
+		nb.highestmodseq = 0;
 	nb.near_stamp = settled_stamp(r->near_stamp);
 	if (jrnl_begin(r->c->j, &t, err) < 0)
 		return -1;
