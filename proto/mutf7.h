@@ -6,7 +6,11 @@
 
 #include "sync/util.h"
 
-/* Return 0, or -1 on malformed input (out is then unspecified). */
+/* Both append to out (they do not reset it).  They return 0, or -1 on
+ * malformed input (out is then unspecified): for mutf7_to_utf8 a character
+ * outside printable ASCII, bad or non-minimal modified base64, an
+ * unterminated shift, unpaired surrogates or U+0000; for utf8_to_mutf7
+ * invalid UTF-8 (overlong, surrogates, truncated, > U+10FFFF) or NUL. */
 int mutf7_to_utf8(const char *in, size_t n, struct fct_buf *out);
 int utf8_to_mutf7(const char *in, size_t n, struct fct_buf *out);
 

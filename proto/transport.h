@@ -47,6 +47,11 @@ struct tls_info {
 	int verified;          /* 1 if chain and host name verified */
 };
 
+/* Connects to o->host:o->port, trying every address getaddrinfo returns
+ * (IPv4 and IPv6) with a non-blocking connect bounded by the timeout, or
+ * runs o->tunnel with `sh -c` connected through a socketpair.  The options
+ * are copied except o->log, which must outlive the xport.  Errors: FCT_E_IO
+ * (resolution, refused, tunnel spawn), FCT_E_TIMEOUT. */
 int xport_open(struct xport **out, const struct xport_opts *o, struct fct_err *err);
 /* Wraps existing descriptors (tests, socketpairs); the xport takes ownership. */
 int xport_from_fds(struct xport **out, int rfd, int wfd, const struct xport_opts *o,
@@ -64,17 +69,24 @@ int xport_is_deflate(const struct xport *x);
 const struct tls_info *xport_tls_info(const struct xport *x); /* NULL without TLS */
 
 /* Reads at most n bytes.  Returns the count (> 0), 0 at end of stream, -1 on
- * error (err says why, FCT_E_TIMEOUT after timeout_ms without data). */
+ * error (err says why, FCT_E_TIMEOUT after timeout_ms without data; corrupt
+ * compressed data is FCT_E_PROTO).  Queued writes are flushed first, so a
+ * forgotten flush never deadlocks with the server. */
 ssize_t xport_read(struct xport *x, void *buf, size_t n, struct fct_err *err);
-/* Queues bytes; they leave at xport_flush() or when the buffer fills. */
+/* Queues bytes; they leave at xport_flush() or when the buffer fills.
+ * SIGPIPE never kills the process: a vanished peer is an FCT_E_IO error. */
 int xport_write(struct xport *x, const void *buf, size_t n, struct fct_err *err);
 int xport_flush(struct xport *x, struct fct_err *err);
-/* 1 if decoded bytes are waiting in a layer (read will not block). */
+/* 1 if bytes are waiting in a layer (TLS record data, compressed input), so
+ * polling xport_fd() could miss them; the next read is then served mostly or
+ * wholly from memory.  0 means: poll xport_fd() before reading. */
 int xport_pending(const struct xport *x);
 /* Descriptor to poll for readability (the socket, or the tunnel's stdout). */
 int xport_fd(const struct xport *x);
 /* Bytes moved on the wire below all layers, for summaries and benchmarks. */
 void xport_counters(const struct xport *x, unsigned long long *in, unsigned long long *out);
+/* Frees everything, closes the descriptors, and reaps a tunnel child (it gets
+ * the configured timeout to exit after EOF, then SIGTERM).  NULL is a no-op. */
 void xport_close(struct xport *x);
 
 #endif
