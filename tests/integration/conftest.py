@@ -1,0 +1,41 @@
+"""pytest fixtures for facteur's integration tests.
+
+dovecot: one private Dovecot for the whole session (dovecot.Dovecot), stopped
+    at the end even when tests fail; start-up failures raise, never skip.
+user:    a fresh dovecot.User with an empty mailbox, one per test.
+imap:    a logged-in imaplib.IMAP4_SSL for `user`, logged out afterwards.
+"""
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import dovecot as dovecot_mod  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def dovecot():
+    server = dovecot_mod.Dovecot()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def user(dovecot):
+    return dovecot.new_user()
+
+
+@pytest.fixture
+def imap(dovecot, user):
+    conn = dovecot.imap(user)
+    yield conn
+    try:
+        conn.logout()
+    except Exception:
+        pass

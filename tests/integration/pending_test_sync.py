@@ -1,0 +1,435 @@
+"""End-to-end scenarios for the two-way IMAP <-> Maildir sync.
+
+PENDING: pytest does not collect this file until the sync engine lands;
+then rename it to test_sync.py.  Every scenario runs `facteur -c CONFIG -a`
+against the private Dovecot with a fresh user and checks the outcome with
+imaplib (server side) and mailbox.Maildir (local side), never with facteur.
+
+Semantics checked (mbsync's): Sync All, Create Both, Expunge Both unless a
+test says otherwise; deletions propagate per Sync; \\Deleted / T are
+expunged only on the sides Expunge names.
+"""
+
+import os
+import random
+import signal
+import subprocess
+import time
+
+import pytest
+
+import mailgen
+import util
+
+ALL_FLAG_SETS = ["", "S", "FS", "RS", "D", "PS", "DFPRS", "F", "R"]
+
+
+class World:
+    """One user, its imaplib connection and its facteur config."""
+
+    def __init__(self, dovecot, tmp_path, **channel_opts):
+        self.dovecot = dovecot
+        self.user = dovecot.new_user()
+        self.imap = dovecot.imap(self.user)
+        self.tmp = tmp_path
+        self.reconfigure(**channel_opts)
+
+    def reconfigure(self, **channel_opts):
+        self.cfg = util.make_config(self.tmp, self.user, self.dovecot.ports,
+                                    self.dovecot.cert, **channel_opts)
+        self.mail = self.cfg.maildir
+
+    def sync(self, *extra):
+        return util.sync(self.cfg, *extra)
+
+    def far(self, folder="INBOX"):
+        return util.server_messages(self.imap, folder)
+
+    def far_all(self):
+        """{Message-ID: (letters, folder)} over every server folder, with a
+        duplicate anywhere failing the test."""
+        out = {}
+        for f in util.server_folders(self.imap):
+            for mid, flags, _ in util.server_list(self.imap, f):
+                assert mid not in out, "duplicate %s on the server (%s, %s)" % (
+                    mid, out[mid][1], f)
+                out[mid] = (util.letters(flags), f)
+        return out
+
+    def near(self):
+        return util.maildir_messages(self.mail)
+
+    def assert_converged(self):
+        """Both sides hold the same messages with the same flags in the same
+        folders, each exactly once."""
+        far, near = self.far_all(), self.near()
+        assert far == near
+
+    def close(self):
+        try:
+            self.imap.logout()
+        except Exception:
+            pass
+
+
+@pytest.fixture
+def world(dovecot, tmp_path):
+    w = World(dovecot, tmp_path)
+    yield w
+    w.close()
+
+
+def make_world(dovecot, tmp_path, **opts):
+    return World(dovecot, tmp_path, **opts)
+
+
+def seed_far(w, folder, seed, count, flags=None, max_body=100000):
+    msgs = util.gen(seed, count, max_body=max_body)
+    return util.seed(w.imap, folder, msgs, flags_for=flags,
+                     create=folder.upper() != "INBOX")
+
+
+# -- initial pull --------------------------------------------------------
+
+
+def test_initial_pull_several_folders(world):
+    plan = {"INBOX": (1, 12), "Work": (2, 9), "Work/Projects": (3, 7),
+            "Lists/facteur": (4, 5)}
+    flags = lambda i: ALL_FLAG_SETS[i % len(ALL_FLAG_SETS)]
+    sent = {}
+    for folder, (s, n) in plan.items():
+        for m in seed_far(world, folder, s, n, flags=flags):
+            sent[m.message_id] = (m, folder)
+    world.sync()
+    near = world.near()
+    assert set(near) == set(sent)
+    for folder, (s, n) in plan.items():
+        bodies = util.maildir_bodies(world.mail, folder)
+        msgs = util.gen(s, n, max_body=100000)
+        assert len(bodies) == n
+        for i, m in enumerate(msgs):
+            assert near[m.message_id] == (flags(i), folder)
+            assert bodies[m.message_id] == util.crlf_to_lf(m.data)
+    # The pull changed nothing on the server.
+    for folder in plan:
+        far = world.far(folder)
+        assert {mid: util.letters(f) for mid, f in far.items()} == {
+            mid: near[mid][0] for mid in far}
+
+
+def test_initial_pull_over_starttls(dovecot, tmp_path):
+    w = make_world(dovecot, tmp_path)
+    try:
+        w.cfg = util.make_config(tmp_path, w.user, dovecot.ports, dovecot.cert,
+                                 tls="starttls")
+        msgs = seed_far(w, "INBOX", 5, 4)
+        w.sync()
+        assert set(w.near()) == {m.message_id for m in msgs}
+    finally:
+        w.close()
+
+
+def test_empty_account_creates_inbox_and_succeeds(world):
+    world.sync()
+    assert "INBOX" in util.maildir_folders(world.mail)
+    assert world.near() == {}
+
+
+# -- new messages ---------------------------------------------------------
+
+
+def test_new_messages_each_way(world):
+    first = seed_far(world, "INBOX", 10, 5) + seed_far(world, "Work", 11, 5)
+    world.sync()
+    later_far = seed_far(world, "Work", 12, 3, flags=lambda i: "S")
+    later_near = util.gen(13, 4)
+    for i, m in enumerate(later_near):
+        util.maildir_deliver(world.mail, "INBOX" if i % 2 else "Work", m,
+                             flags="F" if i == 0 else "")
+    world.sync()
+    world.assert_converged()
+    far = world.far_all()
+    assert len(far) == len(first) + len(later_far) + len(later_near)
+    for m in later_far:
+        assert far[m.message_id] == ("S", "Work")
+    bodies = util.server_bodies(world.imap, "INBOX")
+    bodies.update(util.server_bodies(world.imap, "Work"))
+    for i, m in enumerate(later_near):
+        # Uploaded with CRLF restored, byte for byte.
+        assert bodies[m.message_id] == m.data
+        assert far[m.message_id] == ("F" if i == 0 else "",
+                                     "INBOX" if i % 2 else "Work")
+
+
+# -- flags ----------------------------------------------------------------
+
+
+def test_flags_each_way_and_both(world):
+    a, b, c, d, e = seed_far(world, "INBOX", 20, 5,
+                             flags=lambda i: "S" if i == 3 else "")
+    world.sync()
+    util.store_flags(world.imap, "INBOX", a.message_id, "+FLAGS", "S")
+    util.maildir_set_flags(world.mail, b.message_id, "F")
+    # Both sides changed different flags of c: the merge keeps both.
+    util.store_flags(world.imap, "INBOX", c.message_id, "+FLAGS", "S")
+    util.maildir_set_flags(world.mail, c.message_id, "R")
+    # d: far drops \Seen while near adds F: F and no S.
+    util.store_flags(world.imap, "INBOX", d.message_id, "-FLAGS", "S")
+    util.maildir_set_flags(world.mail, d.message_id, "FS")
+    # e: the same change on both sides.
+    util.store_flags(world.imap, "INBOX", e.message_id, "+FLAGS", "P")
+    util.maildir_set_flags(world.mail, e.message_id, "P")
+    world.sync()
+    want = {a.message_id: "S", b.message_id: "F", c.message_id: "RS",
+            d.message_id: "F", e.message_id: "P"}
+    far = {mid: util.letters(f) for mid, f in world.far("INBOX").items()}
+    near = {mid: fl for mid, (fl, _) in world.near().items()}
+    assert far == want
+    assert near == want
+
+
+# -- deletions and Expunge ------------------------------------------------
+
+
+def test_deletions_each_way(world):
+    msgs = seed_far(world, "INBOX", 30, 6)
+    world.sync()
+    util.expunge_message(world.imap, "INBOX", msgs[0].message_id)
+    util.maildir_delete(world.mail, msgs[1].message_id)
+    world.sync()
+    left = {m.message_id for m in msgs[2:]}
+    assert set(world.far("INBOX")) == left
+    assert set(world.near()) == left
+    world.assert_converged()
+
+
+@pytest.mark.parametrize("expunge", ["None", "Far", "Near", "Both"])
+def test_expunge_setting(dovecot, tmp_path, expunge):
+    w = make_world(dovecot, tmp_path, Expunge=expunge)
+    try:
+        far_del, near_del, keep = seed_far(w, "INBOX", 40, 3)
+        w.sync()
+        util.store_flags(w.imap, "INBOX", far_del.message_id, "+FLAGS", "T")
+        util.maildir_set_flags(w.mail, near_del.message_id, "T")
+        w.sync()
+        far, near = w.far("INBOX"), w.near()
+        expunge_far = expunge in ("Far", "Both")
+        expunge_near = expunge in ("Near", "Both")
+        for m in (far_del, near_del):
+            if expunge_far:
+                assert m.message_id not in far
+            else:
+                assert far[m.message_id] == frozenset({"\\Deleted"})
+            if expunge_far or expunge_near:
+                # Gone from the near side: expunged there, or deleted there
+                # because the far copy was expunged.
+                assert m.message_id not in near
+            else:
+                assert near[m.message_id] == ("T", "INBOX")
+        assert far[keep.message_id] == frozenset()
+        assert near[keep.message_id] == ("", "INBOX")
+        w.sync()
+        assert w.far("INBOX") == far and w.near() == near
+    finally:
+        w.close()
+
+
+# -- folders --------------------------------------------------------------
+
+
+def test_folder_creation_each_way(world):
+    seed_far(world, "INBOX", 50, 2)
+    world.sync()
+    far_new = seed_far(world, "Far/Made", 51, 3)
+    near_new = util.gen(52, 3)
+    for m in near_new:
+        util.maildir_deliver(world.mail, "Near/Made", m)
+    world.sync()
+    assert "Far/Made" in util.maildir_folders(world.mail)
+    assert "Near/Made" in util.server_folders(world.imap)
+    assert set(world.far("Near/Made")) == {m.message_id for m in near_new}
+    assert {mid for mid, (_, f) in world.near().items() if f == "Far/Made"} \
+        == {m.message_id for m in far_new}
+    world.assert_converged()
+
+
+def test_create_near_only_does_not_create_on_server(dovecot, tmp_path):
+    w = make_world(dovecot, tmp_path, Create="Near")
+    try:
+        seed_far(w, "Server/Side", 55, 2)
+        w.sync()
+        for m in util.gen(56, 2):
+            util.maildir_deliver(w.mail, "Local/Only", m)
+        w.sync()
+        assert "Server/Side" in util.maildir_folders(w.mail)
+        assert "Local/Only" not in util.server_folders(w.imap)
+    finally:
+        w.close()
+
+
+# -- idempotence ----------------------------------------------------------
+
+
+def test_rerun_is_a_no_op(world):
+    seed_far(world, "INBOX", 60, 8, flags=lambda i: ALL_FLAG_SETS[i % 5])
+    seed_far(world, "Work", 61, 5)
+    for m in util.gen(62, 4):
+        util.maildir_deliver(world.mail, "INBOX", m, flags="S")
+    world.sync()
+    world.assert_converged()
+    far_before = util.server_state(world.imap)
+    near_before = util.maildir_snapshot(world.mail)
+    time.sleep(1.1)  # so a rewritten file would show a new mtime
+    world.sync()
+    assert util.server_state(world.imap) == far_before
+    assert util.maildir_snapshot(world.mail) == near_before
+
+
+# -- crash safety ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_kill_9_then_rerun_converges(dovecot, tmp_path, seed):
+    rng = random.Random(seed)
+    w = make_world(dovecot, tmp_path)
+    try:
+        far = seed_far(w, "INBOX", 70 + seed, 60, max_body=400000)
+        far += seed_far(w, "Big", 80 + seed, 40, max_body=400000)
+        near = util.gen(90 + seed, 40, max_body=200000)
+        for i, m in enumerate(near):
+            util.maildir_deliver(w.mail, "INBOX" if i % 2 else "Local", m)
+        # How long does a whole run take here?  Kill somewhere inside it.
+        probe = util.start_facteur(["-a"], w.cfg)
+        delay = rng.uniform(0.02, 1.5)
+        time.sleep(delay)
+        probe.send_signal(signal.SIGKILL)
+        probe.communicate()
+        rc, out, err = util.run_facteur(["-a"], w.cfg, timeout=300)
+        assert rc == 0, "rerun after kill at %.2fs failed:\n%s" % (delay, err)
+        all_ids = {m.message_id for m in far + near}
+        far_now, near_now = w.far_all(), w.near()
+        assert set(far_now) == all_ids
+        assert set(near_now) == all_ids
+        w.assert_converged()
+        # And it has settled: one more run changes nothing.
+        before = util.server_state(w.imap), util.maildir_snapshot(w.mail)
+        w.sync()
+        assert (util.server_state(w.imap), util.maildir_snapshot(w.mail)) \
+            == before
+    finally:
+        w.close()
+
+
+def test_killed_run_leaves_no_lock_behind(world):
+    seed_far(world, "INBOX", 95, 30, max_body=400000)
+    p = util.start_facteur(["-a"], world.cfg)
+    time.sleep(0.3)
+    p.send_signal(signal.SIGKILL)
+    p.communicate()
+    world.sync()  # a stale lock of a dead process must not block this run
+    world.assert_converged()
+
+
+# -- limits ---------------------------------------------------------------
+
+
+def sized(seed, count, lo, hi):
+    """`count` mailgen messages whose size is within [lo, hi)."""
+    out, i = [], 0
+    while len(out) < count:
+        m = mailgen.make_message(seed, i)
+        if lo <= len(m.data) < hi:
+            out.append(m)
+        i += 1
+        assert i < 10000, "mailgen cannot produce sizes in [%d, %d)" % (lo, hi)
+    return out
+
+
+def test_max_size(dovecot, tmp_path):
+    w = make_world(dovecot, tmp_path, MaxSize="20k")
+    try:
+        small = sized(100, 4, 0, 15000)
+        big = sized(101, 3, 30000, 300000)
+        util.seed(w.imap, "INBOX", small + big, create=False)
+        local_big = sized(102, 1, 40000, 300000)[0]
+        local_small = sized(103, 1, 0, 10000)[0]
+        util.maildir_deliver(w.mail, "INBOX", local_big)
+        util.maildir_deliver(w.mail, "INBOX", local_small)
+        w.sync()
+        near, far = w.near(), w.far("INBOX")
+        assert set(near) == {m.message_id for m in small + [local_big,
+                                                           local_small]}
+        assert set(far) == {m.message_id for m in small + big + [local_small]}
+        # Reported once, not retried: the next run changes nothing.
+        before = util.server_state(w.imap), util.maildir_snapshot(w.mail)
+        w.sync()
+        assert (util.server_state(w.imap), util.maildir_snapshot(w.mail)) \
+            == before
+    finally:
+        w.close()
+
+
+def test_max_messages(dovecot, tmp_path):
+    w = make_world(dovecot, tmp_path, MaxMessages=4)
+    try:
+        first = seed_far(w, "INBOX", 110, 10, flags=lambda i: "S")
+        w.sync()
+        assert set(w.near()) == {m.message_id for m in first[-4:]}
+        more = seed_far(w, "INBOX", 111, 3, flags=lambda i: "S")
+        w.sync()
+        # The newest 4 by far UID; the server keeps everything.
+        assert set(w.near()) == {m.message_id for m in (first + more)[-4:]}
+        assert len(w.far("INBOX")) == 13
+    finally:
+        w.close()
+
+
+def test_max_messages_keeps_flagged_and_unread(dovecot, tmp_path):
+    w = make_world(dovecot, tmp_path, MaxMessages=2)
+    try:
+        msgs = seed_far(w, "INBOX", 120, 3, flags=lambda i: "S")
+        w.sync()
+        assert set(w.near()) == {m.message_id for m in msgs[1:]}
+        util.maildir_set_flags(w.mail, msgs[1].message_id, "FS")
+        util.maildir_set_flags(w.mail, msgs[2].message_id, "")
+        more = seed_far(w, "INBOX", 121, 2, flags=lambda i: "S")
+        w.sync()
+        near = w.near()
+        # msgs[1] is flagged and msgs[2] unread: both stay despite the limit.
+        assert set(near) == {m.message_id for m in msgs[1:] + more}
+    finally:
+        w.close()
+
+
+# -- UIDVALIDITY ------------------------------------------------------------
+
+
+def test_uidvalidity_change_without_duplicates(world):
+    msgs = seed_far(world, "Work", 130, 8, flags=lambda i: "S" if i % 2 else "")
+    world.sync()
+    old = util.server_status(world.imap, "Work")["UIDVALIDITY"]
+    world.imap.select("INBOX")
+    util.check(world.imap.delete(util.q("Work")), "DELETE Work")
+    time.sleep(1.1)  # a new UIDVALIDITY even where it derives from the clock
+    util.seed(world.imap, "Work", msgs,
+              flags_for=lambda i: "S" if i % 2 else "")
+    assert util.server_status(world.imap, "Work")["UIDVALIDITY"] != old
+    world.sync()
+    want = {m.message_id for m in msgs}
+    assert set(world.far("Work")) == want
+    assert {mid for mid, (_, f) in world.near().items() if f == "Work"} == want
+    world.assert_converged()
+
+
+# -- server restarts ----------------------------------------------------------
+
+
+def test_sync_after_server_restart(world):
+    msgs = seed_far(world, "INBOX", 140, 5)
+    world.sync()
+    world.close()
+    world.dovecot.restart()
+    world.imap = world.dovecot.imap(world.user)
+    more = seed_far(world, "INBOX", 141, 2)
+    world.sync()
+    assert set(world.near()) == {m.message_id for m in msgs + more}
