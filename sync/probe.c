@@ -93,10 +93,8 @@ static int imap_session(struct probe_port *p, struct wire *w, const char *greeti
 	if (!p->tls) {
 		p->caps_clear = caps;
 		snprintf(p->auth_clear, sizeof p->auth_clear, "%s", auth);
-		p->caps = caps;
-		snprintf(p->auth, sizeof p->auth, "%s", auth);
-		if (!(caps & PROBE_CAP_STARTTLS))
-			return 0;
+	}
+	if (!p->tls && (caps & PROBE_CAP_STARTTLS)) {
 		if (imap_cmd(w, "p2", "STARTTLS", NULL, NULL, 0, err) || upgrade(p, w, o, err))
 			return -1;
 		caps = 0;
@@ -156,11 +154,10 @@ static int pop3_session(struct probe_port *p, struct wire *w, const struct probe
 	if (pop3_capa(w, &caps, auth, sizeof auth, err))
 		return -1;
 	if (!p->tls) {
-		p->caps_clear = p->caps = caps;
+		p->caps_clear = caps;
 		snprintf(p->auth_clear, sizeof p->auth_clear, "%s", auth);
-		snprintf(p->auth, sizeof p->auth, "%s", auth);
-		if (!(caps & PROBE_CAP_STARTTLS))
-			return 0;
+	}
+	if (!p->tls && (caps & PROBE_CAP_STARTTLS)) {
 		int rc = pop3_cmd(w, "STLS", err);
 		if (rc > 0)
 			return fct_err_set(err, FCT_E_PROTO, "STLS refused although CAPA offered it");
