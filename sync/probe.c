@@ -570,16 +570,24 @@ int probe_main(int argc, char **argv, const struct fct_log *log, int json)
 
 	opterr = 0;
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "", probe_longopts, NULL)) != -1) {
+	int li = -1;
+	while ((c = getopt_long(argc, argv, "", probe_longopts, &li)) != -1) {
 		if (c == P_HELP) {
 			probe_usage(stdout);
 			return 0;
 		}
-		if (probe_opt(&po, c, &json)) {
-			fprintf(stderr, "facteur probe: bad option or value '%s'\n", argv[optind - 1]);
+		if (c == '?' || c == ':') {
+			fprintf(stderr, "facteur probe: unknown option or missing value '%s'\n",
+			        argv[optind - 1]);
 			probe_usage(stderr);
 			return 1;
 		}
+		if (probe_opt(&po, c, &json)) {
+			fprintf(stderr, "facteur probe: bad value '%s' for --%s\n", optarg ? optarg : "",
+			        li >= 0 ? probe_longopts[li].name : "?");
+			return 1;
+		}
+		li = -1;
 	}
 	/* getopt moved the operands after the options. */
 	if (optind + 1 == argc)

@@ -769,16 +769,24 @@ int setup_main(int argc, char **argv, const char *config_path, const struct fct_
 
 	opterr = 0;
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "yc:", setup_longopts, NULL)) != -1) {
+	int li = -1;
+	while ((c = getopt_long(argc, argv, "yc:", setup_longopts, &li)) != -1) {
 		if (c == S_HELP) {
 			setup_usage(stdout);
 			return 0;
 		}
-		if (setup_opt(&so, c)) {
-			fprintf(stderr, "facteur setup: bad option or value '%s'\n", argv[optind - 1]);
+		if (c == '?' || c == ':') {
+			fprintf(stderr, "facteur setup: unknown option or missing value '%s'\n",
+			        argv[optind - 1]);
 			setup_usage(stderr);
 			return 1;
 		}
+		if (setup_opt(&so, c)) {
+			fprintf(stderr, "facteur setup: bad value '%s' for --%s\n", optarg ? optarg : "",
+			        li >= 0 ? setup_longopts[li].name : "?");
+			return 1;
+		}
+		li = -1;
 	}
 	if (optind + 1 != argc) {
 		setup_usage(stderr);

@@ -319,3 +319,19 @@ def test_clear_text_session_sends_no_login(dovecot, tmp_path):
     finally:
         imap.close()
         pop.close()
+
+
+def test_command_line(tmp_path):
+    r = probe([], tmp_path)
+    assert r.returncode == 1 and "usage: facteur probe HOST" in r.stderr
+    r = probe(["127.0.0.1", "--port", "70000"], tmp_path)
+    assert r.returncode == 1 and "bad value '70000' for --port" in r.stderr
+    r = probe(["--help"], tmp_path)
+    assert r.returncode == 0 and "--imaps-port" in r.stdout
+    # Global options before the subcommand, the subcommand's own after it.
+    port = closed_port()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    r = subprocess.run([util.facteur_binary(), "-V", "probe", "--port", str(port), "127.0.0.1",
+                        "--json"], env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert json.loads(r.stdout)["ports"][0]["port"] == port
