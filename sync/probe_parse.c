@@ -212,16 +212,24 @@ static void advice_caps(struct fct_buf *b, const struct probe_port *p)
 	fct_buf_free(&miss);
 }
 
-static void advice_cert(struct fct_buf *b, const struct probe_port *p)
+static void advice_cert(struct fct_buf *b, const struct probe_report *r,
+                        const struct probe_port *p)
 {
-	char v[160];
+	const char *v = p->tls_info.verdict;
 
 	if (p->tls_info.verified)
 		return;
-	probe_verdict(p, v, sizeof v);
-	fct_buf_printf(b, "Warning: the certificate is %s (SHA-256 %s).  Connect only if you know "
-	               "this fingerprint is the server's; then save the certificate and name it "
-	               "with CertificateFile.\n", v, p->tls_info.fingerprint);
+	fct_buf_printf(b, "Warning: the certificate does not verify: %s (SHA-256 %s).  ", v,
+	               p->tls_info.fingerprint);
+	if (!strcmp(v, "wrong host name"))
+		fct_buf_printf(b, "It was made for another name (subject %s): connect to that name "
+		               "instead of %s.\n", p->tls_info.subject, r->host);
+	else if (!strcmp(v, "expired") || !strcmp(v, "not yet valid"))
+		fct_buf_puts(b, "Its administrator must renew it (or this computer's clock is wrong); "
+		                "facteur refuses it until then.\n");
+	else
+		fct_buf_puts(b, "Connect only if you know this fingerprint is the server's; then "
+		                "save the certificate and name it with CertificateFile.\n");
 }
 
 void probe_advice(struct fct_buf *b, const struct probe_report *r, int pick)
@@ -249,7 +257,7 @@ void probe_advice(struct fct_buf *b, const struct probe_report *r, int pick)
 		               p->port, p->sec == PROBE_SEC_IMPLICIT ? "implicit TLS" : "STLS",
 		               has_any_imap(r) ? "the IMAP ports offered no TLS"
 		                               : "this server offers no IMAP");
-	advice_cert(b, p);
+	advice_cert(b, r, p);
 	advice_caps(b, p);
 	if (strstr(p->auth, "XOAUTH2") || strstr(p->auth, "OAUTHBEARER")) {
 		const char *a = p->auth;

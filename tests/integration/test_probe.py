@@ -335,3 +335,55 @@ def test_command_line(tmp_path):
                         "--json"], env=env, capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
     assert json.loads(r.stdout)["ports"][0]["port"] == port
+
+
+class FakeIMAPS:
+    """Implicit-TLS IMAP greeting on 127.0.0.2 with the Dovecot certificate,
+    whose names are 127.0.0.1, ::1 and localhost: a wrong host name."""
+
+    def __init__(self, cert, key):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.2", 0))
+        self.ls.listen(4)
+        self.port = self.ls.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            try:
+                with self.ctx.wrap_socket(c, server_side=True) as s:
+                    s.sendall(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] fake\r\n")
+                    f = s.makefile("rb")
+                    for line in f:
+                        tag = line.split(b" ")[0]
+                        s.sendall(b"* BYE\r\n%s OK bye\r\n" % tag)
+                        break
+            except (OSError, ssl.SSLError):
+                pass
+
+    def close(self):
+        self.ls.close()
+
+
+def test_wrong_host_name(dovecot, tmp_path):
+    fake = FakeIMAPS(dovecot.cert, dovecot.key)
+    try:
+        r, doc = probe_json(["127.0.0.2", "--port", str(fake.port), "--cafile", dovecot.cert],
+                            tmp_path)
+    finally:
+        fake.close()
+    check_schema(doc)
+    (p,) = doc["ports"]
+    assert p["kind"] == "IMAPS" and p["tls"], p
+    assert p["certificate"] == dict(p["certificate"], verdict="wrong host name", verified=False)
+    assert p["certificate"]["fingerprint_sha256"] == cert_fingerprint(dovecot.cert)
+    # Still the way to connect, with a warning saying which name to use.
+    assert doc["recommendation"]["kind"] == "IMAPS"
+    assert "does not verify: wrong host name" in doc["advice"], doc["advice"]
+    assert "subject CN=127.0.0.1): connect to that name instead of 127.0.0.2" in doc["advice"]
