@@ -539,6 +539,28 @@ static int dry_run(const char *path, const char *channel, const struct fct_log *
 	return rc ? 1 : 0;
 }
 
+/* RFC 6186 section 6: a server outside the address's domain, named only by
+ * (unsigned) DNS, is shown to the user, who confirms it unless --yes. */
+static int srv_target_ok(const struct setup_cand *c, const struct setup_opts *o)
+{
+	size_t hl = strlen(c->host), dl = strlen(o->domain);
+
+	if ((hl == dl || (hl > dl && c->host[hl - dl - 1] == '.')) &&
+	    !strcasecmp(c->host + hl - dl, o->domain))
+		return 1;
+	fprintf(stderr, "Note: the DNS of %s names a server outside it: %s.\n", o->domain, c->host);
+	if (o->yes)
+		return 1;
+	char *a = ask("Use this server? (y/n)", "y");
+	int ok = a && (a[0] == 'y' || a[0] == 'Y');
+	if (a && !ok)
+		fct_log_error(o->log, "setup: %s not accepted; nothing written", c->host);
+	else if (!a)
+		fct_log_error(o->log, "setup: no answer (end of input); nothing written");
+	free(a);
+	return ok;
+}
+
 /* Picks the server: discovery, probing and the certificate check. */
 static int choose(struct setup_cands *cs, struct setup_cand **out, const struct setup_opts *o)
 {
@@ -568,14 +590,8 @@ static int choose(struct setup_cands *cs, struct setup_cand **out, const struct 
 		              p->tls_info.fingerprint);
 		return 1;
 	}
-	if (best->source == SETUP_SRC_SRV && !o->yes) {
-		size_t hl = strlen(best->host), dl = strlen(o->domain);
-		int inside = hl > dl && best->host[hl - dl - 1] == '.' &&
-		             !strcasecmp(best->host + hl - dl, o->domain);
-		if (!inside)
-			fprintf(stderr, "Note: DNS names %s, outside %s (RFC 6186 asks you to check "
-			        "it is right).\n", best->host, o->domain);
-	}
+	if (best->source == SETUP_SRC_SRV && !srv_target_ok(best, o))
+		return 1;
 	*out = best;
 	return 0;
 }

@@ -225,15 +225,26 @@ def test_no_server_found(dns, tmp_path):
 
 def test_interactive_questions(dovecot, user, dns, tmp_path):
     publish(dns, dovecot.ports)
-    answers = "%s\n1\nprintf %%s secret\n" % user.name
+    answers = "y\n%s\n1\nprintf %%s secret\n" % user.name
     r = run_setup(["someone@%s" % DOMAIN, "--cafile", dovecot.cert, "--no-dry-run"],
                   tmp_path, dns, stdin=answers)
     assert r.returncode == 0, r.stdout + r.stderr
+    assert "names a server outside it: localhost" in r.stderr
+    assert "Use this server? (y/n) [y]" in r.stderr
     assert "Login name [someone@%s]" % DOMAIN in r.stderr
     assert "How should facteur get the password?" in r.stderr
     text = (tmp_path / "cfg" / "facteur" / "config").read_text()
     assert "User %s\n" % user.name in text
     assert 'PassCmd "printf %s secret"\n' in text
+
+
+def test_interactive_refused_server(dovecot, dns, tmp_path):
+    publish(dns, dovecot.ports)
+    r = run_setup(["someone@%s" % DOMAIN, "--cafile", dovecot.cert], tmp_path, dns,
+                  stdin="n\n")
+    assert r.returncode == 1 and "localhost not accepted" in r.stderr, r.stderr
+    assert "Login name" not in r.stderr
+    assert not (tmp_path / "cfg").exists()
 
 
 def test_interactive_end_of_input_writes_nothing(dovecot, dns, tmp_path):
