@@ -51,13 +51,16 @@ struct probe_port {
 	enum probe_proto proto;
 	enum probe_sec sec;
 	int port;
-	int reachable;          /* TCP connected and a greeting arrived */
+	int reachable;          /* the TCP connection was accepted (see greeting, error) */
 	int tls;                /* TLS established (implicit or upgraded) */
 	int cafile_trusted;     /* certificate verified with --cafile in the trust store */
 	struct tls_info tls_info; /* valid when tls */
 	unsigned caps;          /* PROBE_CAP_* seen last (after TLS when there was TLS) */
 	unsigned caps_clear;    /* PROBE_CAP_* seen before TLS on a STARTTLS port */
-	char auth[PROBE_AUTH_MAX];       /* mechanisms after TLS, space separated */
+	/* Login methods, space separated, as AuthMechs names them: SASL
+	 * mechanisms, plus LOGIN (the IMAP command, unless LOGINDISABLED) and
+	 * USER (POP3 USER/PASS). */
+	char auth[PROBE_AUTH_MAX];       /* after TLS (or in clear text without TLS) */
 	char auth_clear[PROBE_AUTH_MAX]; /* mechanisms offered before TLS */
 	char greeting[160];     /* server greeting, control characters replaced */
 	char error[FCT_ERR_MAX];/* why the probe of this port stopped, or "" */

@@ -39,3 +39,27 @@ def test_setup_then_sync(dovecot, user, imap, tmp_path):
     work = mailbox.Maildir(str(maildir / "Work"), factory=None, create=False)
     assert len(work) == 3
     assert util.server_messages(imap, "INBOX").keys() == set(got)
+
+
+def test_setup_pop3_then_sync(dovecot, user, imap, tmp_path):
+    sent = util.seed(imap, "INBOX", util.gen(63, 4, max_body=20000), create=False)
+    dns = DNSServer()
+    try:
+        publish(dns, dovecot.ports, services=("pop3s",))
+        r = run_setup(["%s@%s" % (user.name, DOMAIN), "--yes", "--user", user.name,
+                       "--pass-cmd", "printf %%s '%s'" % user.password,
+                       "--cafile", dovecot.cert, "--name", "pop"], tmp_path, dns, timeout=180)
+    finally:
+        dns.close()
+    assert r.returncode == 0, r.stdout + r.stderr
+    config = tmp_path / "cfg" / "facteur" / "config"
+    assert "POP3Account pop" in config.read_text()
+    env = {"HOME": str(tmp_path), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    run = subprocess.run([util.facteur_binary(), "-c", str(config), "-a"], env=env,
+                         capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stdout + run.stderr
+    inbox = mailbox.Maildir(str(tmp_path / "Mail" / "pop" / "INBOX"), factory=None,
+                            create=False)
+    assert sorted(m["Message-ID"] for m in inbox) == sorted(m.message_id for m in sent)
+    # Keep yes: the server still has every message.
+    assert len(util.server_messages(imap, "INBOX")) == len(sent)
