@@ -1,10 +1,12 @@
 /* `facteur probe`: the network side and the output (see probe.h).  Only
  * greeting, CAPABILITY/CAPA, STARTTLS/STLS and LOGOUT/QUIT are ever sent. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "proto/wire.h"
 #include "sync/probe.h"
@@ -527,7 +529,8 @@ static void probe_usage(FILE *fp)
 	      "                                                       (0 skips that one)\n", fp);
 }
 
-/* Port numbers 1..65535; for the four per-protocol options 0 means skip. */
+/* Port numbers 1..65535 (also seconds); for the four per-protocol options
+ * 0 means skip. */
 static int parse_port(const char *s, int allow_zero, int *out)
 {
 	char *end;
@@ -552,8 +555,7 @@ static int probe_opt(struct probe_opts *po, int c, int *json)
 		return 0;
 	case P_CAFILE: po->cafile = optarg; return 0;
 	case P_TIMEOUT:
-		v = atoi(optarg);
-		if (v <= 0 || v > 3600)
+		if (parse_port(optarg, 0, &v) || v > 3600)
 			return -1;
 		po->timeout_ms = v * 1000;
 		return 0;
@@ -594,6 +596,10 @@ int probe_main(int argc, char **argv, const struct fct_log *log, int json)
 		po.host = argv[optind];
 	if (!po.host || !*po.host) {
 		probe_usage(stderr);
+		return 1;
+	}
+	if (po.cafile && access(po.cafile, R_OK)) {
+		fprintf(stderr, "facteur probe: --cafile %s: %s\n", po.cafile, strerror(errno));
 		return 1;
 	}
 	r = fct_xmalloc(sizeof *r);

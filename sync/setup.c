@@ -679,6 +679,9 @@ static int configure(const struct setup_cand *c, const struct setup_opts *o, con
 	       path, a.name, o->addr, probe_kind_name(&c->result), c->host, c->port);
 	if (!a.passcmd && !a.pass)
 		printf("Fill in the PassCmd line in %s before the first sync.\n", path);
+	if (c->result.proto == PROBE_POP3 && strstr(path, ".mbsyncrc"))
+		printf("Note: mbsync does not know POP3 sections; only facteur can read %s now.\n",
+		       path);
 	rc = 0;
 	if (!o->no_dry_run && (a.passcmd || a.pass)) {
 		printf("First sync preview (facteur -c %s --dry-run %s):\n", path, a.name);

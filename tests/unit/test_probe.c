@@ -345,6 +345,24 @@ static void test_dns_parse(void **state)
 	assert_int_equal(dns_srv_parse(m, n, out, 4, &err), -1);
 }
 
+/* The test override is checked, and a bad value is a config error. */
+static void test_dns_override_spec(void **state)
+{
+	(void)state;
+	struct fct_log quiet = {.level = -1};
+	struct dns_srv out[2];
+	struct fct_err err = {0};
+	const char *bad[] = {"127.0.0.1", "localhost:53", "127.0.0.1:0", "[::1:53", ":53"};
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		setenv("FACTEUR_TEST_DNS", bad[i], 1);
+		assert_int_equal(dns_srv_lookup("_imaps._tcp.example.test", out, 2, &quiet, &err), -1);
+		assert_int_equal(err.kind, FCT_E_CONFIG);
+		assert_non_null(strstr(err.msg, "FACTEUR_TEST_DNS"));
+	}
+	unsetenv("FACTEUR_TEST_DNS");
+}
+
 /* ---- a scripted server ---- */
 
 /* Listens on 127.0.0.1; the child answers with script (one reply per line
@@ -466,6 +484,7 @@ int main(void)
 		cmocka_unit_test(test_setup_helpers),
 		cmocka_unit_test(test_providers),
 		cmocka_unit_test(test_dns_parse),
+		cmocka_unit_test(test_dns_override_spec),
 		cmocka_unit_test(test_starttls_injection),
 		cmocka_unit_test(test_pop3_clear_only),
 	};
