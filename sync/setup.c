@@ -445,11 +445,20 @@ static int oauth2_needed(const struct setup_cand *c)
 	       !strstr(a, "USER");
 }
 
-static void build_text(struct fct_buf *b, const struct fct_buf *old, const struct setup_cand *c,
-                       const struct answers *a, const struct setup_opts *o)
+/* "~/Mail/NAME" or --maildir, without trailing slashes (malloc'd). */
+static char *maildir_of(const struct setup_opts *o, const char *name)
 {
-	char *maildir = o->maildir ? fct_xstrdup(o->maildir) : fct_xasprintf("~/Mail/%s", a->name);
-	size_t ml = strlen(maildir);
+	char *m = o->maildir ? fct_xstrdup(o->maildir) : fct_xasprintf("~/Mail/%s", name);
+	size_t ml = strlen(m);
+
+	while (ml > 1 && m[ml - 1] == '/')
+		m[--ml] = '\0';
+	return m;
+}
+
+static void build_text(struct fct_buf *b, const struct fct_buf *old, const struct setup_cand *c,
+                       const struct answers *a, const char *maildir, const struct setup_opts *o)
+{
 	struct probe_cfg pc = {
 		.name = a->name, .host = c->host, .user = a->user, .passcmd = a->passcmd,
 		.pass = a->pass, .cafile = c->result.cafile_trusted ? o->cafile : NULL,
@@ -457,8 +466,6 @@ static void build_text(struct fct_buf *b, const struct fct_buf *old, const struc
 		.port = c->port, .oauth2 = oauth2_needed(c),
 	};
 
-	while (ml > 1 && maildir[ml - 1] == '/')
-		maildir[--ml] = '\0';
 	/* An empty line ends the previous section (mbsync's rule). */
 	if (old->len && old->data[old->len - 1] != '\n')
 		fct_buf_puts(b, "\n\n");
@@ -466,7 +473,6 @@ static void build_text(struct fct_buf *b, const struct fct_buf *old, const struc
 		fct_buf_putc(b, '\n');
 	describe(b, c, o);
 	probe_config_lines(b, &pc);
-	free(maildir);
 }
 
 static int write_all(const char *path, const char *text, size_t len, int append,
@@ -641,13 +647,45 @@ static int check_names(const char *path, const struct fct_buf *old, struct answe
 	return 0;
 }
 
+/* After the file is written: the Maildir root, what to do next, the dry run. */
+static int finish(const struct setup_cand *c, const struct setup_opts *o, const char *path,
+                  const struct answers *a, const char *maildir, int appended)
+{
+	struct fct_err err = {0};
+	char *md = expand_home(maildir);
+	int rc = 0;
+
+	if (make_dirs(md, 1, &err))
+		fct_log_warn(o->log, "%s", err.msg);
+	free(md);
+	printf("%s %s: channel '%s' for %s (%s on %s port %d).\n", appended ? "Appended to" : "Wrote",
+	       path, a->name, o->addr, probe_kind_name(&c->result), c->host, c->port);
+	if (!a->passcmd && !a->pass)
+		printf("Fill in the PassCmd line in %s before the first sync.\n", path);
+	if (c->result.proto == PROBE_POP3 && strstr(path, ".mbsyncrc"))
+		printf("Note: mbsync does not know POP3 sections; only facteur can read %s now.\n",
+		       path);
+	if (!o->no_dry_run && (a->passcmd || a->pass)) {
+		printf("First sync preview (facteur -c %s --dry-run %s):\n", path, a->name);
+		fflush(stdout);
+		rc = dry_run(path, a->name, o->log);
+		if (rc)
+			fct_log_error(o->log, "the dry run failed: the configuration is saved in %s; "
+			              "fix what the message above says and try `facteur -c %s --dry-run %s`",
+			              path, path, a->name);
+	}
+	if (!rc)
+		printf("To synchronize: facteur -c %s %s\n", path, a->name);
+	return rc;
+}
+
 /* Everything after the server is chosen: questions, file, dry run. */
 static int configure(const struct setup_cand *c, const struct setup_opts *o, const char *path)
 {
 	struct fct_buf old, text;
 	struct fct_err err = {0};
 	struct answers a;
-	char def_name[64];
+	char def_name[64], *maildir = NULL;
 	int exists = 0, rc = 1;
 
 	fct_buf_init(&old);
@@ -657,44 +695,19 @@ static int configure(const struct setup_cand *c, const struct setup_opts *o, con
 		fct_log_error(o->log, "setup: no answer (end of input); nothing written");
 		goto out;
 	}
-	if (read_existing(path, &old, &exists, &err) || (exists && check_names(path, &old, &a, o, &err))) {
+	if (read_existing(path, &old, &exists, &err) ||
+	    (exists && check_names(path, &old, &a, o, &err))) {
 		fct_log_error(o->log, "%s", err.msg);
 		goto out;
 	}
-	build_text(&text, &old, c, &a, o);
-	if (save(path, &old, exists, text.data, o->log, &err)) {
+	maildir = maildir_of(o, a.name);
+	build_text(&text, &old, c, &a, maildir, o);
+	if (save(path, &old, exists, text.data, o->log, &err))
 		fct_log_error(o->log, "%s", err.msg);
-		goto out;
-	}
-	char *md = o->maildir ? expand_home(o->maildir) : NULL;
-	if (!md) {
-		char *tmp = fct_xasprintf("~/Mail/%s", a.name);
-		md = expand_home(tmp);
-		free(tmp);
-	}
-	if (make_dirs(md, 1, &err))
-		fct_log_warn(o->log, "%s", err.msg);
-	free(md);
-	printf("%s %s: channel '%s' for %s (%s on %s port %d).\n", exists ? "Appended to" : "Wrote",
-	       path, a.name, o->addr, probe_kind_name(&c->result), c->host, c->port);
-	if (!a.passcmd && !a.pass)
-		printf("Fill in the PassCmd line in %s before the first sync.\n", path);
-	if (c->result.proto == PROBE_POP3 && strstr(path, ".mbsyncrc"))
-		printf("Note: mbsync does not know POP3 sections; only facteur can read %s now.\n",
-		       path);
-	rc = 0;
-	if (!o->no_dry_run && (a.passcmd || a.pass)) {
-		printf("First sync preview (facteur -c %s --dry-run %s):\n", path, a.name);
-		fflush(stdout);
-		rc = dry_run(path, a.name, o->log);
-		if (rc)
-			fct_log_error(o->log, "the dry run failed: the configuration is saved in %s; "
-			              "fix what the message above says and try `facteur -c %s --dry-run %s`",
-			              path, path, a.name);
-	}
-	if (!rc)
-		printf("To synchronize: facteur -c %s %s\n", path, a.name);
+	else
+		rc = finish(c, o, path, &a, maildir, exists);
 out:
+	free(maildir);
 	answers_free(&a);
 	fct_buf_free(&old);
 	fct_buf_free(&text);
