@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sync/cli.h"
 #include "sync/config.h"
 #include "sync/dns.h"
 #include "sync/probe.h"
@@ -470,6 +471,67 @@ static void test_pop3_clear_only(void **state)
 	free(seen);
 }
 
+/* Writable copies of argument lists, as main() gets them. */
+struct argv_copy {
+	char store[12][32];
+	char *argv[13];
+	int argc;
+};
+
+static char **mkargv(struct argv_copy *a, const char *const *args)
+{
+	for (a->argc = 0; args[a->argc]; a->argc++) {
+		assert_true(a->argc < 12 && strlen(args[a->argc]) < sizeof a->store[0]);
+		snprintf(a->store[a->argc], sizeof a->store[0], "%s", args[a->argc]);
+		a->argv[a->argc] = a->store[a->argc];
+	}
+	a->argv[a->argc] = NULL;
+	return a->argv;
+}
+
+/* The command line leaves everything after 'probe'/'setup' to them. */
+static void test_cli_split(void **state)
+{
+	struct argv_copy ac;
+	(void)state;
+	struct cli_opts o;
+	struct fct_err err = {0};
+	static const char *const a1[] = {"facteur", "-V", "-c", "f", "probe", "h", "--port", "5", "--json", NULL};
+	char **v_a1 = mkargv(&ac, a1);
+	assert_int_equal(cli_parse(&o, ac.argc, v_a1, &err), 0);
+	assert_string_equal(o.config_path, "f");
+	assert_int_equal(o.log.level, 2);
+	assert_false(o.json); /* probe's own --json, not the global one */
+	assert_int_equal(o.nargs, 5);
+	assert_string_equal(o.args[0], "probe");
+	assert_string_equal(o.args[2], "--port");
+	assert_string_equal(o.args[4], "--json");
+	cli_free(&o);
+
+	static const char *const a2[] = {"facteur", "-Cf", "--config=x", "-qcy", "setup", "-c", "z", "--yes", NULL};
+	char **v_a2 = mkargv(&ac, a2);
+	assert_int_equal(cli_parse(&o, ac.argc, v_a2, &err), 0);
+	assert_string_equal(o.config_path, "y");
+	assert_int_equal(o.create, RUN_SIDE_FAR);
+	assert_int_equal(o.nargs, 4);
+	assert_string_equal(o.args[1], "-c");
+	cli_free(&o);
+
+	/* A channel first: options after it stay global, as before. */
+	static const char *const a3[] = {"facteur", "mail", "--json", "probe", NULL};
+	char **v_a3 = mkargv(&ac, a3);
+	assert_int_equal(cli_parse(&o, ac.argc, v_a3, &err), 0);
+	assert_true(o.json);
+	assert_int_equal(o.nargs, 2);
+	cli_free(&o);
+
+	static const char *const a4[] = {"facteur", "probe", "--no-such", NULL};
+	char **v_a4 = mkargv(&ac, a4);
+	assert_int_equal(cli_parse(&o, ac.argc, v_a4, &err), 0);
+	assert_int_equal(o.nargs, 2);
+	cli_free(&o);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -487,6 +549,7 @@ int main(void)
 		cmocka_unit_test(test_dns_override_spec),
 		cmocka_unit_test(test_starttls_injection),
 		cmocka_unit_test(test_pop3_clear_only),
+		cmocka_unit_test(test_cli_split),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
