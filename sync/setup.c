@@ -268,8 +268,23 @@ static void answers_free(struct answers *a)
 	free(a->name);
 }
 
-static int ask_password(struct answers *a, const struct setup_opts *o)
+/* OAuth2 providers take a token, never the account password: only a
+ * command that prints a fresh one makes sense. */
+static int ask_token_cmd(struct answers *a, const struct setup_opts *o)
 {
+	char *def = fct_xasprintf("oama access %s", o->addr);
+
+	fprintf(stderr, "This provider signs in with OAuth2: facteur needs a command that prints "
+	        "a fresh access token (oama, mutt_oauth2.py, ...).\n");
+	a->passcmd = ask("Token command", def);
+	free(def);
+	return a->passcmd ? 0 : -1;
+}
+
+static int ask_password(struct answers *a, const struct setup_opts *o, int oauth2)
+{
+	if (oauth2)
+		return ask_token_cmd(a, o);
 	char *def = in_path("pass") ? fct_xasprintf("pass show mail/%s", o->addr)
 	                            : fct_xasprintf("secret-tool lookup mail %s", o->addr);
 	char *how = ask("How should facteur get the password?\n"
@@ -294,7 +309,8 @@ static int ask_password(struct answers *a, const struct setup_opts *o)
 	return rc;
 }
 
-static int gather(struct answers *a, const struct setup_opts *o, const char *def_name)
+static int gather(struct answers *a, const struct setup_opts *o, const char *def_name,
+                  int oauth2)
 {
 	memset(a, 0, sizeof *a);
 	a->passcmd = o->passcmd ? fct_xstrdup(o->passcmd) : NULL;
@@ -307,7 +323,7 @@ static int gather(struct answers *a, const struct setup_opts *o, const char *def
 	a->user = o->user ? fct_xstrdup(o->user) : ask("Login name", o->addr);
 	if (!a->user)
 		return -1;
-	if (!a->passcmd && !a->pass && ask_password(a, o))
+	if (!a->passcmd && !a->pass && ask_password(a, o, oauth2))
 		return -1;
 	return 0;
 }
@@ -662,6 +678,10 @@ static int finish(const struct setup_cand *c, const struct setup_opts *o, const 
 	       path, a->name, o->addr, probe_kind_name(&c->result), c->host, c->port);
 	if (!a->passcmd && !a->pass)
 		printf("Fill in the PassCmd line in %s before the first sync.\n", path);
+	struct stat st;
+	if (a->pass && appended && !stat(path, &st) && (st.st_mode & 077))
+		printf("Warning: %s now holds a password and others can read it: chmod 600 %s\n",
+		       path, path);
 	if (c->result.proto == PROBE_POP3 && strstr(path, ".mbsyncrc"))
 		printf("Note: mbsync does not know POP3 sections; only facteur can read %s now.\n",
 		       path);
@@ -691,7 +711,7 @@ static int configure(const struct setup_cand *c, const struct setup_opts *o, con
 	fct_buf_init(&old);
 	fct_buf_init(&text);
 	setup_default_name(o->domain, def_name, sizeof def_name);
-	if (gather(&a, o, def_name)) {
+	if (gather(&a, o, def_name, oauth2_needed(c))) {
 		fct_log_error(o->log, "setup: no answer (end of input); nothing written");
 		goto out;
 	}

@@ -266,3 +266,20 @@ def test_interactive_end_of_input_writes_nothing(dovecot, dns, tmp_path):
 def test_bad_address(tmp_path):
     r = run_setup(["not-an-address", "--yes"], tmp_path)
     assert r.returncode == 1 and "not an e-mail address" in r.stderr
+
+
+def test_clear_text_password_appended_to_readable_file(dovecot, user, dns, tmp_path):
+    publish(dns, dovecot.ports)
+    config = tmp_path / "shared.rc"
+    config.write_text("# shared\n")
+    config.chmod(0o644)
+    args = [a for a in yes_args(dovecot, user) if not a.startswith("printf")]
+    args[args.index("--pass-cmd")] = "--pass"
+    args.insert(args.index("--pass") + 1, user.password)
+    r = run_setup(["-c", str(config)] + args, tmp_path, dns)
+    assert r.returncode == 0, r.stderr
+    text = config.read_text()
+    assert "Pass %s\n" % user.password in text and "PassCmd" not in text.split("# shared")[1]
+    assert "others can read it: chmod 600 %s" % config in r.stdout
+    # The password is never echoed in what setup prints.
+    assert user.password not in r.stdout + r.stderr
