@@ -21,7 +21,7 @@ PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags openssl zlib 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs openssl zlib 2>/dev/null || echo -lssl -lcrypto -lz)
 # Debian's LMDB ships no .pc file.
 LMDB_LIBS  := $(shell $(PKG_CONFIG) --libs lmdb 2>/dev/null || echo -llmdb)
-LIBS       := $(PKG_LIBS) $(LMDB_LIBS)
+LIBS       := $(PKG_LIBS) $(LMDB_LIBS) -lresolv
 
 ifeq ($(SANITIZE),1)
 BUILD   ?= build-san

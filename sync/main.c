@@ -7,6 +7,8 @@
 
 #include "sync/cli.h"
 #include "sync/config.h"
+#include "sync/probe.h"
+#include "sync/setup.h"
 #include "sync/run.h"
 
 /* A subcommand gets the parsed options (its own arguments follow its name
@@ -22,8 +24,14 @@ static int not_yet(const char *name)
 static int cmd_watch(const struct cli_opts *o) { (void)o; return not_yet("watch"); }
 static int cmd_status(const struct cli_opts *o) { (void)o; return not_yet("status"); }
 static int cmd_check(const struct cli_opts *o) { (void)o; return not_yet("check"); }
-static int cmd_probe(const struct cli_opts *o) { (void)o; return not_yet("probe"); }
-static int cmd_setup(const struct cli_opts *o) { (void)o; return not_yet("setup"); }
+static int cmd_probe(const struct cli_opts *o)
+{
+	return probe_main((int)o->nargs, o->args, &o->log, o->json);
+}
+static int cmd_setup(const struct cli_opts *o)
+{
+	return setup_main((int)o->nargs, o->args, o->config_path, &o->log);
+}
 
 /* Adding a subcommand is one line here. */
 static const struct {
