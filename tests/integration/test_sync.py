@@ -1,9 +1,7 @@
 """End-to-end scenarios for the two-way IMAP <-> Maildir sync.
 
-PENDING: pytest does not collect this file until the sync engine lands;
-then rename it to test_sync.py.  Every scenario runs `facteur -c CONFIG -a`
-against the private Dovecot with a fresh user and checks the outcome with
-imaplib (server side) and mailbox.Maildir (local side), never with facteur.
+Every scenario runs `facteur -c CONFIG -a` against the private Dovecot
+with a fresh user and checks the outcome with imaplib (server side) and mailbox.Maildir (local side), never with facteur.
 
 Semantics checked (mbsync's): Sync All, Create Both, Expunge Both unless a
 test says otherwise; deletions propagate per Sync; \\Deleted / T are

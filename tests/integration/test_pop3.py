@@ -1,7 +1,5 @@
 """End-to-end POP3 ingestion against the private Dovecot.
 
-PENDING: pytest does not collect this file until `facteur -a` runs POP3
-channels (sync_run calling pop3_ingest); then rename it to test_pop3.py.
 Mail is put on the server over IMAP (the same INBOX Dovecot serves over
 POP3) and checked there with imaplib, and locally with mailbox.Maildir;
 facteur is never used to check facteur.

@@ -1,4 +1,3 @@
-"""Pending until the sync engine is merged (not collected: rename to
 test_setup_sync.py then).  `facteur setup --yes` with its dry run, then a
 real `facteur -c CONFIG -a` with the configuration it wrote, checked on the
 Maildir side with mailbox.Maildir against what the server holds."""
