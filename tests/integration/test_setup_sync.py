@@ -1,5 +1,4 @@
-test_setup_sync.py then).  `facteur setup --yes` with its dry run, then a
-real `facteur -c CONFIG -a` with the configuration it wrote, checked on the
+"""`facteur setup --yes` with its dry run, then a real `facteur -c CONFIG -a` with the configuration it wrote, checked on the
 Maildir side with mailbox.Maildir against what the server holds."""
 import mailbox
 import os
