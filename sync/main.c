@@ -64,7 +64,6 @@ static int cmd_watch(const struct cli_opts *o, const struct sub_args *sa)
 	struct watch_opts w = {0};
 
 	w.interval_s = sa->interval_s;
-	w.all_when_none = 1;
 	w.explicit = o->nargs > 1;
 	return watch_run(&s, &w);
 }
