@@ -360,3 +360,33 @@ def test_man_page_renders_without_warnings(page):
     r = subprocess.run(["groff", "-man", "-ww", "-z", path], capture_output=True,
                        text=True, timeout=30)
     assert r.stderr == "", r.stderr
+
+
+# -- contrib -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(ROOT, "contrib", "examples"))))
+def test_example_configs_parse(name, tmp_path):
+    """Each example is a valid configuration (status reads it and touches
+    no server, runs no PassCmd)."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)}
+    r = run(["-c", os.path.join(ROOT, "contrib", "examples", name), "status"], env=env)
+    assert r.returncode == 0, r.stderr
+    assert "last sync never" in r.stdout
+    assert r.stderr == ""
+
+
+def test_bash_completion(tmp_path):
+    if not shutil.which("bash"):
+        pytest.skip("no bash")
+    rc = tmp_path / "rc"
+    rc.write_text("Channel work\nFar :a:\nNear :b:\n\nGroup both\nChannels work x\n"
+                  "Channel y\n\nChannel other\nFar :a:\nNear :b:\n")
+    script = ('source "%s"; COMP_WORDS=(facteur -c "%s" ""); COMP_CWORD=3; _facteur;'
+              ' echo "${COMPREPLY[@]}"; COMP_WORDS=(facteur watch --i); COMP_CWORD=2;'
+              ' _facteur; echo "${COMPREPLY[@]}"' % (
+                  os.path.join(ROOT, "contrib", "completion", "facteur.bash"), rc))
+    r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=10)
+    first, second = r.stdout.splitlines()
+    assert sorted(first.split()) == sorted(["work", "both", "other", "watch", "status", "check"])
+    assert second.split() == ["--interval"]
