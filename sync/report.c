@@ -21,6 +21,8 @@ void report_from_counts(struct report *r, const struct sync_counts *s)
 	r->ambiguous = s->ambiguous;
 	r->bytes_down = s->bytes_down;
 	r->bytes_up = s->bytes_up;
+	r->wire_in = s->wire_in;
+	r->wire_out = s->wire_out;
 }
 
 void report_from_pop3(struct report *r, const struct pop3sync_summary *s)
