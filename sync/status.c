@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,29 +30,26 @@ struct chan_stat {
 	struct fct_err err;
 };
 
-/* The run lock is held when a non-blocking flock fails; store/lock.c writes
- * the holder's pid into the file.  Probing never blocks a run for longer
- * than the two system calls. */
+/* The pid of a run holding the channel, 0 if none.  store/lock.c writes
+ * the holder's pid into the lock file and empties it on release; a crashed
+ * holder leaves its pid behind, so the process must also still exist.
+ * Reading the file takes no lock: status never delays or fails a run. */
 static long lock_holder(const char *dir)
 {
 	char *path = fct_xasprintf("%s/lock", dir), buf[32];
 	long pid = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
 
 	free(path);
 	if (fd < 0)
 		return 0;
-	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
-		flock(fd, LOCK_UN);
-	} else if (errno == EWOULDBLOCK) {
-		ssize_t n = read(fd, buf, sizeof buf - 1);
-
-		buf[n > 0 ? n : 0] = '\0';
-		pid = strtol(buf, NULL, 10);
-		if (pid <= 0)
-			pid = -1;
-	}
+	n = read(fd, buf, sizeof buf - 1);
 	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	pid = strtol(buf, NULL, 10);
+	if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno == ESRCH))
+		return 0;
 	return pid;
 }
 

@@ -5,6 +5,7 @@ the standard library, never with facteur."""
 
 import json
 import os
+import subprocess
 
 import util
 
@@ -96,3 +97,28 @@ def test_check_never_synchronized(dovecot, tmp_path):
     assert rc == 1
     assert "never synchronized" in out
     assert not os.path.exists(cfg.maildir)
+
+
+def test_status_names_the_run_holding_the_lock(dovecot, tmp_path):
+    """A run in progress is named by its pid, and status neither waits for
+    it nor disturbs it; a pid left by a crashed run is not reported."""
+    import fcntl
+    user, imap, cfg, msgs = setup_synced(dovecot, tmp_path, n=1)
+    lock = os.path.join(str(tmp_path), "Mail.facteur-state", "test", "lock")
+    holder = subprocess.Popen(["sleep", "30"])
+    try:
+        with open(lock, "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            f.write("%d\n" % holder.pid)
+            f.flush()
+            rc, out, err = util.run_facteur(["status"], cfg, check_rc=0, timeout=10)
+            assert "being synchronized now (pid %d)" % holder.pid in out
+            # The lock is still ours: a sync fails, naming the holder.
+            rc, out, err = util.run_facteur(["-a"], cfg, timeout=10)
+            assert rc == 1 and "pid %d" % holder.pid in err
+    finally:
+        holder.kill()
+        holder.wait()
+    rc, out, err = util.run_facteur(["status"], cfg, check_rc=0)
+    assert "being synchronized" not in out
+    imap.logout()
