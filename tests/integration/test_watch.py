@@ -201,3 +201,40 @@ def test_watch_unknown_channel(dovecot, tmp_path):
     rc, out, err = util.run_facteur(["watch", "nosuch"], cfg, timeout=10)
     assert rc == 1
     assert "nosuch" in err
+
+
+def test_watch_interval_picks_up_new_folders(dovecot, tmp_path, watcher_factory):
+    """A folder created on the server has no IDLE session yet: the periodic
+    full sync (--interval) brings it down and starts watching it."""
+    user = dovecot.new_user()
+    imap = dovecot.imap(user)
+    cfg = util.make_config(tmp_path, user, dovecot.ports, dovecot.cert)
+    w = watcher_factory(cfg, tmp_path, "--interval", "2")
+    w.ready()
+    msg = util.seed(imap, "Later", util.gen(55, 1, max_body=800))[0]
+    w.wait_for(lambda: msg.message_id in util.maildir_messages(cfg.maildir), 8,
+               "folder created on the server")
+    w.wait_for(lambda: "2 IDLE session(s)" in w.output(), 8, "IDLE on the new folder")
+    assert w.stop() == 0
+    imap.logout()
+
+
+def test_sigterm_mid_sync_then_resync_converges(dovecot, tmp_path):
+    """A plain run killed by SIGTERM mid-transfer leaves a journal that the
+    next run completes: no message lost or duplicated, check clean."""
+    user = dovecot.new_user()
+    imap = dovecot.imap(user)
+    msgs = util.seed(imap, "INBOX", util.gen(56, 150, max_body=30000), create=False)
+    cfg = util.make_config(tmp_path, user, dovecot.ports, dovecot.cert)
+    p = util.start_facteur(["-a"], cfg)
+    time.sleep(0.4)
+    p.send_signal(signal.SIGTERM)
+    p.communicate(timeout=30)
+    # Whatever the kill left, status can read the journal.
+    util.run_facteur(["status"], cfg, check_rc=0)
+    util.sync(cfg)
+    util.run_facteur(["check"], cfg, check_rc=0)
+    local = util.maildir_messages(cfg.maildir)  # fails on a duplicate
+    assert set(local) == {m.message_id for m in msgs}
+    assert len(util.server_list(imap, "INBOX")) == 150
+    imap.logout()
