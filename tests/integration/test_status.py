@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 
+import pytest
+
 import util
 
 
@@ -121,4 +123,23 @@ def test_status_names_the_run_holding_the_lock(dovecot, tmp_path):
         holder.wait()
     rc, out, err = util.run_facteur(["status"], cfg, check_rc=0)
     assert "being synchronized" not in out
+    imap.logout()
+
+
+@pytest.mark.parametrize("opts", [{"MaxSize": "3k"}, {"MaxMessages": "2"},
+                                  {"Sync": "Pull"}])
+def test_check_clean_after_sync_with_limits(dovecot, tmp_path, opts):
+    """What a channel leaves out on purpose (too big, beyond MaxMessages) is
+    no difference."""
+    user = dovecot.new_user()
+    imap = dovecot.imap(user)
+    util.seed(imap, "INBOX", util.gen(17, 4, max_body=6000), create=False)
+    cfg = util.make_config(tmp_path, user, dovecot.ports, dovecot.cert, **opts)
+    util.sync(cfg)
+    rc, out, err = util.run_facteur(["check"], cfg)
+    assert rc == 0, out + err
+    # ...while a real change still is one.
+    util.append(imap, "INBOX", util.gen(18, 1, max_body=500)[0])
+    rc, out, err = util.run_facteur(["check"], cfg)
+    assert rc == 1 and "new since the last sync" in out
     imap.logout()
