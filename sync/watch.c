@@ -513,7 +513,9 @@ static void read_events(struct watch *w, int64_t now)
 		for (size_t i = 0; i < (size_t)n / sizeof *m; i++) {
 			if (m[i].gen != w->gen || m[i].chan >= w->nch || m[i].box >= w->ch[m[i].chan].nboxes)
 				continue;
-			make_due(&w->ch[m[i].chan].boxes[m[i].box], now, 0);
+			/* Shorter than for inotify: a server burst (a mailing list
+			 * digest, a move of many messages) still lands as one sync. */
+			make_due(&w->ch[m[i].chan].boxes[m[i].box], now, WATCH_DEBOUNCE_MS / 2);
 		}
 	}
 	if (atomic_exchange(&w->overflow, 0))

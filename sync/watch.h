@@ -9,9 +9,10 @@
  *    boxes beyond are polled every WATCH_POLL_S) sitting in IMAP IDLE, each
  *    in its own thread owning its session; and inotify on the near folders'
  *    cur/ and new/.  A change on either side makes its box due after a
- *    debounce (WATCH_DEBOUNCE_MS after the last event of a burst, at most
- *    WATCH_DEBOUNCE_MAX_MS after the first), and the main thread runs
- *    sync_run() for that channel restricted to the due boxes.
+ *    debounce (WATCH_DEBOUNCE_MS after the last local event of a burst,
+ *    half that for server notifications, at most WATCH_DEBOUNCE_MAX_MS
+ *    after the first), and the main thread runs sync_run() for that
+ *    channel restricted to the due boxes.
  *  - After syncing a box, inotify events for it are ignored for the
  *    debounce window (our own renames).  IDLE notifications caused by our
  *    own STOREs only cause a sync that finds nothing to do.
