@@ -390,3 +390,20 @@ def test_bash_completion(tmp_path):
     first, second = r.stdout.splitlines()
     assert sorted(first.split()) == sorted(["work", "both", "other", "watch", "status", "check"])
     assert second.split() == ["--interval"]
+
+
+def test_post_sync_command_global_and_override(dovecot, tmp_path):
+    """A global PostSyncCommand runs for channels without their own; a
+    channel's own replaces it."""
+    user = dovecot.new_user()
+    cfg = util.make_config(tmp_path, user, dovecot.ports, dovecot.cert)
+    text = open(cfg.path).read()
+    glob, own = tmp_path / "global", tmp_path / "own"
+    with open(cfg.path, "w") as f:
+        f.write('PostSyncCommand "echo $FACTEUR_CHANNEL >> %s"\n\n' % glob + text)
+    util.sync(cfg)
+    assert glob.read_text() == "test\n"
+    with open(cfg.path, "a") as f:
+        f.write('PostSyncCommand "echo $FACTEUR_CHANNEL >> %s"\n' % own)
+    util.sync(cfg)
+    assert glob.read_text() == "test\n" and own.read_text() == "test\n"
