@@ -222,6 +222,7 @@ SCHEMA = {"channel": str, "ok": bool, "dry_run": bool, "boxes": int,
           "boxes_failed": int, "pulled": int, "pushed": int, "flags_far": int,
           "flags_near": int, "deleted_far": int, "deleted_near": int,
           "expunged_far": int, "too_big": int, "ambiguous": int, "paired": int,
+          "moved_far": int, "moved_near": int,
           "bytes_down": int, "bytes_up": int, "wire_in": int, "wire_out": int}
 
 
