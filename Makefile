@@ -90,6 +90,9 @@ demo: deps
 install: $(BIN)
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/facteur
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -m 644 contrib/man/facteur.1 $(DESTDIR)$(MANDIR)/man1/facteur.1
+	install -m 644 contrib/man/facteur.conf.5 $(DESTDIR)$(MANDIR)/man5/facteur.conf.5
 
 clean:
 	rm -rf build build-san facteur demo
