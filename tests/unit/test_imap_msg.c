@@ -549,6 +549,63 @@ static void corrupted_responses(void **state)
 	assert_true(fails > 10);
 }
 
+/* Sizes a hostile server may announce: clean protocol errors, no huge
+ * allocation (ASan would notice a 5 GB malloc failing or succeeding). */
+static void hostile_sizes(void **state)
+{
+	static const char *const meta[] = {
+		GREET_LOGIN("IMAP4rev1"),
+		"C:A2 UID FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])",
+		"S:* 1 FETCH (UID 1 BODY[HEADER.FIELDS (MESSAGE-ID)] {2000000}",
+		NULL};
+	static const char *const body[] = {
+		GREET_LOGIN("IMAP4rev1"),
+		"C:A2 UID FETCH 7 (UID FLAGS INTERNALDATE BODY.PEEK[])",
+		"S:* 1 FETCH (UID 7 BODY[] {5000000000}",
+		NULL};
+	const char *longline[] = {GREET_LOGIN("IMAP4rev1"), "C:A2 UID FETCH 1:* (UID FLAGS)", NULL,
+	                          NULL};
+	struct fct_buf big;
+	struct bsink bs;
+	struct imap_body_sink sink = {bs_begin, bs_data, bs_end, &bs};
+	struct t t;
+	uint32_t uid = 7;
+
+	(void)state;
+	t_init(&t, IMAP_TLS_NONE);
+	CONNECT_OK(&t, meta);
+	assert_int_equal(imap_fetch_meta(t.im, 1, 0, 0, IMAP_META_MSGID, rec_msg, NULL, &t.err), -1);
+	assert_int_equal(t.err.kind, FCT_E_PROTO);
+	assert_non_null(strstr(t.err.msg, "too large"));
+	t_finish(&t, 1);
+	t_free(&t);
+
+	memset(&bs, 0, sizeof bs);
+	fct_buf_init(&bs.b);
+	t_init(&t, IMAP_TLS_NONE);
+	CONNECT_OK(&t, body);
+	assert_int_equal(imap_fetch_bodies(t.im, &uid, 1, &sink, &t.err), -1);
+	assert_int_equal(t.err.kind, FCT_E_PROTO);
+	assert_non_null(strstr(t.err.msg, "literal too large"));
+	assert_null(bs.b.data); /* the sink never saw it */
+	t_finish(&t, 1);
+	t_free(&t);
+
+	fct_buf_init(&big);
+	fct_buf_puts(&big, "S:* 1 FETCH (UID 1 FLAGS (");
+	while (big.len < (1u << 20) + 100)
+		fct_buf_puts(&big, "$kw ");
+	fct_buf_puts(&big, "))");
+	longline[4] = big.data;
+	t_init(&t, IMAP_TLS_NONE);
+	CONNECT_OK(&t, longline);
+	assert_int_equal(imap_fetch_meta(t.im, 1, 0, 0, IMAP_META_FLAGS, rec_msg, NULL, &t.err), -1);
+	assert_int_equal(t.err.kind, FCT_E_PROTO);
+	t_finish(&t, 0);
+	t_free(&t);
+	fct_buf_free(&big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -561,6 +618,7 @@ int main(void)
 		cmocka_unit_test(idle),
 		cmocka_unit_test(idle_wake),
 		cmocka_unit_test(corrupted_responses),
+		cmocka_unit_test(hostile_sizes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
