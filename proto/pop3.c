@@ -299,6 +299,9 @@ static void parse_apop_ts(struct pop3 *p, const char *greet)
 	for (c = lt + 1; c < gt; c++)
 		if (*c < 0x21 || *c > 0x7e)
 			return;
+	/* RFC 1939's timestamp is a msg-id: "<process-ID.clock@hostname>". */
+	if (!memchr(lt, '@', (size_t)(gt - lt)))
+		return;
 	memcpy(p->apop_ts, lt, (size_t)(gt - lt + 1));
 	p->apop_ts[gt - lt + 1] = '\0';
 	p->caps.bits |= POP3_CAP_APOP;

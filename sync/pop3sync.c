@@ -206,7 +206,7 @@ static int open_maildir(struct ingest *ig, struct fct_err *err)
 	                                       : MD_LAYOUT_VERBATIM;
 	mo.names.flatten = n->flatten;
 	mo.names.inbox_path = n->inbox;
-	mo.info_delim = n->info_delim;
+	mo.info_delim = n->info_delim ? n->info_delim : ig->cfg->field_delim;
 	mo.fsync = ig->cfg->fsync;
 	if (md_store_open(&ig->ms, &mo, err) < 0)
 		return -1;
@@ -243,14 +243,26 @@ static int hash_file(struct ingest *ig, const char *uniq, unsigned char fp[32],
 	return rc;
 }
 
-static int uniq_claimed(const struct jrnl_uidl *u, size_t n, const char *uniq)
+static int cmp_str_ptr(const void *a, const void *b)
 {
-	size_t i;
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
 
-	for (i = 0; i < n; i++)
-		if (u[i].near_uniq && strcmp(u[i].near_uniq, uniq) == 0)
-			return 1;
-	return 0;
+/* Marks the folder entries a journaled UIDL already points at. */
+static void mark_claimed(const struct ingest *ig, const struct md_entry *e, size_t ne,
+                         char *claimed)
+{
+	const char **names = fct_xcalloc(ig->nknown ? ig->nknown : 1, sizeof *names);
+	size_t n = 0, i;
+
+	for (i = 0; i < ig->nknown; i++)
+		if (ig->known[i].near_uniq)
+			names[n++] = ig->known[i].near_uniq;
+	if (n > 0)
+		qsort(names, n, sizeof *names, cmp_str_ptr);
+	for (i = 0; i < ne; i++)
+		claimed[i] = n > 0 && bsearch(&e[i].uniq, names, n, sizeof *names, cmp_str_ptr);
+	free(names);
 }
 
 /* The unclaimed file in the folder with m's size and SHA-256, or -1. */
@@ -263,8 +275,12 @@ static long find_delivered(struct ingest *ig, const struct jrnl_msg *m, struct m
 	for (i = 0; i < ne; i++) {
 		if (claimed[i] || e[i].size != m->size)
 			continue;
-		if (hash_file(ig, e[i].uniq, fp, err) < 0)
-			return -2;
+		if (hash_file(ig, e[i].uniq, fp, err) < 0) {
+			if (err->kind != FCT_E_MSG)
+				return -2;
+			fct_err_clear(err); /* removed since the scan: not this one */
+			continue;
+		}
 		if (memcmp(fp, m->fp, sizeof fp) == 0)
 			return (long)i;
 	}
@@ -281,8 +297,7 @@ static int recover_apply(struct ingest *ig, struct jrnl_msg *pm, size_t npm, str
 	long k;
 	int rc = -1;
 
-	for (i = 0; i < ne; i++)
-		claimed[i] = (char)uniq_claimed(ig->known, ig->nknown, e[i].uniq);
+	mark_claimed(ig, e, ne, claimed);
 	if (jrnl_begin(ig->j, &t, err) < 0)
 		goto out;
 	for (i = 0; i < npm; i++) {

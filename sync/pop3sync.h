@@ -51,7 +51,7 @@ struct pop3sync_summary {
 	size_t refused;         /* RETR answered -ERR (e.g. removed meanwhile) */
 	size_t recovered;       /* delivered by an interrupted run, journaled now */
 	size_t forgotten;       /* journaled UIDLs no longer on the server */
-	int dry_run;
+	int dry_run;            /* then downloaded/deleted count what a run would do */
 };
 
 /* Runs one ingestion of channel ch (its far store must be a POP3 store, its

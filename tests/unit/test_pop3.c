@@ -180,6 +180,74 @@ static void dec_large_and_sink_failure(void **state)
 	fct_buf_free(&w);
 }
 
+/* RFC 1939 encoding of body, as a server does it: LF -> CRLF (a CR already
+ * there is kept), a '.' starting a line doubled, a final CRLF, "." CRLF. */
+static void encode_body(const char *body, size_t n, struct fct_buf *w)
+{
+	size_t i;
+	int bol = 1;
+
+	for (i = 0; i < n; i++) {
+		if (bol && body[i] == '.')
+			fct_buf_putc(w, '.');
+		if (body[i] == '\n' && (i == 0 || body[i - 1] != '\r'))
+			fct_buf_putc(w, '\r');
+		fct_buf_putc(w, body[i]);
+		bol = body[i] == '\n';
+	}
+	if (!bol)
+		fct_buf_puts(w, "\r\n");
+	fct_buf_puts(w, ".\r\n");
+}
+
+/* Random bodies over the troublesome alphabet, fed in random pieces,
+ * against what the encoding implies: CRLF -> LF, a final LF. */
+static void dec_random_differential(void **state)
+{
+	static const char alpha[] = ".\r\na";
+	struct fct_buf w, want;
+	struct pop3_dec d;
+	struct collect c;
+	struct fct_err err;
+	char body[64];
+	unsigned seed = 1939;
+	size_t i, n, k, pos;
+	int round;
+
+	(void)state;
+	for (round = 0; round < 3000; round++) {
+		n = (size_t)(rand_r(&seed) % (int)sizeof body);
+		for (i = 0; i < n; i++)
+			body[i] = alpha[rand_r(&seed) % 4];
+		fct_buf_init(&w);
+		fct_buf_init(&want);
+		encode_body(body, n, &w);
+		for (i = 0; i < n; i++)
+			if (!(body[i] == '\r' && i + 1 < n && body[i + 1] == '\n'))
+				fct_buf_putc(&want, body[i]);
+		if (want.len > 0 && want.data[want.len - 1] != '\n')
+			fct_buf_putc(&want, '\n');
+		fct_buf_puts(&w, "+OK after");
+		fct_buf_init(&c.b);
+		c.fail_after = 0;
+		pop3_dec_init(&d);
+		for (pos = 0; !d.done;) {
+			k = 1 + (size_t)(rand_r(&seed) % 9);
+			if (k > w.len - pos)
+				k = w.len - pos;
+			assert_true(k > 0);
+			pos += (size_t)pop3_dec_feed(&d, w.data + pos, k, collect_data, &c, &err);
+		}
+		assert_string_equal(w.data + pos, "+OK after");
+		assert_int_equal(c.b.len, want.len);
+		if (want.len)
+			assert_memory_equal(c.b.data, want.data, want.len);
+		fct_buf_free(&c.b);
+		fct_buf_free(&w);
+		fct_buf_free(&want);
+	}
+}
+
 /* ---- sessions against the fake server ---------------------------------- */
 
 static void uidl_and_list(void **state)
@@ -516,6 +584,22 @@ static void dele_without_quit_keeps_mail(void **state)
 	assert_int_equal(fakepop3_count(f->dir), 5);
 }
 
+static void rset_unmarks(void **state)
+{
+	struct fx *f = *state;
+	static const unsigned nums[] = {1, 2, 3};
+
+	add_bodies(f);
+	assert_int_equal(fx_connect(f), 0);
+	assert_int_equal(pop3_dele(f->p, nums, 3, NULL, &f->err), 0);
+	assert_int_equal(pop3_rset(f->p, &f->err), 0);
+	assert_int_equal(pop3_quit(f->p, &f->err), 0);
+	pop3_close(f->p);
+	f->p = NULL;
+	fakepop3_stop(&f->srv);
+	assert_int_equal(fakepop3_count(f->dir), 5);
+}
+
 static void quit_failure_reported(void **state)
 {
 	struct fx *f = *state;
@@ -541,6 +625,7 @@ int main(void)
 		cmocka_unit_test(dec_byte_by_byte),
 		cmocka_unit_test(dec_terminators),
 		cmocka_unit_test(dec_large_and_sink_failure),
+		cmocka_unit_test(dec_random_differential),
 		FX(uidl_and_list),
 		FX(uidl_validation),
 		FX(empty_mailbox),
@@ -551,6 +636,7 @@ int main(void)
 		FX(retr_connection_lost),
 		FX(dele_then_quit),
 		FX(dele_without_quit_keeps_mail),
+		FX(rset_unmarks),
 		FX(quit_failure_reported),
 	};
 

@@ -165,6 +165,17 @@ static void login_without_capa_uses_user(void **state)
 	assert_false(pop3_caps(f->p)->bits & (POP3_CAP_CAPA | POP3_CAP_APOP));
 }
 
+static void greeting_without_timestamp_has_no_apop(void **state)
+{
+	struct fx *f = *state;
+
+	f->cfg.greeting = "+OK <pop.example> ready";
+	f->po.auth_mechs = "APOP";
+	assert_int_equal(fx_connect(f), -1);
+	assert_int_equal(f->err.kind, FCT_E_AUTH);
+	assert_non_null(strstr(f->err.msg, "no usable login"));
+}
+
 static void login_refused_reports_server_text(void **state)
 {
 	struct fx *f = *state;
@@ -387,6 +398,7 @@ int main(void)
 		FX(greeting_refused),
 		FX(login_apop),
 		FX(login_without_capa_uses_user),
+		FX(greeting_without_timestamp_has_no_apop),
 		FX(login_refused_reports_server_text),
 		FX(login_response_codes),
 		FX(no_usable_mechanism),

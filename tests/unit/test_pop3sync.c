@@ -480,6 +480,40 @@ static void crash_with_identical_messages(void **state)
 		free(files[i]);
 }
 
+/* A file already journaled for another UIDL is never claimed again, even
+ * when a later message has the same content. */
+static void crash_recovery_skips_claimed_files(void **state)
+{
+	struct sx *s = *state;
+	struct jrnl *j = NULL;
+	struct jrnl_uidl *u = NULL;
+	struct fct_err e;
+	char *files[8];
+	size_t n = 0, i;
+
+	assert_int_equal(fakepop3_add(s->srvdir, "a", "same\n"), 0);
+	sx_start(s);
+	assert_int_equal(sx_run(s), 0);
+	assert_int_equal(fakepop3_add(s->srvdir, "b", "same\n"), 0);
+	s->o.test_crash = POP3SYNC_CRASH_AFTER_COMMIT;
+	assert_int_equal(sx_run(s), -1);
+	s->o.test_crash = 0;
+	assert_int_equal(sx_run(s), 0);
+	assert_int_equal(s->sum.recovered, 1);
+	assert_int_equal(s->sum.downloaded, 0);
+	assert_int_equal(md_files(s, files, 8), 2);
+	for (i = 0; i < 2; i++)
+		free(files[i]);
+	assert_int_equal(jrnl_open(&j, s->state, &e), 0);
+	assert_int_equal(jrnl_uidl_load(j, "INBOX", &u, &n, &e), 0);
+	assert_int_equal(n, 2);
+	assert_non_null(u[0].near_uniq);
+	assert_non_null(u[1].near_uniq);
+	assert_string_not_equal(u[0].near_uniq, u[1].near_uniq);
+	jrnl_uidls_free(u, n);
+	jrnl_close(j);
+}
+
 static void connection_lost_keeps_received(void **state)
 {
 	struct sx *s = *state;
@@ -557,6 +591,7 @@ int main(void)
 		SX(crash_after_commit),
 		SX(crash_after_journal),
 		SX(crash_with_identical_messages),
+		SX(crash_recovery_skips_claimed_files),
 		SX(connection_lost_keeps_received),
 		SX(refused_message_retried),
 		SX(locked_channel),
