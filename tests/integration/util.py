@@ -11,10 +11,12 @@ import collections
 import email.parser
 import email.policy
 import imaplib
+import itertools
 import mailbox
 import os
 import re
 import subprocess
+import time
 
 import mailgen
 
@@ -292,17 +294,27 @@ def maildir_snapshot(root):
     return out
 
 
+_deliveries = itertools.count()
+
+
 def maildir_deliver(root, folder, msg, flags=""):
-    """Write one message into local `folder` as a mail client would: into
-    cur/ with `flags` if any, else new/; LF line ends.  Returns the key."""
+    """Write one message into local `folder` as a mail delivery agent would:
+    the exact bytes (CRLF turned to LF) into tmp/, then renamed into cur/
+    with `flags` if any, else new/.  Creates the folder.  Returns the key.
+    (mailbox.Maildir.add would re-serialize the message: not byte-exact.)"""
     d = maildir_folders(root).get(folder) or os.path.join(root, folder)
-    os.makedirs(os.path.dirname(d), exist_ok=True)
-    md = mailbox.Maildir(d, factory=None, create=True)
-    m = mailbox.MaildirMessage(msg.data.replace(b"\r\n", b"\n"))
+    for sub in ("cur", "new", "tmp"):
+        os.makedirs(os.path.join(d, sub), exist_ok=True)
+    key = "%d.M%dP%dQ%d.facteur-test" % (time.time(), time.time_ns() % 10**6,
+                                         os.getpid(), next(_deliveries))
+    tmp = os.path.join(d, "tmp", key)
+    with open(tmp, "wb") as f:
+        f.write(msg.data.replace(b"\r\n", b"\n"))
     if flags:
-        m.set_subdir("cur")
-        m.set_flags(flags)
-    return md.add(m)
+        os.rename(tmp, os.path.join(d, "cur", key + ":2," + "".join(sorted(flags))))
+    else:
+        os.rename(tmp, os.path.join(d, "new", key))
+    return key
 
 
 def _find_local(root, message_id):
