@@ -159,7 +159,7 @@ static int run_patterns(struct chan *c, const struct run_target *t, struct fct_e
 	struct box_set set = {0};
 	struct box_job *jobs;
 	struct fct_buf far;
-	size_t i, n = 0;
+	size_t i, n = 0, unmapped = 0;
 	int rc;
 
 	if (list_boxes(c, &set, err) < 0) {
@@ -181,11 +181,18 @@ static int run_patterns(struct chan *c, const struct run_target *t, struct fct_e
 		}
 		if (box_canon_to_far(name, c->prefix, c->delim, &far, &e) < 0) {
 			fct_log_error(c->log, "%s: %s", c->ch->name, e.msg);
+			unmapped++;
 			continue;
 		}
 		job_init(&jobs[n++], name, far.data, name, set.v[i].where);
 	}
 	rc = run_jobs(c, jobs, n, err);
+	/* A folder that cannot exist on the server is a failure, not a skip. */
+	if (rc == 0 && unmapped) {
+		c->sum.boxes_failed += unmapped;
+		rc = fct_err_set(err, FCT_E_FOLDER, "%s: %zu folder(s) cannot be named on the server",
+		                 c->ch->name, unmapped);
+	}
 	for (i = 0; i < n; i++)
 		box_job_free(&jobs[i]);
 	free(jobs);
