@@ -64,4 +64,8 @@ if [ -n "$todo" ]; then
 		dpkg-deb -x "$deb" "$DEST/root"
 		: >"$DEST/$p.unpacked"
 	done
+	# Only the programs are used.  Drop the packages' init.d, pam.d,
+	# tmpfiles.d... directories: the Makefile includes every *.d under
+	# build/ as a dependency file.
+	find "$DEST/root" -depth -name '*.d' -exec rm -rf {} +
 fi
