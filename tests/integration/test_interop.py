@@ -85,9 +85,11 @@ def test_namespace_maps_to_the_same_local_layout(world):
     world.seed("Work", 2, 2)
     world.seed("Lists/Dev", 3, 2)
     world.sync()
-    assert sorted(util.maildir_folders(world.mail)) == [
-        "INBOX", "Lists", "Lists/Dev", "Work"] or sorted(
-        util.maildir_folders(world.mail)) == ["INBOX", "Lists/Dev", "Work"]
+    local = sorted(util.maildir_folders(world.mail))
+    # The same names on both sides, whatever the server's prefix and
+    # separator; Cyrus also makes the parent "Lists" a real mailbox.
+    assert local == world.far_folders()
+    assert set(local) - {"INBOX", "Work", "Lists/Dev"} <= {"Lists"}
     for m, (_, folder) in world.near().items():
         assert folder in ("INBOX", "Work", "Lists/Dev")
     world.assert_converged()
@@ -288,3 +290,63 @@ def test_pop3_ingestion(server, tmp_path):
     # A second run fetches nothing twice.
     util.sync(cfg)
     assert len(util.maildir_list(cfg.maildir)) == len(msgs)
+
+
+# -- namespace configuration ---------------------------------------------------
+
+
+def far_store_options(cfg, **opts):
+    """Add IMAPStore keywords to a util.make_config file (it writes none)."""
+    with open(cfg.path) as f:
+        text = f.read()
+    head = "IMAPStore test-far\nAccount test\n"
+    assert head in text
+    extra = "".join("%s %s\n" % kv for kv in opts.items())
+    with open(cfg.path, "w") as f:
+        f.write(text.replace(head, head + extra))
+
+
+def test_explicit_path_and_delimiter_give_the_same_layout(server, tmp_path):
+    """UseNamespace no with Path set to the personal prefix and PathDelimiter
+    to the server's separator: the layout NAMESPACE would have given."""
+    w = World(server, tmp_path)
+    try:
+        ns_prefix = getattr(server, "prefix", "")
+        opts = {"UseNamespace": "no", "PathDelimiter": getattr(server, "sep", "/")}
+        if ns_prefix:
+            opts["Path"] = ns_prefix
+        far_store_options(w.cfg, **opts)
+        w.seed("INBOX", 100, 1)
+        w.seed("Lists/Dev", 101, 2)
+        for m in util.gen(102, 1):
+            util.maildir_deliver(w.mail, "Local/Sub", m)
+        w.sync()
+        assert {"INBOX", "Lists/Dev", "Local/Sub"} <= set(
+            util.maildir_folders(w.mail))
+        assert w.fn("Local/Sub") in util.server_folders(w.imap)
+        w.assert_converged()
+    finally:
+        w.close()
+
+
+def test_flatten_maps_nested_folders_on_every_server(server, tmp_path):
+    """Flatten . on the Maildir side: "Lists/Dev" is the one local folder
+    "Lists.Dev"; a local "Local.Sub" becomes nested on the server."""
+    w = World(server, tmp_path)
+    try:
+        w.cfg = util.make_config(tmp_path, w.user, server.ports, server.cert,
+                                 near_opts={"Flatten": "."})
+        far = w.seed("Lists/Dev", 110, 2)
+        near = util.gen(111, 2)
+        for m in near:
+            util.maildir_deliver(w.mail, "Local.Sub", m)
+        w.sync()
+        local = util.maildir_folders(w.mail)
+        assert "Lists.Dev" in local and "Lists/Dev" not in local
+        assert w.fn("Local/Sub") in util.server_folders(w.imap)
+        assert set(w.far("Local/Sub")) == {m.message_id for m in near}
+        got = {mid: f for mid, (_, f) in w.near().items()}
+        for m in far:
+            assert got[m.message_id] == "Lists.Dev"
+    finally:
+        w.close()
