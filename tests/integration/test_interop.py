@@ -9,6 +9,7 @@ server's with conftest_servers.far_name.  The server side is read with
 imaplib, the local side with mailbox.Maildir, never with facteur.
 """
 
+import os
 import signal
 import time
 
@@ -21,13 +22,14 @@ from conftest_servers import far_name, local_name
 class World:
     """One fresh user on `server`, its imaplib connection, a facteur config."""
 
-    def __init__(self, server, tmp_path, **channel_opts):
+    def __init__(self, server, tmp_path, near_opts=None, **channel_opts):
         self.server = server
         self.user = server.new_user()
         self.imap = server.imap(self.user)
         self.tmp = tmp_path
         self.cfg = util.make_config(tmp_path, self.user, server.ports,
-                                    server.cert, **channel_opts)
+                                    server.cert, near_opts=near_opts,
+                                    **channel_opts)
         self.mail = self.cfg.maildir
 
     def sync(self, *extra):
@@ -183,7 +185,6 @@ def _server_move(w, src, dst, message_id):
 
 
 def _local_move(w, dst, message_id):
-    import os
     src_folder, key = [(f, k) for mid, _, f, k in util.maildir_list(w.mail)
                        if mid == message_id][0]
     folders = util.maildir_folders(w.mail)
@@ -255,7 +256,6 @@ def test_kill_9_then_rerun_converges(world):
 
 
 def pop3_config(tmp, server, user, **store_opts):
-    import os
     maildir = os.path.join(str(tmp), "PopMail")
     lines = [
         "POP3Account pop", "Host 127.0.0.1", "Port %d" % server.ports["pop3s"],
@@ -332,10 +332,8 @@ def test_explicit_path_and_delimiter_give_the_same_layout(server, tmp_path):
 def test_flatten_maps_nested_folders_on_every_server(server, tmp_path):
     """Flatten . on the Maildir side: "Lists/Dev" is the one local folder
     "Lists.Dev"; a local "Local.Sub" becomes nested on the server."""
-    w = World(server, tmp_path)
+    w = World(server, tmp_path, near_opts={"Flatten": "."})
     try:
-        w.cfg = util.make_config(tmp_path, w.user, server.ports, server.cert,
-                                 near_opts={"Flatten": "."})
         far = w.seed("Lists/Dev", 110, 2)
         near = util.gen(111, 2)
         for m in near:
@@ -348,5 +346,26 @@ def test_flatten_maps_nested_folders_on_every_server(server, tmp_path):
         got = {mid: f for mid, (_, f) in w.near().items()}
         for m in far:
             assert got[m.message_id] == "Lists.Dev"
+    finally:
+        w.close()
+
+
+def test_gmail_style_all_mail_excluded_by_patterns(server, tmp_path):
+    """Gmail shows every message again in "[Gmail]/All Mail"; the README
+    recommends excluding it with Patterns.  Simulated with a plain folder:
+    the excluded folder is neither synced nor touched, nothing is doubled."""
+    w = World(server, tmp_path, Patterns='* "![Gmail]/All Mail"')
+    try:
+        inbox = w.seed("INBOX", 120, 3)
+        util.seed(w.imap, w.fn("[Gmail]/All Mail"), inbox)
+        before = util.server_state(w.imap)[w.fn("[Gmail]/All Mail")]
+        w.sync()
+        near = w.near()  # a duplicate Message-ID would fail here
+        assert set(near) == {m.message_id for m in inbox}
+        assert "[Gmail]/All Mail" not in util.maildir_folders(w.mail)
+        util.maildir_delete(w.mail, inbox[0].message_id)
+        w.sync()
+        assert set(w.far("INBOX")) == {m.message_id for m in inbox[1:]}
+        assert util.server_state(w.imap)[w.fn("[Gmail]/All Mail")] == before
     finally:
         w.close()
