@@ -12,8 +12,6 @@ the POP3 programs come from the .debs contrib/interop-deps.sh unpacked
 Courier's personal namespace is "INBOX." with "." as separator; it has no
 MOVE, CONDSTORE, QRESYNC or COMPRESS.  Wrong passwords take ~5 s to fail.
 
-    python3 -m servers.courier start DIR   (from tests/integration)
-
 Startup failures raise ServerError with the log tail; never a skip.
 """
 

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -257,7 +258,16 @@ def main(argv):
     if len(argv) == 3 and argv[1] == "stop":
         try:
             with open(os.path.join(argv[2], "master.pid")) as f:
-                os.kill(int(f.read().strip()), signal.SIGTERM)
+                pid = int(f.read().strip())
+            os.kill(pid, signal.SIGTERM)
+            # A master stopped while children are still starting can spin
+            # instead of exiting: escalate after a while.
+            for _ in range(100):
+                time.sleep(0.05)
+                os.kill(pid, 0)
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return 0
         except (OSError, ValueError) as e:
             sys.stderr.write("cyrus: %s\n" % e)
             return 1
