@@ -265,7 +265,10 @@ def pop3_config(tmp, server, user, **store_opts):
     ] + ["%s %s" % kv for kv in store_opts.items()] + [
         "", "MaildirStore pop-near", "Path %s/" % maildir,
         "Inbox %s/INBOX" % maildir, "",
-        "Channel pop", "Far :pop-far:", "Near :pop-near:", "Sync Pull", "",
+        # SyncState * keeps the state beside the mail, in this test's
+        # directory: the default (~/.local/state) is shared by every run.
+        "Channel pop", "Far :pop-far:", "Near :pop-near:", "Sync Pull",
+        "SyncState *", "",
     ]
     path = os.path.join(str(tmp), "poprc")
     with open(path, "w") as f:
