@@ -372,3 +372,56 @@ def test_gmail_style_all_mail_excluded_by_patterns(server, tmp_path):
         assert util.server_state(w.imap)[w.fn("[Gmail]/All Mail")] == before
     finally:
         w.close()
+
+
+# -- transport and names ------------------------------------------------------
+
+
+def test_starttls_and_plain_port(server, tmp_path):
+    """The clear port with STARTTLS: Courier offers no AUTH= before TLS,
+    Cyrus and Dovecot do; every server must end up authenticated over TLS."""
+    user = server.new_user()
+    imap = server.imap(user)
+    try:
+        msgs = util.seed(imap, "INBOX", util.gen(140, 2), create=False)
+    finally:
+        imap.logout()
+    cfg = util.make_config(tmp_path, user, server.ports, server.cert,
+                           tls="starttls")
+    util.sync(cfg)
+    assert set(util.maildir_messages(cfg.maildir)) == {
+        m.message_id for m in msgs}
+
+
+# (local UTF-8 name, its modified UTF-7 form, RFC 3501)
+INTL = [("Entwürfe", "Entw&APw-rfe"), ("Café/Menü", "Caf&AOk-/Men&APw-"),
+        ("日本語", "&ZeVnLIqe-")]
+
+
+def test_international_folder_names(server, tmp_path):
+    """mUTF-7 on the wire, UTF-8 on disk, both ways, under each server's
+    prefix and separator."""
+    w = World(server, tmp_path)
+    try:
+        far_side = {}
+        for i, (local, wire) in enumerate(INTL[:2]):
+            name = far_name(server, wire)
+            far_side[local] = util.seed(w.imap, name, util.gen(150 + i, 1))
+        local, wire = INTL[2]
+        near_msgs = util.gen(160, 1)
+        util.maildir_deliver(w.mail, local, near_msgs[0])
+        w.sync()
+        folders = util.maildir_folders(w.mail)
+        for local_f, msgs in far_side.items():
+            assert local_f in folders
+            got = {mid for mid, (_, f) in w.near().items() if f == local_f}
+            assert got == {m.message_id for m in msgs}
+        assert far_name(server, wire) in util.server_folders(w.imap)
+        assert set(util.server_messages(w.imap, far_name(server, wire))) == {
+            near_msgs[0].message_id}
+        before = util.server_state(w.imap), util.maildir_snapshot(w.mail)
+        w.sync()
+        assert (util.server_state(w.imap),
+                util.maildir_snapshot(w.mail)) == before
+    finally:
+        w.close()

@@ -115,6 +115,8 @@ class Courier(common.ClientMixin):
                 with open(p) as f:
                     out.write(f.read())
         os.chmod(pem, 0o600)
+        # STARTTLS runs couriertls after imaplogin dropped to courier.
+        os.chown(pem, self.uid, self.gid)
         with open(os.path.join(self.etc, "authdaemonrc"), "w") as f:
             f.write(AUTHDAEMONRC)
         userdb = os.path.join(self.etc, "userdb")
@@ -136,13 +138,13 @@ class Courier(common.ClientMixin):
             "IMAP_TRASHFOLDERNAME": "Trash", "IMAP_EMPTYTRASH": "",
             "IMAP_MOVE_EXPUNGE_TO_TRASH": "0", "IMAP_USELOCKS": "1",
             "IMAP_UMASK": "022", "IMAP_TLS_REQUIRED": "0",
-            "IMAPDSTARTTLS": "YES",
+            "IMAP_STARTTLS": "YES",
             "POP3AUTH": "PLAIN LOGIN", "POP3AUTH_TLS": "PLAIN LOGIN",
-            "POP3_PROXY": "0", "POP3DSTARTTLS": "YES", "POP3_TLS_REQUIRED": "0",
+            "POP3_PROXY": "0", "POP3_STARTTLS": "YES", "POP3_TLS_REQUIRED": "0",
             "COURIERTLS": shutil.which("couriertls"),
             "TLS_CERTFILE": os.path.join(self.root, "tls", "courier.pem"),
             "TLS_VERIFYPEER": "NONE",
-            "TLS_PROTOCOL": "TLSv1.2+",
+            "TLS_PROTOCOL": "TLSv1.2+", "TLS_STARTTLS_PROTOCOL": "TLSv1.2+",
             # Our own gam_server (see start()); a failing one costs 1.2 s
             # per login while the client library retries.
             "GAMIN_DEBUG_SERVER": "/bin/false",
