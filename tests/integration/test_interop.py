@@ -10,6 +10,7 @@ imaplib, the local side with mailbox.Maildir, never with facteur.
 """
 
 import os
+import re
 import signal
 import time
 
@@ -17,6 +18,38 @@ import pytest
 
 import util
 from conftest_servers import far_name, local_name
+
+
+# What each server must (and must not) advertise for the matrix to mean
+# what the README says: the point of Courier is that it lacks these.
+EXPECTED_CAPS = {
+    "dovecot": ({"CONDSTORE", "QRESYNC", "MOVE", "UIDPLUS"}, set()),
+    "cyrus": ({"CONDSTORE", "QRESYNC", "MOVE", "UIDPLUS", "OBJECTID"}, set()),
+    "courier": ({"UIDPLUS", "NAMESPACE"},
+                {"MOVE", "CONDSTORE", "QRESYNC", "COMPRESS=DEFLATE"}),
+}
+
+
+def test_server_is_what_the_scenarios_assume(server):
+    """The personal namespace and capabilities the controllers claim are the
+    ones the server announces, so a passing scenario covered them."""
+    user = server.new_user()
+    imap = server.imap(user)
+    try:
+        data = util.check(imap.namespace(), "NAMESPACE")[0]
+        personal = re.match(rb'\(\("([^"]*)" "(.)"\)', data)
+        assert personal, "unexpected NAMESPACE %r" % data
+        prefix, sep = personal.group(1).decode(), personal.group(2).decode()
+        assert (prefix, sep) == (getattr(server, "prefix", ""),
+                                 getattr(server, "sep", "/"))
+        # After login: Dovecot announces less before it.
+        caps = set(util.check(imap.capability(), "CAPABILITY")[0]
+                   .decode().upper().split())
+        must, must_not = EXPECTED_CAPS[getattr(server, "kind", "dovecot")]
+        assert must <= caps
+        assert not (must_not & caps)
+    finally:
+        imap.logout()
 
 
 class World:
