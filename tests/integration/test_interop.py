@@ -267,14 +267,30 @@ def test_uidvalidity_change_without_duplicates(world):
     world.assert_converged()
 
 
+def count_local_files(root):
+    """Message files under root, tolerant of a facteur renaming them."""
+    n = 0
+    for d, subdirs, files in os.walk(root):
+        if os.path.basename(d) in ("cur", "new"):
+            n += len(files)
+    return n
+
+
 def test_kill_9_then_rerun_converges(world):
     far = world.seed("INBOX", 80, 25, max_body=200000)
     far += world.seed("Big", 81, 15, max_body=200000)
     near = util.gen(82, 15, max_body=100000)
     for i, m in enumerate(near):
         util.maildir_deliver(world.mail, "INBOX" if i % 2 else "Local", m)
+    # Kill once the first messages have landed locally: mid-run for sure,
+    # whatever this machine's and this server's speed.
     probe = util.start_facteur(["-a"], world.cfg)
-    time.sleep(0.4)
+    deadline = time.monotonic() + 60
+    while probe.poll() is None and time.monotonic() < deadline:
+        if count_local_files(world.mail) >= len(near) + 3:
+            break
+        time.sleep(0.005)
+    assert probe.poll() is None, "facteur finished before it could be killed"
     probe.send_signal(signal.SIGKILL)
     probe.communicate()
     rc, out, err = util.run_facteur(["-a"], world.cfg, timeout=300)
