@@ -474,3 +474,26 @@ def test_international_folder_names(server, tmp_path):
                 util.maildir_snapshot(w.mail)) == before
     finally:
         w.close()
+
+
+def test_local_name_holding_the_server_separator(server, tmp_path):
+    """A local folder "v1.2": on a "/" server a plain name, synced as is; on
+    a "." server it cannot be represented, so it stays local, is named on
+    stderr, and the other folders still sync."""
+    w = World(server, tmp_path)
+    try:
+        odd, good = util.gen(170, 2)
+        util.maildir_deliver(w.mail, "v1.2", odd)
+        util.maildir_deliver(w.mail, "Good", good)
+        rc, out, err = util.run_facteur(["-a"], w.cfg)
+        assert set(w.far("Good")) == {good.message_id}
+        if getattr(server, "sep", "/") == "/":
+            assert rc == 0, err
+            assert set(w.far("v1.2")) == {odd.message_id}
+            w.assert_converged()
+        else:
+            assert "v1.2" in err
+            assert not any("v1" in f for f in util.server_folders(w.imap))
+            assert w.near()[odd.message_id] == ("", "v1.2")
+    finally:
+        w.close()
