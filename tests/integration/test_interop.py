@@ -162,8 +162,13 @@ def test_new_messages_each_way(world):
 
 
 def test_flags_each_way_and_both(world):
-    a, b, c, d = world.seed("INBOX", 20, 4, flags=lambda i: "S" if i == 3 else "")
+    a, b, c, d, e, f = world.seed("INBOX", 20, 6,
+                                  flags=lambda i: "S" if i == 3 else "")
     world.sync()
+    # $Forwarded (P) is a keyword, not a system flag: servers store those
+    # differently (Courier in a side file).
+    util.store_flags(world.imap, "INBOX", e.message_id, "+FLAGS", "P")
+    util.maildir_set_flags(world.mail, f.message_id, "DP")
     util.store_flags(world.imap, "INBOX", a.message_id, "+FLAGS", "S")
     util.maildir_set_flags(world.mail, b.message_id, "F")
     util.store_flags(world.imap, "INBOX", c.message_id, "+FLAGS", "S")
@@ -172,7 +177,7 @@ def test_flags_each_way_and_both(world):
     util.maildir_set_flags(world.mail, d.message_id, "FS")
     world.sync()
     want = {a.message_id: "S", b.message_id: "F", c.message_id: "RS",
-            d.message_id: "F"}
+            d.message_id: "F", e.message_id: "P", f.message_id: "DP"}
     far = {mid: util.letters(f) for mid, f in world.far("INBOX").items()}
     near = {mid: fl for mid, (fl, _) in world.near().items()}
     assert far == want
