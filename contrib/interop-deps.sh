@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 DEST=${FACTEUR_INTEROP_DIR:-$here/build/interop}
 
 DEPS="cyrus-common cyrus-admin cyrus-clients sasl2-bin courier-base
-courier-authdaemon courier-authlib-userdb"
+courier-authdaemon courier-authlib-userdb gamin"
 SERVERS="cyrus-imapd cyrus-pop3d courier-imap courier-pop"
 
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

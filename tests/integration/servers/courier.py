@@ -95,7 +95,7 @@ class Courier(common.ClientMixin):
                         (self.pop3login, "pop3login"),
                         (GAM_SERVER, "gam_server (package gamin)")):
             common.need(p, "Courier " + what)
-        for p in ("couriertcpd", "couriertls", "unshare", "nsenter",
+        for p in ("couriertcpd", "couriertls", "unshare", "nsenter", "setpriv",
                   "makeuserdb", "maildirmake"):
             if shutil.which(p) is None:
                 raise ServerError("courier: %s not found (run "
