@@ -11,6 +11,7 @@
 
 #include "sync/crlf.h"
 #include "sync/engine.h"
+#include "sync/progress.h"
 
 #define DL_BATCH_MSGS 256
 #define DL_BATCH_BYTES (64ull << 20)
@@ -24,6 +25,7 @@ struct exec {
 	struct jrnl_msg *made;
 	size_t nmade, capmade;
 	size_t *far_made, *near_made; /* index into made + 1, 0 = none */
+	struct progress *prog;        /* transfers' live line on a terminal */
 };
 
 /* Actions the cross-folder move pass already carried out another way. */
@@ -335,6 +337,7 @@ static int dl_end(void *ctx, const struct imap_msg *m, struct fct_err *err)
 		return -1;
 	d->items[d->cur].tmp = t;
 	d->x->r->c->sum.bytes_down += d->x->r->far[a->far].size;
+	progress_step(d->x->prog, 1, d->x->r->far[a->far].size);
 	d->done++;
 	return 0;
 }
@@ -559,6 +562,7 @@ static int ul_one(struct exec *x, const struct plan_action *a, struct jrnl_msg *
 		return fct_err_set(err, FCT_E_PROTO, "APPENDUID names UIDVALIDITY %u, not %u",
 		                   uidv, r->fbox.uidvalidity);
 	r->c->sum.bytes_up += src.size;
+	progress_step(x->prog, 1, src.size);
 	if (uid) { /* without UIDPLUS the record stays pending: next run matches it */
 		m->far_uid = uid;
 		m->state = JRNL_SYNCED;
@@ -609,6 +613,27 @@ static int uploads(struct exec *x, struct fct_err *err)
 	return rc;
 }
 
+/* The transfers' totals, for the progress line. */
+static void start_progress(struct exec *x)
+{
+	const struct box_run *r = x->r;
+	uint64_t msgs = 0, bytes = 0;
+
+	for (size_t i = 0; i < x->p->n; i++) {
+		const struct plan_action *a = &x->p->acts[i];
+
+		if (a->kind == PLAN_DOWNLOAD)
+			bytes += r->far[a->far].size;
+		else if (a->kind == PLAN_UPLOAD)
+			bytes += r->near[a->near].size;
+		else
+			continue;
+		msgs++;
+	}
+	x->prog = progress_new(r->c->log, !r->c->opts->json);
+	progress_box(x->prog, r->c->ch->name, r->box, msgs, bytes);
+}
+
 int exec_plan(struct box_run *r, const struct plan *p, struct fct_err *err)
 {
 	struct exec x;
@@ -629,9 +654,12 @@ int exec_plan(struct box_run *r, const struct plan *p, struct fct_err *err)
 	if (rc == 0)
 		rc = journal_phase(&x, post_record, err);
 	if (rc == 0)
+		start_progress(&x);
+	if (rc == 0)
 		rc = downloads(&x, err);
 	if (rc == 0)
 		rc = uploads(&x, err);
+	progress_free(x.prog);
 	exec_free(&x);
 	return rc;
 }
