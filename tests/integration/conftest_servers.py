@@ -17,6 +17,9 @@ import pytest
 from servers import courier as courier_mod
 from servers import cyrus as cyrus_mod
 
+# What conftest.py's star import brings in: the fixtures only.
+__all__ = ["cyrus_slash", "cyrus_dot", "courier", "server"]
+
 SERVER_NAMES = ("dovecot", "cyrus-slash", "cyrus-dot", "courier")
 
 Namespace = collections.namedtuple("Namespace", "prefix sep")
