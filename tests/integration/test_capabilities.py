@@ -39,7 +39,15 @@ FORBIDDEN = {
     "ESEARCH": [r"\bSEARCH RETURN\b", r"\bESEARCH\b"],
 }
 
-USED_BY_BASELINE = ("CONDSTORE", "QRESYNC", "UIDPLUS", "LITERAL+", "COMPRESS")
+USED_BY_BASELINE = ("CONDSTORE", "QRESYNC", "MOVE", "UIDPLUS", "LITERAL+",
+                    "COMPRESS")
+
+# Extension -> regexes some client line must match when it is hidden.
+FALLBACK = {
+    "MOVE": [r"^\S+ UID COPY \d"],
+    "UIDPLUS": [r"^\S+ EXPUNGE$"],
+    "LITERAL+": [r"APPEND .*\{\d+\}$"],
+}
 
 
 def client_lines(trace):
@@ -136,14 +144,18 @@ def test_scenario_with_extension_disabled(dovecot, tmp_path, ext):
                 bad = [line for line in sent if re.search(pat, line)]
                 assert not bad, "%s disabled but sent: %s" % (e, bad[:3])
         if ext is None:
-            # The baseline uses these, so their disabled cases prove a
-            # fallback.  facteur issues no MOVE here (cross-folder moves are
-            # settled as append + delete), nor LIST-STATUS or ESEARCH: those
+            # The baseline uses these, so their hidden cases prove a
+            # fallback.  facteur issues no LIST-STATUS or ESEARCH: those
             # cases only prove that hiding them is harmless.
             for e in USED_BY_BASELINE:
                 assert any(re.search(p, line) for p in FORBIDDEN[e]
                            for line in sent), "baseline never used " + e
-        if "LITERAL+" in hidden:
-            assert any(re.search(r"APPEND .*\{\d+\}$", line) for line in sent)
+        # The fallbacks themselves, where the wire shows them (one at a
+        # time: with UIDPLUS hidden too, a local move is uploaded again
+        # rather than copied).
+        for e in hidden if ext != ALL else []:
+            for pat in FALLBACK.get(e, []):
+                assert any(re.search(pat, line) for line in sent), (
+                    "%s hidden but no %r sent" % (e, pat))
     finally:
         imap.logout()
