@@ -9,6 +9,7 @@ server's with conftest_servers.far_name.  The server side is read with
 imaplib, the local side with mailbox.Maildir, never with facteur.
 """
 
+import json
 import os
 import re
 import signal
@@ -242,7 +243,12 @@ def test_moves_each_way(world):
     world.sync()
     _server_move(world, "INBOX", "Archive", inbox[0].message_id)
     _local_move(world, "Archive", inbox[1].message_id)
-    world.sync()
+    rc, out, err = util.run_facteur(["-a", "--json"], world.cfg, check_rc=0)
+    summary = json.loads(out.strip().splitlines()[-1])
+    # Settled as moves on the other side (a rename locally, UID MOVE or
+    # COPY + EXPUNGE on the server), not as a download plus an upload.
+    assert (summary["pulled"], summary["pushed"]) == (0, 0), summary
+    assert summary["moved_near"] + summary["moved_far"] == 2, summary
     world.assert_converged()
     near = world.near()
     assert near[inbox[0].message_id] == ("", "Archive")
