@@ -388,34 +388,89 @@ static int run_channel(const struct fct_config *cfg, const struct run_target *t,
 	return rc;
 }
 
+/* One channel from start to report and hook; returns 1 if anything failed. */
+static int one_channel(const struct fct_config *cfg, const struct run_target *t,
+                       const struct run_opts *opts)
+{
+	const struct cfg_channel *ch = cfg_channel(cfg, t->channel);
+	struct report rep;
+	struct fct_err err;
+	const char *hook;
+	int failed = 0;
+
+	memset(&rep, 0, sizeof rep);
+	fct_err_clear(&err);
+	rep.channel = t->channel;
+	rep.dry_run = opts->dry_run;
+	rep.ok = run_channel(cfg, t, opts, &rep, &err) == 0;
+	if (!rep.ok) {
+		fct_log_error(&opts->log, "%s", err.msg);
+		rep.error = err.msg;
+		failed = 1;
+	}
+	if (!opts->list_only)
+		report_print(&rep, opts->json, &opts->log, stdout);
+	hook = ch && ch->post_sync_cmd ? ch->post_sync_cmd : cfg->post_sync_cmd;
+	if (rep.ok && hook && !opts->dry_run && !opts->list_only &&
+	    report_hook(&rep, hook, &opts->log) != 0)
+		failed = 1;
+	return failed;
+}
+
+/* Waits for one child; returns 1 if it failed. */
+static int reap_one(void)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = wait(&status)) < 0 && errno == EINTR)
+		;
+	if (pid < 0)
+		return 0;
+	return !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+}
+
+/* Parallel N: channels are independent (own lock, journal, connection,
+ * Maildir), so each runs in a process of its own, at most N at a time. */
+static int run_parallel(const struct fct_config *cfg, const struct run_opts *opts)
+{
+	size_t i, running = 0;
+	int failed = 0;
+
+	for (i = 0; i < opts->ntargets; i++) {
+		pid_t pid;
+
+		if (running == (size_t)cfg->parallel) {
+			failed |= reap_one();
+			running--;
+		}
+		fflush(NULL);
+		pid = fork();
+		if (pid == 0) {
+			int rc = one_channel(cfg, &opts->targets[i], opts);
+
+			fflush(NULL);
+			_exit(rc);
+		}
+		if (pid < 0) {
+			failed |= one_channel(cfg, &opts->targets[i], opts);
+			continue;
+		}
+		running++;
+	}
+	while (running--)
+		failed |= reap_one();
+	return failed;
+}
+
 int sync_run(const struct fct_config *cfg, const struct run_opts *opts)
 {
 	size_t i;
 	int failed = 0;
 
-	for (i = 0; i < opts->ntargets; i++) {
-		const struct run_target *t = &opts->targets[i];
-		const struct cfg_channel *ch = cfg_channel(cfg, t->channel);
-		struct report rep;
-		struct fct_err err;
-		const char *hook;
-
-		memset(&rep, 0, sizeof rep);
-		fct_err_clear(&err);
-		rep.channel = t->channel;
-		rep.dry_run = opts->dry_run;
-		rep.ok = run_channel(cfg, t, opts, &rep, &err) == 0;
-		if (!rep.ok) {
-			fct_log_error(&opts->log, "%s", err.msg);
-			rep.error = err.msg;
-			failed = 1;
-		}
-		if (!opts->list_only)
-			report_print(&rep, opts->json, &opts->log, stdout);
-		hook = ch && ch->post_sync_cmd ? ch->post_sync_cmd : cfg->post_sync_cmd;
-		if (rep.ok && hook && !opts->dry_run && !opts->list_only &&
-		    report_hook(&rep, hook, &opts->log) != 0)
-			failed = 1;
-	}
+	if (cfg->parallel > 1 && opts->ntargets > 1 && !opts->list_only)
+		return run_parallel(cfg, opts);
+	for (i = 0; i < opts->ntargets; i++)
+		failed |= one_channel(cfg, &opts->targets[i], opts);
 	return failed;
 }
