@@ -85,7 +85,9 @@ struct imap; /* one authenticated session */
  * (refusing to go on if the server does not offer it), re-reads
  * CAPABILITY after TLS, authenticates (honouring LOGINDISABLED, using
  * SASL-IR when offered), turns on COMPRESS when asked and offered, and
- * ENABLEs QRESYNC (and UTF8=ACCEPT) when offered; reads NAMESPACE.  *out is
+ * ENABLEs QRESYNC (and UTF8=ACCEPT) when offered; sends ID ("name"
+ * "facteur" "version" ...) when offered (a refusal is ignored); reads
+ * NAMESPACE.  *out is
  * the new session (caller frees with imap_close).
  * Errors: FCT_E_TLS "server does not offer STARTTLS", "refused STARTTLS",
  * data injected after the STARTTLS OK, PREAUTH when STARTTLS was asked for,
@@ -182,6 +184,20 @@ int imap_select(struct imap *im, const char *box_utf8, int readonly, const struc
                 struct fct_err *err);
 /* STATUS (UIDVALIDITY UIDNEXT MESSAGES [HIGHESTMODSEQ]). */
 int imap_status(struct imap *im, const char *box_utf8, struct imap_box *out, struct fct_err *err);
+
+/* One mailbox of imap_list_status: st is its STATUS (uidvalidity, uidnext,
+ * exists = MESSAGES, highestmodseq with nomodseq set when 0 or without
+ * CONDSTORE), or NULL when the server sent none (\NoSelect,
+ * \NonExistent, or a mailbox it could not open).  name_utf8 and st are
+ * valid during the call only.  Nonzero stops (FCT_E_CANCEL, as imap_list). */
+typedef int (*imap_list_status_cb)(void *ctx, const char *name_utf8, char delim, unsigned attrs,
+                                   const struct imap_box *st);
+/* LIST "" pattern RETURN ([SPECIAL-USE] STATUS (UIDVALIDITY UIDNEXT MESSAGES
+ * [HIGHESTMODSEQ])): every mailbox and its status in one round trip.  Needs
+ * IMAP_CAP_LIST_STATUS (check imap_caps() first); without it FCT_E_STORE
+ * and nothing is sent: the caller then uses imap_list and imap_status. */
+int imap_list_status(struct imap *im, const char *pattern, imap_list_status_cb cb, void *ctx,
+                     struct fct_err *err);
 
 enum {
 	IMAP_META_FLAGS = 1,
