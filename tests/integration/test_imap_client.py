@@ -1,0 +1,268 @@
+"""The IMAP client end to end: the real facteur binary against the private
+Dovecot, checked with imaplib and mailbox.Maildir (never with facteur).
+
+Covers how the connection is made (STARTTLS on the plain port, IMAPS with
+and without a CertificateFile), every authentication mechanism Dovecot
+offers, a refused login, COMPRESS on and off as seen on the wire, -D output
+without the password, and memory staying flat while a very large message
+streams through IMAP and POP3.
+"""
+
+import base64
+import hashlib
+import os
+import subprocess
+import time
+
+import pytest
+
+import util
+from counting_proxy import CountingProxy
+
+# Maildir letters per message, cycled: every flag facteur maps.
+LETTERS = ["", "S", "FS", "RS", "DS", "PS", "F"]
+
+# The large-message tests: size and the peak RSS facteur may reach.
+BIG_SIZE = int(os.environ.get("FACTEUR_BIG_MB", "200")) * 1024 * 1024
+RSS_LIMIT_KB = 64 * 1024
+
+
+def seed_world(imap, seed=7, n=10, max_body=30000):
+    """n messages over INBOX and Work with varied flags; returns
+    {Message-ID: (letters, folder)} as facteur should reproduce it."""
+    msgs = util.gen(seed, n, max_body=max_body)
+    want = {}
+    for i, m in enumerate(msgs):
+        folder = "INBOX" if i % 2 == 0 else "Work"
+        util.create_folder(imap, folder, exist_ok=True)
+        util.append(imap, folder, m, LETTERS[i % len(LETTERS)])
+        want[m.message_id] = ("".join(sorted(LETTERS[i % len(LETTERS)])), folder)
+    return want
+
+
+def local_view(root):
+    return {mid: (flags, folder)
+            for mid, (flags, folder) in util.maildir_messages(root).items()}
+
+
+def check_pulled(cfg, want):
+    got = local_view(cfg.maildir)
+    assert got == want
+
+
+def check_push(dovecot, user, cfg, seed=11, n=4):
+    """Deliver n local messages, sync, and find them on the server with
+    their flags: the upload path (pipelined APPEND) works over this
+    connection too."""
+    msgs = util.gen(seed, n, max_body=20000)
+    for i, m in enumerate(msgs):
+        util.maildir_deliver(cfg.maildir, "INBOX", m, LETTERS[i % len(LETTERS)])
+    util.sync(cfg)
+    c = dovecot.imap(user)
+    try:
+        server = util.server_messages(c, "INBOX")
+    finally:
+        c.logout()
+    for i, m in enumerate(msgs):
+        assert m.message_id in server, m.message_id
+        assert util.letters(server[m.message_id]) == \
+            "".join(sorted(LETTERS[i % len(LETTERS)]))
+
+
+def debug_run(cfg, *extra, check_rc=0):
+    return util.run_facteur(["-D", "-a"] + list(extra), cfg, check_rc=check_rc)
+
+
+def assert_no_secret(text, user):
+    """Neither the password nor any encoding of it a mechanism sends."""
+    pw = user.password
+    assert pw not in text
+    for blob in (("\0%s\0%s" % (user.name, pw)).encode(), pw.encode()):
+        assert base64.b64encode(blob).decode() not in text
+
+
+# -- connection security ------------------------------------------------------
+
+
+def test_starttls_on_plain_port(dovecot, user, imap, tmp_path):
+    want = seed_world(imap)
+    cfg = util.make_config(tmp_path, user, dovecot.ports, dovecot.cert,
+                           tls="starttls")
+    rc, out, err = debug_run(cfg)
+    check_pulled(cfg, want)
+    # The credentials went after STARTTLS: -D shows the upgrade first.
+    text = out + err
+    assert "STARTTLS" in text
+    assert 0 <= text.index("STARTTLS") < text.index("authenticating to")
+    check_push(dovecot, user, cfg)
+
+
+def test_imaps_with_certificate_file(dovecot, user, imap, tmp_path):
+    want = seed_world(imap)
+    cfg = util.make_config(tmp_path, user, dovecot.ports, dovecot.cert)
+    util.sync(cfg)
+    check_pulled(cfg, want)
+    check_push(dovecot, user, cfg)
+
+
+@pytest.mark.parametrize("tls", ["imaps", "starttls"])
+def test_self_signed_refused_without_certificate_file(dovecot, user, imap, tmp_path, tls):
+    seed_world(imap, n=2)
+    cfg = util.make_config(tmp_path, user, dovecot.ports, dovecot.cert, tls=tls,
+                           account_opts={"CertificateFile": None})
+    rc, out, err = debug_run(cfg, check_rc=None)
+    assert rc != 0
+    assert "self-signed" in err, err
+    # Nothing was synced and no credential left the client.
+    assert util.maildir_messages(cfg.maildir) == {}
+    assert "authenticating to" not in out + err
+    assert_no_secret(out + err, user)
+
+
+# -- authentication -------------------------------------------------------------
+
+MECHS = ["PLAIN", "LOGIN", "SCRAM-SHA-256", "SCRAM-SHA-1", "CRAM-MD5"]
+
+
+@pytest.mark.parametrize("mech", MECHS)
+def test_auth_mechanism(dovecot, user, imap, tmp_path, mech):
+    want = seed_world(imap, n=4)
+    cfg = util.make_config(tmp_path, user, dovecot.ports, dovecot.cert,
+                           account_opts={"AuthMechs": mech})
+    rc, out, err = debug_run(cfg)
+    check_pulled(cfg, want)
+    text = out + err
+    assert "authenticating to 127.0.0.1 with %s\n" % mech in text, text[-3000:]
+    # Dovecot's side of the story: the login used that method.
+    logins = [line for line in dovecot.log_tail(400).splitlines()
+              if "user=<%s>" % user.name in line and "Login:" in line]
+    assert logins, dovecot.log_tail(40)
+    assert "method=%s" % (mech if mech != "LOGIN" else "PLAIN") in logins[-1] or \
+        "method=%s" % mech in logins[-1], logins[-1]
+    assert_no_secret(text, user)
+
+
+def test_wrong_password_fails_once(dovecot, user, imap, tmp_path):
+    seed_world(imap, n=2)
+    cfg = util.make_config(tmp_path, user.name, dovecot.ports, dovecot.cert,
+                           password="not-" + user.password)
+    t0 = time.monotonic()
+    rc, out, err = debug_run(cfg, check_rc=1)
+    took = time.monotonic() - t0
+    # The server's own words reach the user.
+    assert "AUTHENTICATIONFAILED" in err or "Authentication failed" in err, err
+    # One attempt, no retry loop (Dovecot delays each failure by ~2 s).
+    text = out + err
+    attempts = text.count("authenticating to")
+    assert attempts == 1, text[-3000:]
+    assert took < 30
+    assert util.maildir_messages(cfg.maildir) == {}
+
+
+# -- COMPRESS -------------------------------------------------------------------
+
+
+def test_compress_on_and_off(dovecot, user, imap, tmp_path):
+    want = seed_world(imap, seed=21, n=30, max_body=40000)
+    down = {}
+    for mode, opts in (("on", {}), ("off", {"DisableExtension": "COMPRESS"})):
+        proxy = CountingProxy(dovecot.ports["imap"])
+        try:
+            ports = dict(dovecot.ports, imap=proxy.port)
+            cfg = util.make_config(tmp_path / mode, user, ports, dovecot.cert,
+                                   tls="starttls", account_opts=opts)
+            rc, out, err = debug_run(cfg)
+            check_pulled(cfg, want)
+            down[mode] = proxy.down
+            assert ("COMPRESS DEFLATE" in out + err) == (mode == "on")
+        finally:
+            proxy.close()
+    # Text mail deflates well: the compressed session moves far fewer bytes.
+    assert down["on"] < 0.7 * down["off"], down
+
+
+# -- large messages ---------------------------------------------------------------
+
+LINE = b"%09d The quick brown fox jumps over the lazy dog; facteur streams.\r\n"
+
+
+def big_message():
+    """(bytes with CRLF, sha256 of the LF version, Message-ID), built in
+    chunks of lines."""
+    mid = "<big.%d@facteur.test>" % os.getpid()
+    head = ("From: Big <big@example.org>\r\nTo: a@example.org\r\n"
+            "Subject: big\r\nMessage-ID: %s\r\n"
+            "Date: Mon, 20 Nov 2023 10:00:00 +0000\r\n\r\n" % mid).encode()
+    parts = [head]
+    size = len(head)
+    n = 0
+    while size < BIG_SIZE:
+        chunk = b"".join(LINE % (n + k) for k in range(4096))
+        n += 4096
+        parts.append(chunk)
+        size += len(chunk)
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.replace(b"\r\n", b"\n"))
+    return b"".join(parts), h.hexdigest(), mid
+
+
+@pytest.fixture(scope="module")
+def big(dovecot):
+    """A user whose INBOX holds one very large message."""
+    user = dovecot.new_user("big")
+    data, digest, mid = big_message()
+    c = dovecot.imap(user)
+    try:
+        util.check(c.append("INBOX", None, None, data), "APPEND big")
+    finally:
+        c.logout()
+    del data
+    return user, digest, mid
+
+
+def run_measured(cfg):
+    """facteur -a with its peak RSS (kB) from wait4."""
+    with open(os.path.join(os.path.dirname(cfg.path), "out.log"), "w+") as log:
+        p = subprocess.Popen([util.facteur_binary(), "-c", cfg.path, "-a"],
+                             stdout=log, stderr=subprocess.STDOUT)
+        _, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        log.seek(0)
+        text = log.read()
+    assert p.returncode == 0, text
+    return ru.ru_maxrss
+
+
+def file_digest(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def only_file(root):
+    files = [os.path.join(d, f) for d, _, fs in os.walk(root)
+             for f in fs if os.path.basename(d) in ("cur", "new")]
+    assert len(files) == 1, files
+    return files[0]
+
+
+def test_big_message_imap_streams(dovecot, big, tmp_path):
+    user, digest, mid = big
+    cfg = util.make_config(tmp_path, user, dovecot.ports, dovecot.cert)
+    rss = run_measured(cfg)
+    path = only_file(cfg.maildir)
+    assert os.path.getsize(path) > BIG_SIZE * 0.95
+    assert file_digest(path) == digest
+    assert rss < RSS_LIMIT_KB, "peak RSS %d kB" % rss
+
+
+def test_big_message_pop3_streams(dovecot, big, tmp_path):
+    user, digest, mid = big
+    cfg = util.make_pop3_config(tmp_path, user, dovecot.ports, dovecot.cert)
+    rss = run_measured(cfg)
+    path = only_file(cfg.maildir)
+    assert file_digest(path) == digest
+    assert rss < RSS_LIMIT_KB, "peak RSS %d kB" % rss
