@@ -288,3 +288,28 @@ def test_big_message_pop3_streams(dovecot, big, tmp_path):
     path = only_file(cfg.maildir)
     assert file_digest(path) == digest
     assert rss < RSS_LIMIT_KB, "peak RSS %d kB" % rss
+
+
+# -- pipelined APPEND -------------------------------------------------------------
+
+
+def test_uploads_are_pipelined(dovecot, user, imap, tmp_path):
+    cfg = util.make_config(tmp_path, user, dovecot.ports, dovecot.cert)
+    util.sync(cfg)
+    msgs = util.gen(41, 60, max_body=3000)
+    for i, m in enumerate(msgs):
+        util.maildir_deliver(cfg.maildir, "INBOX", m, LETTERS[i % len(LETTERS)])
+    rc, out, err = debug_run(cfg)
+    lines = (out + err).splitlines()
+    sent = [i for i, l in enumerate(lines) if l.startswith("imap> ") and " APPEND " in l]
+    done = [i for i, l in enumerate(lines) if l.startswith("imap< ") and "APPENDUID" in l]
+    assert len(sent) == len(msgs) and len(done) == len(msgs), (len(sent), len(done))
+    # Several APPENDs went out before the first answer came back.
+    assert sum(1 for i in sent if i < done[0]) > 1
+    server = util.server_messages(imap, "INBOX")
+    for i, m in enumerate(msgs):
+        assert util.letters(server[m.message_id]) == \
+            "".join(sorted(LETTERS[i % len(LETTERS)]))
+    # The journal knows them: a second run uploads nothing again.
+    util.sync(cfg)
+    assert len(util.server_list(imap, "INBOX")) == len(msgs)
