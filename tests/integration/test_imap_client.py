@@ -313,3 +313,42 @@ def test_uploads_are_pipelined(dovecot, user, imap, tmp_path):
     # The journal knows them: a second run uploads nothing again.
     util.sync(cfg)
     assert len(util.server_list(imap, "INBOX")) == len(msgs)
+
+
+def test_big_upload_streams(dovecot, user, imap, tmp_path):
+    """The upload path (pipelined APPEND) streams too: a large local file
+    reaches the server byte for byte (LF -> CRLF) with flat memory."""
+    cfg = util.make_config(tmp_path, user, dovecot.ports, dovecot.cert)
+    util.sync(cfg)
+    mid = "<up.%d@facteur.test>" % os.getpid()
+    d = os.path.join(cfg.maildir, "INBOX")
+    lf = hashlib.sha256()
+    crlf_size = 0
+    tmp = os.path.join(d, "tmp", "big")
+    with open(tmp, "wb") as f:
+        head = ("From: a@example.org\nSubject: up\nMessage-ID: %s\n\n" % mid).encode()
+        f.write(head)
+        lf.update(head.replace(b"\n", b"\r\n"))
+        crlf_size += len(head) + head.count(b"\n")
+        n = 0
+        while crlf_size < BIG_SIZE:
+            chunk = b"".join(b"%09d upload line of text, repeated.\n" % (n + k)
+                             for k in range(4096))
+            n += 4096
+            f.write(chunk)
+            lf.update(chunk.replace(b"\n", b"\r\n"))
+            crlf_size += len(chunk) + chunk.count(b"\n")
+    os.rename(tmp, os.path.join(d, "cur", "big:2,S"))
+    rss = run_measured(cfg)
+    assert rss < RSS_LIMIT_KB, "peak RSS %d kB" % rss
+    # Read it back from the server in slices: the bytes as sent, CRLF.
+    util.check(imap.select("INBOX", readonly=True), "SELECT")
+    uid = util.find_uid(imap, mid)
+    got = hashlib.sha256()
+    step = 16 << 20
+    for off in range(0, crlf_size, step):
+        data = util.check(imap.uid("FETCH", str(uid), "(BODY.PEEK[]<%d.%d>)" % (off, step)),
+                          "FETCH")
+        got.update(data[0][1])
+    assert got.hexdigest() == lf.hexdigest()
+    assert util.server_messages(imap, "INBOX")[mid] == frozenset({"\\Seen"})
