@@ -113,6 +113,13 @@ static int am_complete(struct am *a, struct fct_err *err)
 			am_report(a, i, &d);
 			break;
 		}
+	if (i == a->sent) {
+		/* Not one of ours in flight: the server completed something twice. */
+		fct_err_set(err, FCT_E_PROTO, "IMAP server %s answered an APPEND twice (tag A%u)",
+		            a->im->host, d.tag);
+		imap_done_free(&d);
+		return imap_fail(a->im, err);
+	}
 	while (a->oldest < a->sent && a->tags[a->oldest] == 0)
 		a->oldest++;
 	imap_done_free(&d);
@@ -135,6 +142,8 @@ static int am_send(struct am *a, struct imap_upload *u, struct fct_err *err)
 	while (!nonsync && im->inflight > 0)
 		if (am_complete(a, err) < 0)
 			return -1;
+	if (im->cb_failed)
+		return 0; /* a done() just said stop: message i is not sent */
 	if (u->flags & FCT_F_ALL) {
 		char list[64];
 		fct_flags_to_imap(u->flags, list, sizeof list);

@@ -38,6 +38,8 @@ static int b_next(void *ctx, size_t i, struct imap_upload *u, struct fct_err *er
 	fct_buf_printf(&b->log, "next %zu;", i);
 	if (b->sizes[i] == (size_t)-1)
 		return fct_err_set(err, FCT_E_MSG, "message %zu vanished", i), 1;
+	if (b->sizes[i] == (size_t)-2)
+		return fct_err_set(err, FCT_E_IO, "cannot read message %zu", i);
 	b->left = b->sizes[i];
 	b->fill = (char)('a' + i);
 	u->flags = i == 0 ? FCT_F_SEEN : 0;
@@ -216,11 +218,59 @@ static void synchronizing(void **state)
 	t_free(&t);
 }
 
+/* next() stopping the batch, and a server answering one APPEND twice. */
+static void stops(void **state)
+{
+	static const char *const script[] = {
+		GREET_LOGIN("LITERAL+"),
+		"C:A2 APPEND \"Box\" (\\Seen) {1+}",
+		"R:1",
+		"C:",
+		"N:100",
+		"S:A2 OK done",
+		"C:A3 NOOP",
+		"S:A3 OK",
+		"C:A4 APPEND \"Box\" (\\Seen) {1+}",
+		"R:1",
+		"C:",
+		"C:A5 APPEND \"Box\" {1+}",
+		"R:1",
+		"C:",
+		"S:A4 OK done",
+		"S:A4 OK done again",
+		NULL};
+	static const size_t sizes[] = {1, (size_t)-2, 1};
+	static const size_t sizes2[] = {1, 1};
+	struct batch b;
+	struct imap_append_cbs cb = {b_next, b_done, &b};
+	struct t t;
+
+	(void)state;
+	t_init(&t, IMAP_TLS_NONE);
+	CONNECT_OK(&t, script);
+	batch_init(&b, sizes);
+	assert_int_equal(imap_append_many(t.im, "Box", 3, &cb, &t.err), -1);
+	assert_int_equal(t.err.kind, FCT_E_IO);
+	assert_string_equal(t.err.msg, "cannot read message 1");
+	/* Message 0 was drained without a report; nothing after 1 was asked. */
+	assert_string_equal(b.log.data, "next 0;next 1;");
+	fct_buf_free(&b.log);
+	assert_int_equal(imap_simple(t.im, FCT_E_STORE, "NOOP", &t.err, "NOOP"), 0);
+	batch_init(&b, sizes2);
+	assert_int_equal(imap_append_many(t.im, "Box", 2, &cb, &t.err), -1);
+	assert_int_equal(t.err.kind, FCT_E_PROTO);
+	assert_string_equal(b.log.data, "next 0;next 1;done 0 ok 0/0;");
+	fct_buf_free(&b.log);
+	t_finish(&t, 1);
+	t_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(pipelined),
 		cmocka_unit_test(synchronizing),
+		cmocka_unit_test(stops),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
