@@ -614,6 +614,21 @@ static int namespace(struct imap *im, struct fct_err *err)
 	return imap_cmd_end(im, rc, err);
 }
 
+/* RFC 2971: tells the server who we are (its logs); a refusal is harmless. */
+static int send_id(struct imap *im, struct fct_err *err)
+{
+	if (!(im->caps & IMAP_CAP_ID))
+		return 0;
+	if (imap_simple(im, FCT_E_STORE, "ID", err, "ID (\"name\" \"facteur\" \"version\" \"%s\")",
+	                IMAP_CLIENT_VERSION) < 0) {
+		if (im->dead)
+			return -1;
+		fct_log_verbose(im->log, "IMAP: %s", err->msg);
+		fct_err_clear(err);
+	}
+	return 0;
+}
+
 static int setup(struct imap *im, const struct imap_opts *o, struct fct_err *err)
 {
 	int preauth = 0;
@@ -647,7 +662,7 @@ static int setup(struct imap *im, const struct imap_opts *o, struct fct_err *err
 	}
 	if (o->compress && (im->caps & IMAP_CAP_COMPRESS) && start_compress(im, err) < 0)
 		return -1;
-	if (enable(im, err) < 0 || namespace(im, err) < 0)
+	if (enable(im, err) < 0 || send_id(im, err) < 0 || namespace(im, err) < 0)
 		return -1;
 	return 0;
 }

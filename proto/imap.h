@@ -85,7 +85,9 @@ struct imap; /* one authenticated session */
  * (refusing to go on if the server does not offer it), re-reads
  * CAPABILITY after TLS, authenticates (honouring LOGINDISABLED, using
  * SASL-IR when offered), turns on COMPRESS when asked and offered, and
- * ENABLEs QRESYNC (and UTF8=ACCEPT) when offered; reads NAMESPACE.  *out is
+ * ENABLEs QRESYNC (and UTF8=ACCEPT) when offered; sends ID ("name"
+ * "facteur" "version" ...) when offered (a refusal is ignored); reads
+ * NAMESPACE.  *out is
  * the new session (caller frees with imap_close).
  * Errors: FCT_E_TLS "server does not offer STARTTLS", "refused STARTTLS",
  * data injected after the STARTTLS OK, PREAUTH when STARTTLS was asked for,
@@ -183,6 +185,20 @@ int imap_select(struct imap *im, const char *box_utf8, int readonly, const struc
 /* STATUS (UIDVALIDITY UIDNEXT MESSAGES [HIGHESTMODSEQ]). */
 int imap_status(struct imap *im, const char *box_utf8, struct imap_box *out, struct fct_err *err);
 
+/* One mailbox of imap_list_status: st is its STATUS (uidvalidity, uidnext,
+ * exists = MESSAGES, highestmodseq with nomodseq set when 0 or without
+ * CONDSTORE), or NULL when the server sent none (\NoSelect,
+ * \NonExistent, or a mailbox it could not open).  name_utf8 and st are
+ * valid during the call only.  Nonzero stops (FCT_E_CANCEL, as imap_list). */
+typedef int (*imap_list_status_cb)(void *ctx, const char *name_utf8, char delim, unsigned attrs,
+                                   const struct imap_box *st);
+/* LIST "" pattern RETURN ([SPECIAL-USE] STATUS (UIDVALIDITY UIDNEXT MESSAGES
+ * [HIGHESTMODSEQ])): every mailbox and its status in one round trip.  Needs
+ * IMAP_CAP_LIST_STATUS (check imap_caps() first); without it FCT_E_STORE
+ * and nothing is sent: the caller then uses imap_list and imap_status. */
+int imap_list_status(struct imap *im, const char *pattern, imap_list_status_cb cb, void *ctx,
+                     struct fct_err *err);
+
 enum {
 	IMAP_META_FLAGS = 1,
 	IMAP_META_SIZE = 2,
@@ -227,8 +243,9 @@ struct imap_source {
 	uint64_t size; /* exact byte count that read() will produce */
 };
 
-/* APPEND box (flags) date {size}: LITERAL+ (or LITERAL- when size <= 4096)
- * when offered, else waits for the continuation.  *uidvalidity_out and
+/* One APPEND box (flags) date {size} (imap_append_many with n = 1): LITERAL+
+ * (or LITERAL- when size <= 4096) when offered, else waits for the
+ * continuation.  *uidvalidity_out and
  * *uid_out from APPENDUID (0 without UIDPLUS); either pointer may be NULL.
  * [TRYCREATE] is reported as FCT_E_FOLDER with err->msg starting
  * "TRYCREATE"; other NO as FCT_E_MSG.  A source producing a different number
@@ -236,6 +253,47 @@ struct imap_source {
 int imap_append(struct imap *im, const char *box_utf8, unsigned flags, int64_t date,
                 struct imap_source *src, uint32_t *uidvalidity_out, uint32_t *uid_out,
                 struct fct_err *err);
+/* One message for imap_append_many, filled in by the caller's next(). */
+struct imap_upload {
+	unsigned flags;          /* FCT_F_* */
+	int64_t date;            /* INTERNALDATE (unix time); <= 0: the server's */
+	struct imap_source src;  /* the body, CRLF line ends, exactly src.size bytes */
+};
+
+struct imap_append_cbs {
+	/* Message i (called for i = 0, 1, ... n-1 in order, as the pipeline
+	 * has room).  Returns 0 to send it, 1 to skip it (err filled; done(i)
+	 * then gets that error), -1 to stop (err filled: nothing more is sent,
+	 * the commands in flight are drained without done calls, and
+	 * imap_append_many returns -1 with that error).  The source of message
+	 * i is used only until next() is called again or imap_append_many
+	 * returns, so the caller may keep a single source (e.g. close the
+	 * previous file in next()). */
+	int (*next)(void *ctx, size_t i, struct imap_upload *u, struct fct_err *err);
+	/* Completion of message i, in server order (usually i's order); may be
+	 * called between next(j) and the sending of j.  ok: uidvalidity and uid
+	 * from APPENDUID (0 without UIDPLUS), e NULL.  !ok: e says why:
+	 * FCT_E_FOLDER "TRYCREATE: ..." when the mailbox does not exist, FCT_E_MSG
+	 * for a NO about this message (the others go on), or next()'s error for a
+	 * skipped one.  Returns 0 to go on, -1 with err filled to stop (as for
+	 * next()). */
+	int (*done)(void *ctx, size_t i, int ok, uint32_t uidvalidity, uint32_t uid,
+	            const struct fct_err *e, struct fct_err *err);
+	void *ctx;
+};
+
+/* n APPENDs to box_utf8, pipelined up to pipeline_depth with LITERAL+ (or
+ * LITERAL- for bodies up to 4096 bytes), each body streamed from its
+ * source as it is sent; with synchronizing literals one message at a time
+ * (the continuation is awaited, so a refusal before the body costs no
+ * upload).  Returns 0 when every message got its done() call (whatever its
+ * outcome), -1 with err on a callback's stop, a bad mailbox name, or a lost
+ * session (FCT_E_IO, FCT_E_PROTO..., or FCT_E_MSG for a source that failed
+ * or produced a different byte count than announced: the session is then
+ * unusable).  After -1, messages without a done(ok) call may or may not
+ * have been stored by the server. */
+int imap_append_many(struct imap *im, const char *box_utf8, size_t n,
+                     const struct imap_append_cbs *cb, struct fct_err *err);
 /* UID STORE +FLAGS.SILENT / -FLAGS.SILENT (add != 0 / == 0) on the selected
  * mailbox, with compact sequence sets split into commands of bounded
  * length, pipelined.  uids need not be sorted. */

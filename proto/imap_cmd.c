@@ -303,14 +303,12 @@ int imap_select(struct imap *im, const char *box_utf8, int readonly, const struc
 
 /* ---- STATUS ---- */
 
-static int status_untagged(struct imap *im, const struct imap_resp *r, struct fct_err *err)
+/* An untagged STATUS into *b; -1 if malformed. */
+static int status_parse(const struct imap_resp *r, struct imap_box *b, struct fct_err *err)
 {
-	struct imap_box *b = im->hctx;
 	const struct imap_tok *t = r->tok;
 	size_t i, end;
 
-	if (!r->name || strcmp(r->name, "STATUS") != 0)
-		return 0;
 	if (r->ntok < 2 || !imap_tok_is_str(&t[0]) || t[1].type != IMAP_TOK_LIST)
 		return fct_err_set(err, FCT_E_PROTO, "IMAP server sent a malformed STATUS: %s", r->raw);
 	end = t[1].next;
@@ -329,8 +327,14 @@ static int status_untagged(struct imap *im, const struct imap_resp *r, struct fc
 		else if (imap_tok_is(&t[i], "HIGHESTMODSEQ"))
 			b->highestmodseq = n;
 	}
-	(void)im;
 	return 0;
+}
+
+static int status_untagged(struct imap *im, const struct imap_resp *r, struct fct_err *err)
+{
+	if (!r->name || strcmp(r->name, "STATUS") != 0)
+		return 0;
+	return status_parse(r, im->hctx, err);
 }
 
 int imap_status(struct imap *im, const char *box_utf8, struct imap_box *out, struct fct_err *err)
@@ -349,6 +353,114 @@ int imap_status(struct imap *im, const char *box_utf8, struct imap_box *out, str
 	                 (im->caps & IMAP_CAP_CONDSTORE) ? " HIGHESTMODSEQ" : "");
 	rc = imap_cmd_end(im, rc, err);
 	out->nomodseq = out->highestmodseq == 0;
+	free(q);
+	return rc;
+}
+
+/* ---- LIST-STATUS (RFC 5819) ---- */
+
+/* The server sends each mailbox's STATUS right after its LIST: a mailbox
+ * is reported when the next LIST or the completion arrives. */
+struct ls_ctx {
+	struct list_ctx lc;
+	imap_list_status_cb cb;
+	void *ctx;
+	int pending, have_st;
+	struct fct_buf name, sname;
+	char delim;
+	unsigned attrs;
+	struct imap_box st;
+	struct imap *im;
+};
+
+static void ls_flush(struct ls_ctx *ls)
+{
+	struct fct_err e;
+
+	if (!ls->pending)
+		return;
+	ls->pending = 0;
+	if (ls->im->cb_failed)
+		return;
+	ls->st.nomodseq = ls->st.highestmodseq == 0;
+	if (ls->cb(ls->ctx, ls->name.data, ls->delim, ls->attrs, ls->have_st ? &ls->st : NULL) != 0) {
+		fct_err_set(&e, FCT_E_CANCEL, "mailbox listing stopped by the caller");
+		imap_cb_fail(ls->im, &e);
+	}
+}
+
+static int ls_list(void *ctx, const char *name_utf8, char delim, unsigned attrs)
+{
+	struct ls_ctx *ls = ctx;
+
+	ls_flush(ls);
+	ls->pending = 1;
+	ls->have_st = 0;
+	fct_buf_reset(&ls->name);
+	fct_buf_puts(&ls->name, name_utf8);
+	ls->delim = delim;
+	ls->attrs = attrs;
+	memset(&ls->st, 0, sizeof ls->st);
+	return 0;
+}
+
+static int ls_untagged(struct imap *im, const struct imap_resp *r, struct fct_err *err)
+{
+	struct ls_ctx *ls = im->hctx;
+	struct imap_box b;
+	int rc;
+
+	if (!r->name || strcmp(r->name, "STATUS") != 0) {
+		im->hctx = &ls->lc;
+		rc = list_untagged(im, r, err);
+		im->hctx = ls;
+		return rc;
+	}
+	memset(&b, 0, sizeof b);
+	if (status_parse(r, &b, err) < 0)
+		return -1;
+	/* Only the status of the mailbox just listed (others: unsolicited). */
+	if (ls->pending && imap_decode_mailbox(im, r->tok[0].s, r->tok[0].len, &ls->sname) == 0 &&
+	    strcmp(ls->sname.data, ls->name.data) == 0) {
+		ls->st = b;
+		ls->have_st = 1;
+	}
+	return 0;
+}
+
+int imap_list_status(struct imap *im, const char *pattern, imap_list_status_cb cb, void *ctx,
+                     struct fct_err *err)
+{
+	struct ls_ctx ls;
+	char *q;
+	int rc;
+
+	if (!(im->caps & IMAP_CAP_LIST_STATUS))
+		return fct_err_set(err, FCT_E_STORE, "IMAP server %s does not offer LIST-STATUS",
+		                   im->host);
+	if (!(q = imap_quote_mailbox(im, pattern, err)))
+		return -1;
+	memset(&ls, 0, sizeof ls);
+	ls.lc.cb = ls_list;
+	ls.lc.ctx = &ls;
+	ls.cb = cb;
+	ls.ctx = ctx;
+	ls.im = im;
+	fct_buf_init(&ls.lc.name);
+	fct_buf_init(&ls.name);
+	fct_buf_init(&ls.sname);
+	im->on_untagged = ls_untagged;
+	im->hctx = &ls;
+	rc = imap_simple(im, FCT_E_STORE, "LIST", err,
+	                 "LIST \"\" %s RETURN (%sSTATUS (UIDVALIDITY UIDNEXT MESSAGES%s))", q,
+	                 (im->caps & IMAP_CAP_SPECIAL_USE) ? "SPECIAL-USE " : "",
+	                 (im->caps & IMAP_CAP_CONDSTORE) ? " HIGHESTMODSEQ" : "");
+	if (rc == 0)
+		ls_flush(&ls);
+	rc = imap_cmd_end(im, rc, err);
+	fct_buf_free(&ls.lc.name);
+	fct_buf_free(&ls.name);
+	fct_buf_free(&ls.sname);
 	free(q);
 	return rc;
 }

@@ -12,6 +12,8 @@
 /* Longest command we compose (sequence sets are split to stay below). */
 #define IMAP_MAX_SET 900
 #define IMAP_TEXT_MAX 400
+/* Sent in ID (RFC 2971); kept in step with the program's version. */
+#define IMAP_CLIENT_VERSION "0.1"
 
 /* Handler for untagged responses of the command(s) in progress. */
 typedef int (*imap_untagged_fn)(struct imap *im, const struct imap_resp *r, struct fct_err *err);

@@ -1,5 +1,5 @@
 /* IMAP message commands on the selected mailbox: metadata and body FETCH,
- * APPEND, STORE, EXPUNGE, COPY and MOVE; plus the helpers they share
+ * STORE, EXPUNGE, COPY and MOVE (APPEND: imap_append.c); plus the helpers they share
  * (FETCH items, dates, Message-ID, sequence sets). */
 #include "proto/imap_int.h"
 
@@ -555,121 +555,6 @@ int imap_fetch_bodies(struct imap *im, const uint32_t *uids, size_t n,
 	free(b.tags);
 	fct_buf_free(&b.msgid);
 	fct_buf_free(&b.emailid);
-	return rc;
-}
-
-/* ---- APPEND ---- */
-
-static int append_body(struct imap *im, struct imap_source *src, struct fct_err *err)
-{
-	enum { CHUNK = 64 * 1024 };
-	char *buf = fct_xmalloc(CHUNK);
-	uint64_t done = 0;
-	int rc = 0;
-
-	while (done < src->size) {
-		size_t want = src->size - done < CHUNK ? (size_t)(src->size - done) : CHUNK;
-		long got = src->read(src->ctx, buf, want, err);
-		if (got <= 0) {
-			if (got == 0)
-				fct_err_set(err, FCT_E_MSG, "message ended after %llu of %llu bytes",
-				            (unsigned long long)done, (unsigned long long)src->size);
-			rc = -1;
-			break;
-		}
-		if ((uint64_t)got > want) {
-			fct_err_set(err, FCT_E_MSG, "message source returned too many bytes");
-			rc = -1;
-			break;
-		}
-		if (imap_send(im, buf, (size_t)got, 0, err) < 0) {
-			rc = -1;
-			break;
-		}
-		done += (uint64_t)got;
-	}
-	free(buf);
-	if (rc < 0) {
-		/* Half a literal is on the wire: the session cannot recover. */
-		if (!im->dead)
-			imap_fail(im, err);
-		return -1;
-	}
-	return imap_send(im, "\r\n", 2, 0, err);
-}
-
-static int append_done(const struct imap_done *d, const char *box,
-                       uint32_t *uidvalidity_out, uint32_t *uid_out, struct fct_err *err)
-{
-	char what[300];
-
-	if (d->st == IMAP_ST_OK) {
-		if (strcmp(d->code, "APPENDUID") == 0) {
-			unsigned long long uv, uid;
-			if (sscanf(d->arg.data, "%llu %llu", &uv, &uid) == 2 && uv <= UINT32_MAX &&
-			    uid <= UINT32_MAX) {
-				if (uidvalidity_out)
-					*uidvalidity_out = (uint32_t)uv;
-				if (uid_out)
-					*uid_out = (uint32_t)uid;
-			}
-		}
-		return 0;
-	}
-	if (strcmp(d->code, "TRYCREATE") == 0) {
-		snprintf(what, sizeof what, "TRYCREATE: APPEND to \"%s\"", box);
-		return imap_done_err(d, FCT_E_FOLDER, what, err);
-	}
-	snprintf(what, sizeof what, "APPEND to \"%s\"", box);
-	return imap_done_err(d, FCT_E_MSG, what, err);
-}
-
-int imap_append(struct imap *im, const char *box_utf8, unsigned flags, int64_t date,
-                struct imap_source *src, uint32_t *uidvalidity_out, uint32_t *uid_out,
-                struct fct_err *err)
-{
-	char *q = imap_quote_mailbox(im, box_utf8, err);
-	char fl[80] = "", dt[40] = "";
-	int nonsync, r, rc = -1;
-	struct imap_done d;
-
-	if (uidvalidity_out)
-		*uidvalidity_out = 0;
-	if (uid_out)
-		*uid_out = 0;
-	if (!q)
-		return -1;
-	nonsync = (im->caps & IMAP_CAP_LITERALPLUS) ||
-	          ((im->caps & IMAP_CAP_LITERALMINUS) && src->size <= 4096);
-	if (flags & FCT_F_ALL) {
-		char list[64];
-		fct_flags_to_imap(flags, list, sizeof list);
-		snprintf(fl, sizeof fl, " (%s)", list);
-	}
-	if (date > 0) {
-		char d0[32];
-		imap_format_date(date, d0, sizeof d0);
-		snprintf(dt, sizeof dt, " \"%s\"", d0);
-	}
-	imap_done_init(&d);
-	if (!imap_cmdf(im, err, "APPEND %s%s%s {%llu%s}", q, fl, dt, (unsigned long long)src->size,
-	               nonsync ? "+" : ""))
-		goto out;
-	if (!nonsync) {
-		r = imap_next(im, &d, 1, err);
-		if (r < 0)
-			goto out;
-		if (r == 0) { /* refused before the body */
-			rc = append_done(&d, box_utf8, uidvalidity_out, uid_out, err);
-			goto out;
-		}
-	}
-	if (append_body(im, src, err) < 0 || imap_next(im, &d, 0, err) < 0)
-		goto out;
-	rc = append_done(&d, box_utf8, uidvalidity_out, uid_out, err);
-out:
-	imap_done_free(&d);
-	free(q);
 	return rc;
 }
 

@@ -589,82 +589,110 @@ static int ul_intents(struct exec *x, size_t *recs, struct fct_err *err)
 	return jrnl_commit(t, err);
 }
 
-static int ul_one(struct exec *x, const struct plan_action *a, struct jrnl_msg *m,
-                  struct fct_err *err)
+/* One batch of uploads for imap_append_many: the actions, their journal
+ * records, and the one source reused from message to message. */
+struct ul_batch {
+	struct exec *x;
+	const struct plan_action **acts;
+	struct jrnl_msg **recs;
+	struct ul_src *s;
+	struct jrnl_txn *t; /* confirmations not yet committed */
+	size_t since;
+};
+
+static int ul_next(void *ctx, size_t i, struct imap_upload *u, struct fct_err *err)
 {
-	struct box_run *r = x->r;
-	struct ul_src *s = fct_xmalloc(sizeof *s);
-	struct imap_source src = {ul_read, s, 0};
-	uint32_t uidv = 0, uid = 0;
-	int64_t date = 0;
+	struct ul_batch *b = ctx;
+	struct box_run *r = b->x->r;
+	struct stat st;
+
+	if (b->s->fd >= 0) /* the previous body is on the wire */
+		close(b->s->fd);
+	b->s->fd = -1;
+	if (ul_open(r, r->near[b->acts[i]->near].uniq, b->s, &u->src.size, err) < 0) {
+		b->s->fd = -1;
+		return err->kind == FCT_E_MSG ? 1 : -1; /* a message gone: skip it */
+	}
+	u->src.read = ul_read;
+	u->src.ctx = b->s;
+	u->flags = b->acts[i]->flags;
+	if (r->c->ch->copy_arrival_date && fstat(b->s->fd, &st) == 0)
+		u->date = st.st_mtime;
+	b->recs[i]->size = u->src.size;
+	return 0;
+}
+
+static int ul_done(void *ctx, size_t i, int ok, uint32_t uidv, uint32_t uid,
+                   const struct fct_err *e, struct fct_err *err)
+{
+	struct ul_batch *b = ctx;
+	struct box_run *r = b->x->r;
+	struct jrnl_msg *m = b->recs[i];
 	int rc;
 
-	rc = ul_open(r, r->near[a->near].uniq, s, &src.size, err);
-	if (rc == 0) {
-		if (r->c->ch->copy_arrival_date) {
-			struct stat st;
-
-			if (fstat(s->fd, &st) == 0)
-				date = st.st_mtime;
+	if (!ok) {
+		if (e->kind != FCT_E_MSG) {
+			*err = *e;
+			return -1;
 		}
-		m->size = src.size;
-		rc = imap_append(r->c->im, r->far_name, a->flags, date, &src, &uidv, &uid, err);
-		close(s->fd);
+		/* one message refused or gone: report, keep going */
+		fct_log_error(r->c->log, "%s: %s: %s", r->c->ch->name, r->box, e->msg);
+		return 0;
 	}
-	free(s);
-	if (rc < 0)
-		return -1;
 	if (uidv && uidv != r->fbox.uidvalidity)
 		return fct_err_set(err, FCT_E_PROTO, "APPENDUID names UIDVALIDITY %u, not %u",
 		                   uidv, r->fbox.uidvalidity);
-	r->c->sum.bytes_up += src.size;
-	progress_step(x->prog, 1, src.size);
+	r->c->sum.bytes_up += m->size;
+	progress_step(b->x->prog, 1, m->size);
 	if (uid) { /* without UIDPLUS the record stays pending: next run matches it */
 		m->far_uid = uid;
 		m->state = JRNL_SYNCED;
 	}
-	return 0;
+	if (!b->t && jrnl_begin(r->c->j, &b->t, err) < 0)
+		return -1;
+	if (put(b->t, b->x, m, err) < 0)
+		return -1;
+	if (++b->since < UL_JOURNAL_EVERY)
+		return 0;
+	rc = jrnl_commit(b->t, err);
+	b->t = NULL;
+	b->since = 0;
+	return rc;
 }
 
 static int uploads(struct exec *x, struct fct_err *err)
 {
-	size_t *recs = fct_xcalloc(x->p->count[PLAN_UPLOAD] + 1, sizeof *recs);
-	struct jrnl_txn *t = NULL;
-	size_t i, k = 0, since = 0;
+	size_t cap = x->p->count[PLAN_UPLOAD] + 1, i, k = 0;
+	size_t *recs = fct_xcalloc(cap, sizeof *recs);
+	struct ul_batch b = {x, fct_xcalloc(cap, sizeof *b.acts), fct_xcalloc(cap, sizeof *b.recs),
+	                     fct_xmalloc(sizeof *b.s), NULL, 0};
+	struct imap_append_cbs cb = {ul_next, ul_done, &b};
 	int rc;
 
+	b.s->fd = -1;
 	rc = ul_intents(x, recs, err);
 	for (i = 0; i < x->p->n && rc == 0; i++) {
 		if (skipped(x, i))
 			continue;
 		const struct plan_action *a = &x->p->acts[i];
-		struct jrnl_msg *m;
 
 		if (a->kind != PLAN_UPLOAD)
 			continue;
-		m = a->jr == PLAN_NONE ? &x->made[recs[k] - 1] : &x->r->jr[a->jr];
+		b.acts[k] = a;
+		b.recs[k] = a->jr == PLAN_NONE ? &x->made[recs[k] - 1] : &x->r->jr[a->jr];
 		k++;
-		if (ul_one(x, a, m, err) < 0) {
-			if (err->kind != FCT_E_MSG || m->far_uid)
-				rc = -1;
-			else /* one message refused or gone: report, keep going */
-				fct_log_error(x->r->c->log, "%s: %s: %s", x->r->c->ch->name, x->r->box,
-				              err->msg);
-			continue;
-		}
-		if (!t && (rc = jrnl_begin(x->r->c->j, &t, err)) < 0)
-			break;
-		rc = put(t, x, m, err);
-		if (rc == 0 && ++since == UL_JOURNAL_EVERY) {
-			rc = jrnl_commit(t, err);
-			t = NULL;
-			since = 0;
-		}
 	}
-	if (t && rc == 0)
-		rc = jrnl_commit(t, err);
-	else if (t)
-		jrnl_abort(t);
+	if (rc == 0 && k > 0)
+		rc = imap_append_many(x->r->c->im, x->r->far_name, k, &cb, err);
+	if (b.s->fd >= 0)
+		close(b.s->fd);
+	if (b.t && rc == 0)
+		rc = jrnl_commit(b.t, err);
+	else if (b.t)
+		jrnl_abort(b.t);
+	free(b.s);
+	free(b.acts);
+	free(b.recs);
 	free(recs);
 	return rc;
 }
