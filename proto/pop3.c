@@ -839,7 +839,8 @@ static int uidl_check(struct pop3_uidl_ent *v, size_t n, struct fct_err *err)
 	size_t i;
 	int rc = 0;
 
-	qsort(v, n, sizeof *v, cmp_uidl_num);
+	if (n > 1) /* v is NULL for an empty listing: qsort wants a pointer */
+		qsort(v, n, sizeof *v, cmp_uidl_num);
 	for (i = 1; i < n; i++)
 		if (v[i].num == v[i - 1].num)
 			return fct_err_set(err, FCT_E_PROTO, "POP3 UIDL: message %u listed twice",
@@ -957,7 +958,8 @@ int pop3_list(struct pop3 *p, struct pop3_list_ent **out, size_t *n, struct fct_
 		v[cnt].size = size;
 		cnt++;
 	}
-	qsort(v, cnt, sizeof *v, cmp_list_num);
+	if (cnt > 1)
+		qsort(v, cnt, sizeof *v, cmp_list_num);
 	for (i = 1; i < cnt; i++) {
 		if (v[i].num == v[i - 1].num) {
 			fct_err_set(err, FCT_E_PROTO, "POP3 LIST: message %u listed twice", v[i].num);

@@ -98,6 +98,8 @@ int md_name_to_path(const struct md_names *n, const char *name, struct fct_buf *
 		if (!n->flatten && n->layout == MD_LAYOUT_MAILDIRPP)
 			return 0; /* the root itself */
 	}
+	/* The Maildir++ leading dot counts towards the component's length. */
+	comp_start = out->len;
 	if (n->flatten) {
 		sep = n->flatten;
 		one_dir = 1;
@@ -106,7 +108,6 @@ int md_name_to_path(const struct md_names *n, const char *name, struct fct_buf *
 		one_dir = 1;
 		fct_buf_putc(out, '.');
 	}
-	comp_start = out->len;
 	for (p = name;; idx++) {
 		const char *e = strchr(p, '/');
 		size_t len = e ? (size_t)(e - p) : strlen(p);
