@@ -78,11 +78,14 @@ class ImapWorld:
     """One account, its Maildir, and the expected state:
     expect = {Message-ID: (letters, folder)}."""
 
-    def __init__(self, server, tmp, seed):
+    def __init__(self, server, tmp, seed, ports=None, account_opts=None):
+        """ports/account_opts: passed to util.make_config (the fault tests
+        point facteur at a proxy and set Timeout)."""
         self.server = server
         self.user = server.new_user("tort")
         self.imap = server.imap(self.user)
-        self.cfg = util.make_config(tmp, self.user, server.ports, server.cert)
+        self.cfg = util.make_config(tmp, self.user, ports or server.ports,
+                                    server.cert, account_opts=account_opts)
         self.mail = self.cfg.maildir
         self.seed = 5000 + seed
         self.next_index = 0
@@ -208,9 +211,14 @@ class ImapWorld:
 
     # -- sync and checks -----------------------------------------------------
 
-    def full_sync(self, what):
+    def seed_initial(self, rng, per_folder=4):
+        for folder in FOLDERS:
+            for _ in range(per_folder):
+                self.far_new(folder, rng.choice(FLAG_SETS))
+
+    def full_sync(self, what, cfg=None):
         t0 = time.monotonic()
-        rc, out, err = util.run_facteur(["-a"], self.cfg, timeout=300)
+        rc, out, err = util.run_facteur(["-a"], cfg or self.cfg, timeout=300)
         if rc != 0:
             raise TortureError("%s: facteur exited %d:\n%s%s" % (what, rc, out, err))
         self.run_time = max(0.05, time.monotonic() - t0)
@@ -249,9 +257,7 @@ def imap_trials(server, tmp, trials, seed, log=print):
     rng = random.Random(seed)
     w = ImapWorld(server, tmp, seed)
     try:
-        for folder in FOLDERS:
-            for _ in range(4):
-                w.far_new(folder, rng.choice(FLAG_SETS))
+        w.seed_initial(rng)
         w.full_sync("initial sync")
         w.check()
         killed = 0
