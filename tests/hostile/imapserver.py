@@ -354,8 +354,13 @@ class Conn:
 
 
 class HostileIMAP:
-    def __init__(self, scenario):
+    """tls: an ssl.SSLContext for implicit TLS (IMAPS) on every connection;
+    a failed handshake is the client's verdict, recorded in handshakes."""
+
+    def __init__(self, scenario, tls=None):
         self.scenario = scenario
+        self.tls = tls
+        self.handshakes = []
         self.stopped = threading.Event()
         self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -382,6 +387,13 @@ class HostileIMAP:
 
     def _serve(self, c):
         try:
+            if self.tls is not None:
+                try:
+                    c.sock = self.tls.wrap_socket(c.sock, server_side=True)
+                    self.handshakes.append("ok")
+                except (OSError, ValueError) as e:
+                    self.handshakes.append(repr(e))
+                    return
             c.run()
         except (OSError, ValueError, AttributeError, IndexError) as e:
             # The client hanging up mid-script is expected; a bug in a
