@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <openssl/err.h>
@@ -429,6 +430,19 @@ int xport_tls_write(struct xport *x, const void *p, size_t n, struct fct_err *er
 int xport_tls_pending(const struct xport *x)
 {
 	return SSL_has_pending(x->tls->ssl) || BIO_ctrl_pending(x->tls->rbio) > 0;
+}
+
+void xport_tls_goodbye(struct xport *x)
+{
+	struct xport_tls *t = x->tls;
+
+	ERR_clear_error();
+	if (SSL_is_init_finished(t->ssl) && SSL_shutdown(t->ssl) >= 0) {
+		int n = BIO_read(t->wbio, t->io, sizeof t->io);
+		if (n > 0 && x->is_socket && send(x->wfd, t->io, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+			x->nout += (unsigned long long)n;
+	}
+	ERR_clear_error();
 }
 
 const struct tls_info *xport_tls_get_info(const struct xport *x)

@@ -55,6 +55,15 @@ static int wait_fd(int fd, short events, int timeout_ms, const char *what, const
 	}
 }
 
+/* A failed network call: worth retrying later, unlike a local error. */
+static int net_err(struct fct_err *err, int e, const char *what, const char *name)
+{
+	fct_err_sys(err, e, "%s %s", what, name);
+	if (err)
+		err->temporary = 1;
+	return -1;
+}
+
 ssize_t xport_raw_read(struct xport *x, void *buf, size_t n, struct fct_err *err)
 {
 	for (;;) {
@@ -65,12 +74,16 @@ ssize_t xport_raw_read(struct xport *x, void *buf, size_t n, struct fct_err *err
 		}
 		if (errno == EINTR)
 			continue;
-		if (errno == ECONNRESET)
-			return fct_err_set(err, FCT_E_IO, "connection to %s reset by peer", x->name);
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return fct_err_sys(err, errno, "reading from %s", x->name);
-		if (wait_fd(x->rfd, POLLIN, x->timeout_ms, "reading from", x->name, err) < 0)
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			x->broken = 1;
+			if (errno == ECONNRESET)
+				return fct_err_set(err, FCT_E_IO, "connection to %s reset by peer", x->name);
+			return net_err(err, errno, "reading from", x->name);
+		}
+		if (wait_fd(x->rfd, POLLIN, x->timeout_ms, "reading from", x->name, err) < 0) {
+			x->broken = 1;
 			return -1;
+		}
 	}
 }
 
@@ -114,14 +127,17 @@ int xport_raw_write(struct xport *x, const void *p, size_t n, struct fct_err *er
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if (wait_fd(x->wfd, POLLOUT, x->timeout_ms, "writing to", x->name, err) < 0)
+			if (wait_fd(x->wfd, POLLOUT, x->timeout_ms, "writing to", x->name, err) < 0) {
+				x->broken = 1;
 				return -1;
+			}
 			continue;
 		}
+		x->broken = 1;
 		if (r < 0 && (errno == EPIPE || errno == ECONNRESET))
 			return fct_err_set(err, FCT_E_IO, "connection to %s closed by peer while writing",
 			                   x->name);
-		return fct_err_sys(err, r < 0 ? errno : EIO, "writing to %s", x->name);
+		return net_err(err, r < 0 ? errno : EIO, "writing to", x->name);
 	}
 	return 0;
 }
@@ -206,7 +222,10 @@ static int connect_one(const struct addrinfo *ai, const struct xport *x, struct 
 	return fd;
 fail:
 	close(fd);
-	return fct_err_sys(err, e, "connecting to %s (%s)", x->name, addr);
+	fct_err_sys(err, e, "connecting to %s (%s)", x->name, addr);
+	if (err)
+		err->temporary = 1;
+	return -1;
 }
 
 static int open_socket(struct xport *x, const struct xport_opts *o, struct fct_err *err)
@@ -235,9 +254,11 @@ static int open_socket(struct xport *x, const struct xport_opts *o, struct fct_e
 		err->temporary = 1;
 		return -1;
 	}
+	int tried = 0;
 	for (ai = res; ai; ai = ai->ai_next) {
 		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
 			continue;
+		tried = 1;
 		int fd = connect_one(ai, x, err);
 		if (fd >= 0) {
 			freeaddrinfo(res);
@@ -248,7 +269,7 @@ static int open_socket(struct xport *x, const struct xport_opts *o, struct fct_e
 		fct_log_verbose(x->log, "%s", err->msg);
 	}
 	freeaddrinfo(res);
-	if (err && err->kind == FCT_E_NONE)
+	if (!tried)
 		fct_err_set(err, FCT_E_IO, "cannot connect to %s: no usable address", x->name);
 	return -1;
 }
@@ -442,6 +463,8 @@ void xport_close(struct xport *x)
 	if (!x)
 		return;
 	xport_z_free(x->z);
+	if (x->tls && !x->broken)
+		xport_tls_goodbye(x);
 	xport_tls_free(x->tls);
 	if (x->rfd >= 0)
 		close(x->rfd);

@@ -51,14 +51,23 @@ struct tls_info {
  * (IPv4 and IPv6) with a non-blocking connect bounded by the timeout, or
  * runs o->tunnel with `sh -c` connected through a socketpair.  The options
  * are copied except o->log, which must outlive the xport.  Errors: FCT_E_IO
- * (resolution, refused, tunnel spawn), FCT_E_TIMEOUT. */
+ * (resolution, refused, tunnel spawn), FCT_E_TIMEOUT.  Name resolution
+ * itself (getaddrinfo) is not bounded by the timeout. */
 int xport_open(struct xport **out, const struct xport_opts *o, struct fct_err *err);
-/* Wraps existing descriptors (tests, socketpairs); the xport takes ownership. */
+/* Wraps existing descriptors (tests, socketpairs; rfd may equal wfd) and
+ * makes them non-blocking; the xport takes ownership, and closes them even
+ * when this fails. */
 int xport_from_fds(struct xport **out, int rfd, int wfd, const struct xport_opts *o,
                    struct fct_err *err);
 
 /* Pushes a TLS layer.  Fails (FCT_E_TLS, saying which check failed) unless
- * the certificate chain and host name verify, or opts->verify is 0. */
+ * the certificate chain and host name verify, or opts->verify is 0; bad
+ * options (CA file, versions, ciphers, client certificate) are
+ * FCT_E_CONFIG.  A failed call leaves no TLS layer (the connection is then
+ * unusable); to learn about a failing server, probe with verify = 0 and read
+ * xport_tls_info()->verified and ->verdict (err then still holds the
+ * one-line reason, though the call returns 0).  SNI is sent for host names,
+ * not for IP literals, which are checked against IP subjectAltNames. */
 int xport_start_tls(struct xport *x, const struct tls_opts *t, struct fct_err *err);
 /* Pushes a DEFLATE layer (raw deflate both ways, flushed with Z_SYNC_FLUSH on
  * every xport_flush so pipelined commands are never stuck in a buffer). */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #define WIRE_MIN_BUF 8192
+#define WIRE_MAX_LINE (64u << 20) /* sanity cap on the caller's max_line */
 #define LOG_MAX 200 /* characters of a line shown under -D */
 
 struct wire {
@@ -27,7 +28,7 @@ struct wire *wire_new(struct xport *x, size_t max_line, const struct fct_log *lo
 	w->x = x;
 	w->log = log;
 	snprintf(w->tag, sizeof w->tag, "%s", debug_tag ? debug_tag : "wire");
-	w->max_line = max_line ? max_line : 1;
+	w->max_line = max_line == 0 ? 1 : max_line > WIRE_MAX_LINE ? WIRE_MAX_LINE : max_line;
 	/* Room for a maximal line plus CRLF, so "too long" is always decidable. */
 	w->cap = w->max_line + 2 < WIRE_MIN_BUF ? WIRE_MIN_BUF : w->max_line + 2;
 	w->buf = fct_xmalloc(w->cap + 1);

@@ -22,6 +22,7 @@ struct xport {
 	int is_socket;    /* wfd is a socket: send() with MSG_NOSIGNAL */
 	pid_t child;      /* tunnel command, or -1 */
 	int timeout_ms;
+	int broken;       /* an I/O error happened: no polite close_notify */
 	const struct fct_log *log;
 	char *host;       /* for TLS names; may be "" */
 	char *name;       /* "host:port" or "tunnel", for messages */
@@ -42,6 +43,8 @@ int xport_tls_push(struct xport *x, const struct tls_opts *t, struct fct_err *er
 ssize_t xport_tls_read(struct xport *x, void *buf, size_t n, struct fct_err *err);
 int xport_tls_write(struct xport *x, const void *p, size_t n, struct fct_err *err);
 int xport_tls_pending(const struct xport *x);
+/* Best effort close_notify that never waits. */
+void xport_tls_goodbye(struct xport *x);
 const struct tls_info *xport_tls_get_info(const struct xport *x);
 void xport_tls_free(struct xport_tls *t);
 

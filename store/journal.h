@@ -10,7 +10,8 @@
  * silent reset.
  *
  * Concurrency: one writer process at a time (the run lock, store/lock.h,
- * guarantees it); readers never block the writer.  Getters that take a
+ * guarantees it); readers never block the writer.  LMDB environments do not
+ * survive fork(): a child must not use its parent's struct jrnl.  Getters that take a
  * struct jrnl read the last committed state, not an open transaction's.
  * Ownership: struct jrnl owns the environment; a jrnl_txn borrows it and is
  * freed by jrnl_commit or jrnl_abort; every loaded array and string belongs

@@ -52,7 +52,10 @@ int md_list(struct md_store *s, int (*cb)(void *ctx, const char *name), void *ct
 
 /* Opens folder name.  create=1: makes cur/, new/, tmp/ (and parents) and
  * fsyncs the new directories and their parents.  create=0 and missing:
- * FCT_E_FOLDER "folder NAME: does not exist".  *out borrows s. */
+ * FCT_E_FOLDER "folder NAME: does not exist".  *out borrows s.
+ * An existing folder gets tmp/ if it lacks one, and tmp/ files left by
+ * crashed deliveries (unchanged for MD_TMP_STALE seconds) are removed. */
+#define MD_TMP_STALE (36 * 3600)
 int md_folder_open(struct md_store *s, const char *name, int create, struct md_folder **out, struct fct_err *err);
 void md_folder_close(struct md_folder *f);
 const char *md_folder_name(const struct md_folder *f);
@@ -136,6 +139,10 @@ void md_batch_free(struct md_batch *b);
 int md_set_flags(struct md_folder *f, const char *uniq, unsigned flags, struct fct_err *err);
 /* Unlinks message uniq.  Missing: FCT_E_MSG.  Not fsynced (md_folder_sync). */
 int md_remove(struct md_folder *f, const char *uniq, struct fct_err *err);
+/* The latest modification time of cur/ and new/ in nanoseconds: any
+ * delivery, flag change (rename) or removal moves it, so an unchanged stamp
+ * lets a sync skip the folder without scanning it. */
+int md_folder_stamp(struct md_folder *f, int64_t *stamp, struct fct_err *err);
 /* fsyncs cur/ and new/ (no-op when fsync is off). */
 int md_folder_sync(struct md_folder *f, struct fct_err *err);
 /* Moves message uniq to folder to (same store file system), same file name,

@@ -1,6 +1,7 @@
 /* Folder name <-> path mapping; see names.h for the rules. */
 #include "store/names.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -77,9 +78,16 @@ static int check_comps(const char *name, struct fct_err *err)
 	}
 }
 
+/* mbsync keeps INBOX's subfolders inside the Inbox directory when the
+ * layout nests directories. */
+static int inbox_nests(const struct md_names *n)
+{
+	return n->inbox_path && !n->flatten && n->layout != MD_LAYOUT_MAILDIRPP;
+}
+
 int md_name_to_path(const struct md_names *n, const char *name, struct fct_buf *out, struct fct_err *err)
 {
-	const char *p;
+	const char *p = name;
 	size_t comp_start, idx = 0;
 	char sep = 0;
 	int one_dir = 0;
@@ -108,7 +116,13 @@ int md_name_to_path(const struct md_names *n, const char *name, struct fct_buf *
 		one_dir = 1;
 		fct_buf_putc(out, '.');
 	}
-	for (p = name;; idx++) {
+	if (inbox_nests(n) && first_is_inbox(name)) {
+		fct_buf_puts(out, n->inbox_path);
+		p = name + 6;
+		idx = 1;
+		comp_start = out->len;
+	}
+	for (;; idx++) {
 		const char *e = strchr(p, '/');
 		size_t len = e ? (size_t)(e - p) : strlen(p);
 
@@ -134,6 +148,23 @@ int md_name_to_path(const struct md_names *n, const char *name, struct fct_buf *
 		p = e + 1;
 	}
 	return 0;
+}
+
+int md_name_to_path_n(const struct md_names *n, const char *name, size_t len, struct fct_buf *out,
+		      struct fct_err *err)
+{
+	char *copy;
+	int rc;
+
+	if (memchr(name, '\0', len)) {
+		fct_buf_reset(out);
+		return fct_err_set(err, FCT_E_FOLDER, "folder \"%.*s\": NUL in name", (int)(len > 300 ? 300 : len),
+				   name);
+	}
+	copy = fct_xstrndup(name, len);
+	rc = md_name_to_path(n, copy, out, err);
+	free(copy);
+	return rc;
 }
 
 static int hexval(char c)
@@ -168,8 +199,8 @@ static int unesc(struct fct_buf *out, const char *c, size_t n)
 	return 0;
 }
 
-/* Splits s at sep into components, unescaping each; legacy: components
- * after the first must start with '.', which is dropped. */
+/* Splits s at sep into components, unescaping each; legacy 1: components
+ * after the first must start with '.', which is dropped; legacy 2: all. */
 static int decode_comps(struct fct_buf *out, const char *s, char sep, int legacy)
 {
 	const char *p = s;
@@ -179,7 +210,7 @@ static int decode_comps(struct fct_buf *out, const char *s, char sep, int legacy
 		const char *e = strchr(p, sep);
 		size_t len = e ? (size_t)(e - p) : strlen(p);
 
-		if (legacy && idx > 0) {
+		if (legacy && (idx > 0 || legacy == 2)) {
 			if (len < 2 || p[0] != '.')
 				return -1;
 			p++;
@@ -208,7 +239,11 @@ int md_path_to_name(const struct md_names *n, const char *relpath, struct fct_bu
 		fct_buf_puts(out, "INBOX");
 		return 0;
 	}
-	if (n->flatten) {
+	size_t il = n->inbox_path ? strlen(n->inbox_path) : 0;
+	if (inbox_nests(n) && strncmp(relpath, n->inbox_path, il) == 0 && relpath[il] == '/') {
+		fct_buf_puts(out, "INBOX/");
+		rc = decode_comps(out, relpath + il + 1, '/', n->layout == MD_LAYOUT_LEGACY ? 2 : 0);
+	} else if (n->flatten) {
 		rc = strchr(relpath, '/') ? -1 : decode_comps(out, relpath, n->flatten, 0);
 	} else if (n->layout == MD_LAYOUT_MAILDIRPP) {
 		if (!*relpath || strcmp(relpath, ".") == 0) {

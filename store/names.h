@@ -21,8 +21,11 @@
  *   Legacy     "a/b/c" -> "a/.b/.c"      INBOX -> "INBOX"
  * Flatten (flatten != 0) overrides the layout: "a/b" -> "a<flatten>b", one
  * directory under the root.
- * With inbox_path set, "INBOX" maps to that absolute path; its subfolders
- * ("INBOX/x") still live under the root like any other folder. */
+ * With inbox_path set, "INBOX" maps to that absolute path, and (as mbsync
+ * does) in Verbatim and Legacy its subfolders live inside it:
+ * "INBOX/x" -> "<inbox_path>/x" (Legacy "<inbox_path>/.x").  Maildir++ and
+ * Flatten keep them under the root (".INBOX.x", "INBOX<flatten>x").
+ * Absolute results only ever start with inbox_path. */
 #ifndef FACTEUR_NAMES_H
 #define FACTEUR_NAMES_H
 
@@ -45,6 +48,11 @@ struct md_names {
  * for INBOX).  out is reset then filled.  Returns 0, or -1 with FCT_E_FOLDER
  * "folder NAME: why" for a name that cannot be stored. */
 int md_name_to_path(const struct md_names *n, const char *name, struct fct_buf *out, struct fct_err *err);
+
+/* Same for a name of len bytes that may hold a NUL (as decoded from a
+ * server): a NUL is refused with FCT_E_FOLDER. */
+int md_name_to_path_n(const struct md_names *n, const char *name, size_t len, struct fct_buf *out,
+		      struct fct_err *err);
 
 /* The reverse: a path relative to the root (as md_name_to_path makes it, or
  * inbox_path itself) -> folder name.  -1 with FCT_E_FOLDER for a path that no

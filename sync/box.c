@@ -5,39 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sync/boxes.h"
 #include "sync/crlf.h"
 #include "sync/engine.h"
-
-/* Owns the strings the listings point to, so listings can be sorted freely. */
-struct pool {
-	char **v;
-	size_t n, cap;
-};
-
-static const char *pool_dup(struct pool *p, const char *s)
-{
-	if (!s)
-		return NULL;
-	if (p->n == p->cap) {
-		p->cap = p->cap ? p->cap * 2 : 256;
-		p->v = fct_xrealloc(p->v, p->cap * sizeof *p->v);
-	}
-	p->v[p->n] = fct_xstrdup(s);
-	return p->v[p->n++];
-}
-
-static void pool_free(struct pool *p)
-{
-	size_t i;
-
-	for (i = 0; i < p->n; i++)
-		free(p->v[i]);
-	free(p->v);
-	memset(p, 0, sizeof *p);
-}
+#include "sync/pool.h"
 
 struct far_acc {
 	struct plan_far *v;
@@ -175,7 +149,8 @@ static void far_from_journal(struct far_acc *a, const struct box_run *r, struct 
 
 		/* UIDs from lo up are fetched afresh (ours from the last run's
 		 * APPENDs among them). */
-		if (!m->far_uid || m->far_uid >= lo || vanished(q, m->far_uid))
+		if (!m->far_uid || m->far_uid >= lo || vanished(q, m->far_uid) ||
+		    m->state == JRNL_NEAR_ONLY) /* its far copy is gone for good */
 			continue;
 		memset(&im, 0, sizeof im);
 		im.uid = m->far_uid;
@@ -405,43 +380,33 @@ static void print_plan(const struct box_run *r, const struct plan *p)
 	fct_buf_free(&b);
 }
 
-/* Plans and executes once both listings exist; records the box state last. */
-static int plan_and_run(struct box_run *r, const struct jrnl_box *known, int uv_changed,
-                        struct fct_err *err)
+/* A near stamp is only trusted if the folder had been quiet for a while
+ * when it was read: a change in the same clock tick would not move it. */
+static int64_t settled_stamp(int64_t stamp)
 {
-	struct plan_jr *pj = fct_xcalloc(r->njr + 1, sizeof *pj);
-	struct plan_cfg pc;
-	struct plan p;
-	struct plan_in in;
-	struct jrnl_box nb;
-	struct jrnl_txn *t;
-	size_t k;
-	int rc;
+	struct timespec now;
 
-	fill_cfg(r, known, uv_changed, &pc);
-	fill_jr(r, pj);
-	in = (struct plan_in){r->far, r->nfar, r->near, r->nnear, pj, r->njr, &pc};
-	rc = plan_build(&in, &p, err);
-	if (rc == 0 && r->c->opts->dry_run)
-		print_plan(r, &p);
-	else if (rc == 0)
-		rc = exec_plan(r, &p, err);
-	if (rc == 0) {
-		for (k = 0; k < PLAN_KIND_COUNT; k++)
-			r->c->sum.act[k] += p.count[k];
-		r->c->sum.ambiguous += p.ambiguous;
-	}
-	plan_free(&p);
-	free(pj);
-	if (rc < 0 || r->c->opts->dry_run)
-		return rc;
-	memset(&nb, 0, sizeof nb);
-	nb.uidvalidity = r->fbox.uidvalidity;
-	nb.uidnext = r->fbox.uidnext;
-	nb.highestmodseq = r->fbox.nomodseq ? 0 : r->fbox.highestmodseq;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec - stamp < 2000000000LL)
+		return 0;
+	return stamp;
+}
+
+/* Before any side effect the box is marked as not skippable, so a run that
+ * dies midway is never followed by one that trusts the old state. */
+static int mark_dirty(struct box_run *r, const struct jrnl_box *known, struct fct_err *err)
+{
+	struct jrnl_box b;
+	struct jrnl_txn *t;
+
+	if (!known || !known->near_stamp)
+		return 0;
+	b = *known;
+	b.near_stamp = 0;
+	b.near_name = NULL;
 	if (jrnl_begin(r->c->j, &t, err) < 0)
 		return -1;
-	if (jrnl_box_put(t, r->box, &nb, err) < 0) {
+	if (jrnl_box_put(t, r->box, &b, err) < 0) {
 		jrnl_abort(t);
 		return -1;
 	}
@@ -454,10 +419,8 @@ static int open_sides(struct box_run *r, unsigned where, struct fct_err *err)
 {
 	struct chan *c = r->c;
 	int dry = c->opts->dry_run;
-	int create_near = c->opts->create_override >= 0 ? (c->opts->create_override >> 1) & 1
-	                                                : c->ch->create_near;
-	int create_far = c->opts->create_override >= 0 ? c->opts->create_override & 1
-	                                               : c->ch->create_far;
+	int create_near = chan_may_create(c, BOX_ON_NEAR);
+	int create_far = chan_may_create(c, BOX_ON_FAR);
 
 	if (!(where & BOX_ON_NEAR) && !create_near) {
 		fct_log_info(c->log, "%s: %s: not on the near side and Create does not allow it; skipped",
@@ -485,68 +448,209 @@ static int open_sides(struct box_run *r, unsigned where, struct fct_err *err)
 	return 0;
 }
 
-static int sync_box_lists(struct box_run *r, struct pool *pool, struct fct_err *err)
+/* Both sides as the journal last saw them?  Near: the folder's stamp; far:
+ * STATUS with CONDSTORE's HIGHESTMODSEQ, which moves with every change. */
+static int unchanged(struct box_run *r, const struct jrnl_box *jb)
 {
-	struct jrnl_box jb;
-	struct far_acc fa;
-	struct md_entry *ents = NULL;
-	size_t nents = 0;
-	int found = 0, match_all, uv_changed, rc = -1;
+	struct imap_box st;
+	struct fct_err e;
 
-	memset(&jb, 0, sizeof jb);
-	memset(&fa, 0, sizeof fa);
-	fa.pool = pool;
-	if (jrnl_box_get(r->c->j, r->box, &jb, &found, err) < 0)
-		return -1;
-	if (jrnl_msgs_load(r->c->j, r->box, &r->jr, &r->njr, err) < 0)
-		goto out;
-	if (md_scan(r->nf, &ents, &nents, err) < 0)
-		goto out;
-	match_all = (r->njr == 0 && nents > 0);
-	if (list_far(r, found ? &jb : NULL, match_all, &fa, err) < 0)
-		goto out;
-	r->far = fa.v;
-	r->nfar = fa.n;
-	uv_changed = found && jb.uidvalidity && jb.uidvalidity != r->fbox.uidvalidity;
-	if (uv_changed)
-		fct_log_warn(r->c->log, "%s: %s: the server's UIDVALIDITY changed; matching messages "
-		             "by Message-ID and size", r->c->ch->name, r->box);
-	if (list_near(r, match_all || uv_changed, ents, nents, pool, err) < 0)
-		goto out;
-	rc = plan_and_run(r, found ? &jb : NULL, uv_changed, err);
-out:
-	free(r->near);
-	r->near = NULL;
-	md_entries_free(ents, nents);
-	jrnl_msgs_free(r->jr, r->njr);
-	r->jr = NULL;
-	free(fa.v);
-	jrnl_box_clear(&jb);
-	return rc;
+	if (!jb->near_stamp || jb->near_stamp != r->near_stamp || !jb->highestmodseq ||
+	    !(r->c->caps & IMAP_CAP_CONDSTORE) || r->c->opts->dry_run)
+		return 0;
+	memset(&st, 0, sizeof st);
+	if (imap_status(r->c->im, r->far_name, &st, &e) < 0)
+		return 0;
+	return st.uidvalidity == jb->uidvalidity && st.uidnext == jb->uidnext &&
+	       st.highestmodseq == jb->highestmodseq;
 }
 
-int sync_box(struct chan *c, const char *box, const char *far_name, const char *near_name,
-             unsigned where, struct fct_err *err)
+
+static int plan_box(struct box_job *j, struct fct_err *err)
 {
-	struct box_run r;
-	struct pool pool;
+	struct box_run *r = &j->r;
+	struct plan_in in;
+
+	fill_cfg(r, j->found ? &j->jb : NULL, j->uv_changed, &j->pc);
+	j->pj = fct_xcalloc(r->njr + 1, sizeof *j->pj);
+	fill_jr(r, j->pj);
+	in = (struct plan_in){r->far, r->nfar, r->near, r->nnear, j->pj, r->njr, &j->pc};
+	if (plan_build(&in, &j->plan, err) < 0)
+		return -1;
+	j->suppress = fct_xcalloc(j->plan.n + 1, 1);
+	r->suppress = j->suppress;
+	if (r->c->opts->dry_run)
+		print_plan(r, &j->plan);
+	return 0;
+}
+
+static int survey_lists(struct box_job *j, struct fct_err *err)
+{
+	struct box_run *r = &j->r;
+	struct far_acc fa;
+	int match_all;
+
+	memset(&fa, 0, sizeof fa);
+	fa.pool = &j->pool;
+	if (jrnl_msgs_load(r->c->j, r->box, &r->jr, &r->njr, err) < 0)
+		return -1;
+	if (r->nf && md_scan(r->nf, &j->ents, &j->nents, err) < 0)
+		return -1;
+	match_all = (r->njr == 0 && j->nents > 0);
+	if (j->vanished == BOX_ON_FAR) {
+		/* Nothing to select: every far copy the journal knows is gone. */
+		r->fbox.uidvalidity = j->jb.uidvalidity;
+		r->fbox.uidnext = j->jb.uidnext;
+	} else if (list_far(r, j->found ? &j->jb : NULL, match_all, &fa, err) < 0) {
+		free(fa.v);
+		return -1;
+	}
+	r->far = fa.v;
+	r->nfar = fa.n;
+	if (j->vanished != BOX_ON_FAR)
+		r->c->selected = j;
+	j->uv_changed = j->found && j->jb.uidvalidity && j->jb.uidvalidity != r->fbox.uidvalidity;
+	if (j->uv_changed)
+		fct_log_warn(r->c->log, "%s: %s: the server's UIDVALIDITY changed; matching messages "
+		             "by Message-ID and size", r->c->ch->name, r->box);
+	if (list_near(r, match_all || j->uv_changed, j->ents, j->nents, &j->pool, err) < 0)
+		return -1;
+	return plan_box(j, err);
+}
+
+/* Adds what the plan did (not what moves did instead) to the summary. */
+void box_count_plan(struct chan *c, const struct box_job *j)
+{
+	size_t i;
+
+	for (i = 0; i < j->plan.n; i++)
+		if (!j->suppress[i])
+			c->sum.act[j->plan.acts[i].kind]++;
+	c->sum.ambiguous += j->plan.ambiguous;
+}
+
+int box_survey(struct chan *c, struct box_job *j, struct fct_err *err)
+{
+	struct box_run *r = &j->r;
 	int rc;
 
-	memset(&r, 0, sizeof r);
-	memset(&pool, 0, sizeof pool);
-	r.c = c;
-	r.box = box;
-	r.far_name = far_name;
-	r.near_name = near_name;
-	rc = open_sides(&r, where, err);
+	r->c = c;
+	r->box = j->box;
+	r->far_name = j->far_name;
+	r->near_name = j->near_name;
+	j->state = JOB_FAILED;
+	rc = jrnl_box_get(c->j, r->box, &j->jb, &j->found, err);
+	if (rc == 0 && j->found && j->where != (BOX_ON_FAR | BOX_ON_NEAR))
+		rc = vanish_open(c, j, err);
+	else if (rc == 0)
+		rc = open_sides(r, j->where, err);
+	if (rc > 0) {
+		j->state = JOB_SKIP;
+		return 0;
+	}
+	if (rc == 0 && r->nf)
+		rc = md_folder_stamp(r->nf, &r->near_stamp, err);
+	if (rc == 0 && j->found && !j->vanished && unchanged(r, &j->jb)) {
+		fct_log_verbose(c->log, "%s: %s: unchanged on both sides", c->ch->name, r->box);
+		j->state = JOB_SKIP;
+		return 0;
+	}
 	if (rc == 0)
-		rc = sync_box_lists(&r, &pool, err);
-	else if (rc > 0)
-		rc = 0;
-	if (r.nf)
-		md_folder_close(r.nf);
-	pool_free(&pool);
-	if (rc < 0)
-		fct_err_prefix(err, "%s: %s", c->ch->name, box);
-	return rc;
+		rc = survey_lists(j, err);
+	if (rc < 0) {
+		fct_err_prefix(err, "%s: %s", c->ch->name, j->box);
+		return -1;
+	}
+	if (c->opts->dry_run) {
+		box_count_plan(c, j);
+		j->state = JOB_DONE;
+	} else {
+		j->state = JOB_READY;
+	}
+	return 0;
+}
+
+/* The far box must be selected again if another one was listed since;
+ * its UIDs are only meaningful under the UIDVALIDITY the survey saw. */
+int box_reselect(struct chan *c, struct box_job *j, struct fct_err *err)
+{
+	struct imap_box b;
+	int readonly = !(c->ch->push & CFG_OP_ALL) && !c->ch->expunge_far;
+
+	if (c->selected == j)
+		return 0;
+	memset(&b, 0, sizeof b);
+	if (imap_select(c->im, j->far_name, readonly, NULL, &b, NULL, NULL, NULL, err) < 0)
+		return -1;
+	c->selected = j;
+	if (b.uidvalidity != j->r.fbox.uidvalidity)
+		return fct_err_set(err, FCT_E_FOLDER, "UIDVALIDITY changed during the run; "
+		                   "the next run will recover");
+	return 0;
+}
+
+static int record_box(struct box_job *j, struct fct_err *err)
+{
+	struct box_run *r = &j->r;
+	struct jrnl_box nb;
+	struct jrnl_txn *t;
+
+	memset(&nb, 0, sizeof nb);
+	nb.uidvalidity = r->fbox.uidvalidity;
+	nb.uidnext = r->fbox.uidnext;
+	nb.highestmodseq = r->fbox.nomodseq ? 0 : r->fbox.highestmodseq;
+	nb.near_stamp = settled_stamp(r->near_stamp);
+	if (jrnl_begin(r->c->j, &t, err) < 0)
+		return -1;
+	if (jrnl_box_put(t, r->box, &nb, err) < 0) {
+		jrnl_abort(t);
+		return -1;
+	}
+	return jrnl_commit(t, err);
+}
+
+int box_apply(struct chan *c, struct box_job *j, struct fct_err *err)
+{
+	int rc = 0;
+
+	if (j->state != JOB_READY)
+		return 0;
+	if (j->vanished)
+		return vanish_apply(c, j, err);
+	j->state = JOB_FAILED;
+	if (j->plan.n) {
+		rc = box_reselect(c, j, err);
+		if (rc == 0)
+			rc = mark_dirty(&j->r, j->found ? &j->jb : NULL, err);
+		if (rc == 0)
+			rc = exec_plan(&j->r, &j->plan, err);
+	}
+	if (rc == 0)
+		rc = record_box(j, err);
+	if (rc < 0) {
+		fct_err_prefix(err, "%s: %s", c->ch->name, j->box);
+		return -1;
+	}
+	box_count_plan(c, j);
+	j->state = JOB_DONE;
+	return 0;
+}
+
+void box_job_free(struct box_job *j)
+{
+	if (j->r.nf)
+		md_folder_close(j->r.nf);
+	plan_free(&j->plan);
+	free(j->pj);
+	free(j->suppress);
+	free(j->r.near);
+	free(j->r.far);
+	md_entries_free(j->ents, j->nents);
+	jrnl_msgs_free(j->r.jr, j->r.njr);
+	jrnl_box_clear(&j->jb);
+	pool_free(&j->pool);
+	free(j->box);
+	free(j->far_name);
+	free(j->near_name);
+	memset(j, 0, sizeof *j);
 }

@@ -121,18 +121,77 @@ static int fatal(const struct fct_err *e)
 	return e->kind != FCT_E_FOLDER && e->kind != FCT_E_MSG;
 }
 
+/* Surveys every box, settles moves across them, then applies each plan.
+ * A failure in one box is reported and the others go on, unless the
+ * session or the store is gone. */
+static int run_jobs(struct chan *c, struct box_job *jobs, size_t n, struct fct_err *err)
+{
+	struct box_job **ready = fct_xcalloc(n + 1, sizeof *ready);
+	size_t i, nready = 0;
+	int failed = 0, stop = 0;
+	struct fct_err e;
+
+	for (i = 0; i < n && !stop; i++) {
+		fct_err_clear(&e);
+		c->sum.boxes++;
+		if (box_survey(c, &jobs[i], &e) < 0) {
+			fct_log_error(c->log, "%s", e.msg);
+			c->sum.boxes_failed++;
+			failed = 1;
+			stop = fatal(&e);
+			*err = e;
+		} else if (jobs[i].state == JOB_READY) {
+			ready[nready++] = &jobs[i];
+		}
+	}
+	fct_err_clear(&e);
+	if (!stop && nready && moves_apply(c, ready, nready, &e) < 0) {
+		fct_log_error(c->log, "%s", e.msg);
+		failed = 1;
+		stop = fatal(&e);
+		*err = e;
+	}
+	for (i = 0; i < nready && !stop; i++) {
+		fct_err_clear(&e);
+		if (box_apply(c, ready[i], &e) < 0) {
+			fct_log_error(c->log, "%s", e.msg);
+			c->sum.boxes_failed++;
+			failed = 1;
+			stop = fatal(&e);
+			*err = e;
+		}
+	}
+	free(ready);
+	if (failed && !stop)
+		fct_err_set(err, FCT_E_FOLDER, "%s: %zu box(es) failed", c->ch->name,
+		            c->sum.boxes_failed);
+	return failed ? -1 : 0;
+}
+
+static void job_init(struct box_job *j, const char *box, const char *far, const char *near,
+                     unsigned where)
+{
+	memset(j, 0, sizeof *j);
+	j->box = fct_xstrdup(box);
+	j->far_name = fct_xstrdup(far);
+	j->near_name = fct_xstrdup(near);
+	j->where = where;
+}
+
 static int run_patterns(struct chan *c, const struct run_target *t, struct fct_err *err)
 {
 	struct box_set set = {0};
+	struct box_job *jobs;
 	struct fct_buf far;
-	size_t i;
-	int failed = 0;
+	size_t i, n = 0;
+	int rc;
 
-	fct_buf_init(&far);
 	if (list_boxes(c, &set, err) < 0) {
 		box_set_free(&set);
 		return -1;
 	}
+	fct_buf_init(&far);
+	jobs = fct_xcalloc(set.n + 1, sizeof *jobs);
 	for (i = 0; i < set.n; i++) {
 		const char *name = set.v[i].name;
 		struct fct_err e;
@@ -143,24 +202,19 @@ static int run_patterns(struct chan *c, const struct run_target *t, struct fct_e
 			printf("%s\n", name);
 			continue;
 		}
-		fct_err_clear(&e);
-		if (box_canon_to_far(name, c->prefix, c->delim, &far, &e) < 0 ||
-		    sync_box(c, name, far.data, name, set.v[i].where, &e) < 0) {
-			fct_log_error(c->log, "%s", e.msg);
-			c->sum.boxes_failed++;
-			failed = 1;
-			if (fatal(&e)) {
-				*err = e;
-				break;
-			}
+		if (box_canon_to_far(name, c->prefix, c->delim, &far, &e) < 0) {
+			fct_log_error(c->log, "%s: %s", c->ch->name, e.msg);
+			continue;
 		}
-		c->sum.boxes++;
+		job_init(&jobs[n++], name, far.data, name, set.v[i].where);
 	}
+	rc = run_jobs(c, jobs, n, err);
+	for (i = 0; i < n; i++)
+		box_job_free(&jobs[i]);
+	free(jobs);
 	fct_buf_free(&far);
 	box_set_free(&set);
-	if (failed && err->kind == FCT_E_NONE)
-		fct_err_set(err, FCT_E_FOLDER, "%zu box(es) failed", c->sum.boxes_failed);
-	return failed ? -1 : 0;
+	return rc;
 }
 
 /* Without Patterns a channel pairs exactly one box on each side. */
@@ -170,7 +224,9 @@ static int run_single(struct chan *c, struct fct_err *err)
 	const char *near = c->ch->near_box ? c->ch->near_box : "INBOX";
 	unsigned where = 0;
 	struct box_set set = {0};
+	struct box_job job;
 	size_t i;
+	int rc;
 
 	if (c->opts->list_only) {
 		printf("%s\n", near);
@@ -190,12 +246,10 @@ static int run_single(struct chan *c, struct fct_err *err)
 	/* INBOX always exists on an IMAP server, whatever LIST said. */
 	if (strcasecmp(far, "INBOX") == 0)
 		where |= BOX_ON_FAR;
-	c->sum.boxes++;
-	if (sync_box(c, near, far, near, where, err) < 0) {
-		c->sum.boxes_failed++;
-		return -1;
-	}
-	return 0;
+	job_init(&job, near, far, near, where);
+	rc = run_jobs(c, &job, 1, err);
+	box_job_free(&job);
+	return rc;
 }
 
 static int open_far(struct chan *c, struct fct_err *err)
@@ -231,7 +285,11 @@ static int imap_channel(struct chan *c, const struct run_target *t, struct fct_e
 		goto out;
 	rc = c->ch->patterns ? run_patterns(c, t, err) : run_single(c, err);
 out:
-	imap_close(c->im);
+	if (c->im) {
+		imap_counters(c->im, &c->sum.wire_in, &c->sum.wire_out);
+		imap_close(c->im);
+		c->im = NULL;
+	}
 	if (c->md)
 		md_store_free(c->md);
 	if (c->j)

@@ -27,12 +27,15 @@
 #include "store/maildir.h"
 #include "sync/config.h"
 #include "sync/plan.h"
+#include "sync/pool.h"
 #include "sync/run.h"
 
 struct sync_counts {
 	size_t act[PLAN_KIND_COUNT];
 	uint64_t bytes_down, bytes_up;
 	size_t boxes, boxes_failed, ambiguous, too_big;
+	size_t moved_near, moved_far; /* moves replayed instead of transfers */
+	unsigned long long wire_in, wire_out; /* bytes on the wire, below TLS/DEFLATE */
 };
 
 struct chan {
@@ -46,16 +49,11 @@ struct chan {
 	char delim;         /* server hierarchy delimiter */
 	const char *prefix; /* server namespace prefix stripped from names */
 	unsigned caps;
+	const struct box_job *selected; /* far box currently selected */
 	struct sync_counts sum;
 };
 
-/* One folder pair: `box` is its journal key (the canonical name), far_name
- * the server's name, near_name the Maildir folder name; where: BOX_ON_*
- * (sync/boxes.h) says which sides already have it. */
-int sync_box(struct chan *c, const char *box, const char *far_name, const char *near_name,
-             unsigned where, struct fct_err *err);
-
-/* What box.c hands to exec.c: the listings the plan indexes into. */
+/* What exec.c works on: the listings the plan indexes into. */
 struct box_run {
 	struct chan *c;
 	const char *box;       /* canonical name (journal key) */
@@ -63,13 +61,64 @@ struct box_run {
 	const char *near_name; /* Maildir folder name */
 	struct md_folder *nf;
 	struct imap_box fbox;  /* as SELECTed */
+	int64_t near_stamp;    /* md_folder_stamp before the scan */
 	struct plan_far *far;
 	size_t nfar;
 	struct plan_near *near;
 	size_t nnear;
 	struct jrnl_msg *jr;   /* loaded records; plan_jr mirrors them */
 	size_t njr;
+	const unsigned char *suppress; /* per plan action: 1 = done elsewhere (moves) */
 };
+
+/* One folder pair through a run: surveyed (both sides listed, plan built)
+ * first, then, once moves across folders are settled, applied. */
+enum job_state { JOB_SKIP, JOB_READY, JOB_DONE, JOB_FAILED };
+
+struct box_job {
+	struct box_run r;
+	char *box, *far_name, *near_name;
+	unsigned where;         /* BOX_ON_* (sync/boxes.h) */
+	enum job_state state;
+	struct pool pool;
+	struct md_entry *ents;
+	size_t nents;
+	struct jrnl_box jb;
+	int found, uv_changed;
+	struct plan_jr *pj;
+	struct plan_cfg pc;
+	struct plan plan;
+	unsigned char *suppress;
+	unsigned vanished;      /* BOX_ON_* side the box left since the last run */
+	size_t moved_out;       /* messages the moves pass took elsewhere */
+};
+
+/* Fills job->box/far_name/near_name/where first.  Lists both sides and
+ * plans; state becomes JOB_READY, or JOB_SKIP (nothing to do or not to be
+ * synchronized).  Errors leave JOB_FAILED. */
+int box_survey(struct chan *c, struct box_job *j, struct fct_err *err);
+/* Executes a JOB_READY plan and records the box state. */
+int box_apply(struct chan *c, struct box_job *j, struct fct_err *err);
+void box_job_free(struct box_job *j);
+/* Selects the job's far box again if another one is selected. */
+int box_reselect(struct chan *c, struct box_job *j, struct fct_err *err);
+/* Adds the plan's unsuppressed actions to the channel's summary. */
+void box_count_plan(struct chan *c, const struct box_job *j);
+
+/* A box the journal knows that is gone from one side (sync/vanish.c):
+ * deleted or renamed there.  Its messages that were moved elsewhere follow;
+ * the rest are deleted on the other side only with Remove, else the box is
+ * recreated and its remaining messages copied again by the next run. */
+int vanish_open(struct chan *c, struct box_job *j, struct fct_err *err);
+int vanish_apply(struct chan *c, struct box_job *j, struct fct_err *err);
+/* Remove/Create for one side (BOX_ON_FAR or BOX_ON_NEAR), command line first. */
+int chan_may_remove(const struct chan *c, unsigned side);
+int chan_may_create(const struct chan *c, unsigned side);
+
+/* Moves across folders (sync/moves.c): pairs messages that left one folder
+ * with messages that appeared in another, on either side, and moves them
+ * instead of transferring them; the actions they replace are suppressed. */
+int moves_apply(struct chan *c, struct box_job **jobs, size_t n, struct fct_err *err);
 
 int exec_plan(struct box_run *r, const struct plan *p, struct fct_err *err);
 

@@ -26,6 +26,12 @@ struct exec {
 	size_t *far_made, *near_made; /* index into made + 1, 0 = none */
 };
 
+/* Actions the cross-folder move pass already carried out another way. */
+static int skipped(const struct exec *x, size_t i)
+{
+	return x->r->suppress && x->r->suppress[i];
+}
+
 static struct jrnl_msg *rec_new(struct exec *x, size_t far, size_t near)
 {
 	struct jrnl_msg *m;
@@ -115,6 +121,8 @@ static int journal_phase(struct exec *x, int (*each)(struct exec *, struct jrnl_
 	if (jrnl_begin(x->r->c->j, &t, err) < 0)
 		return -1;
 	for (i = 0; i < x->p->n; i++) {
+		if (skipped(x, i))
+			continue;
 		if (each(x, t, &x->p->acts[i], err) < 0) {
 			jrnl_abort(t);
 			return -1;
@@ -165,6 +173,8 @@ static int near_changes(struct exec *x, struct fct_err *err)
 	size_t i, done = 0;
 
 	for (i = 0; i < x->p->n; i++) {
+		if (skipped(x, i))
+			continue;
 		const struct plan_action *a = &x->p->acts[i];
 		int rc;
 
@@ -205,6 +215,8 @@ static int far_flags(struct exec *x, struct fct_err *err)
 
 	memset(set, 0, sizeof set);
 	for (i = 0; i < x->p->n; i++) {
+		if (skipped(x, i))
+			continue;
 		const struct plan_action *a = &x->p->acts[i];
 		uint32_t uid;
 
@@ -240,7 +252,7 @@ static int far_expunge(struct exec *x, struct fct_err *err)
 	int rc = 0;
 
 	for (i = 0; i < x->p->n; i++)
-		if (x->p->acts[i].kind == PLAN_EXPUNGE_FAR)
+		if (!skipped(x, i) && x->p->acts[i].kind == PLAN_EXPUNGE_FAR)
 			uidv_push(&u, x->r->far[x->p->acts[i].far].uid);
 	if (u.n) {
 		/* Without UIDPLUS only a plain EXPUNGE exists; Expunge Far asked
@@ -412,6 +424,8 @@ static int downloads(struct exec *x, struct fct_err *err)
 	int rc = 0;
 
 	for (i = 0; i < x->p->n && rc == 0; i++) {
+		if (skipped(x, i))
+			continue;
 		const struct plan_action *a = &x->p->acts[i];
 
 		if (a->kind != PLAN_DOWNLOAD)
@@ -490,6 +504,8 @@ static int ul_intents(struct exec *x, size_t *recs, struct fct_err *err)
 	if (jrnl_begin(x->r->c->j, &t, err) < 0)
 		return -1;
 	for (i = 0; i < x->p->n; i++) {
+		if (skipped(x, i))
+			continue;
 		const struct plan_action *a = &x->p->acts[i];
 		struct jrnl_msg *m;
 
@@ -559,6 +575,8 @@ static int uploads(struct exec *x, struct fct_err *err)
 
 	rc = ul_intents(x, recs, err);
 	for (i = 0; i < x->p->n && rc == 0; i++) {
+		if (skipped(x, i))
+			continue;
 		const struct plan_action *a = &x->p->acts[i];
 		struct jrnl_msg *m;
 

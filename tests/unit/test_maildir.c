@@ -16,7 +16,7 @@
 
 #include "store/maildir.h"
 
-static char root[64];
+static char root[80];
 
 static int rm_one(const char *p, const struct stat *st, int type, struct FTW *ftw)
 {
@@ -26,11 +26,22 @@ static int rm_one(const char *p, const struct stat *st, int type, struct FTW *ft
 	return remove(p);
 }
 
+/* A fresh directory under TMPDIR (short ones only: paths are built in
+ * fixed buffers). */
+static char *make_tmpdir(char *buf, size_t n, const char *tag)
+{
+	const char *base = getenv("TMPDIR");
+
+	if (!base || !*base || strlen(base) > 40)
+		base = P_tmpdir;
+	snprintf(buf, n, "%s/fct-%s-XXXXXX", base, tag);
+	return mkdtemp(buf);
+}
+
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(root, sizeof root, "/tmp/fct-md-XXXXXX");
-	return mkdtemp(root) ? 0 : -1;
+	return make_tmpdir(root, sizeof root, "md") ? 0 : -1;
 }
 
 static int teardown(void **state)
@@ -213,6 +224,30 @@ static void deliver_and_scan(void **state)
 	md_store_free(s);
 }
 
+static void deliver_with_delimiter(void **state)
+{
+	struct md_store *s = store_with(MD_LAYOUT_VERBATIM, 0, ';', 0);
+	struct md_folder *f;
+	struct md_entry *ent;
+	struct fct_err e;
+	size_t n;
+	char *u;
+
+	(void)state;
+	assert_int_equal(md_folder_open(s, "semi", 1, &f, &e), 0);
+	u = deliver(f, "Subject: d\n\n", FCT_F_ANSWERED | FCT_F_SEEN, 0);
+	assert_int_equal(md_scan(f, &ent, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(ent[0].uniq, u);
+	assert_int_equal(ent[0].flags, FCT_F_ANSWERED | FCT_F_SEEN);
+	assert_null(strchr(ent[0].file, ':'));
+	assert_non_null(strstr(ent[0].file, ";2,RS"));
+	md_entries_free(ent, n);
+	free(u);
+	md_folder_close(f);
+	md_store_free(s);
+}
+
 static void batch_abort_and_free(void **state)
 {
 	struct md_store *s = store_with(MD_LAYOUT_MAILDIRPP, 0, 0, 0);
@@ -236,7 +271,14 @@ static void batch_abort_and_free(void **state)
 	md_tmp_abort(t[1]);
 	assert_int_equal(md_tmp_done(t[2], FCT_F_SEEN, 0, &e), 0);
 	/* t[3] never finished: not delivered, unlinked by md_batch_free. */
+	char *next0 = fct_xstrdup(md_tmp_next_uniq(t[0]));
+	assert_non_null(strstr(next0, ",S=6"));
+	assert_null(md_tmp_next_uniq(t[1]));
+	assert_null(md_tmp_next_uniq(t[3]));
 	assert_int_equal(md_batch_commit(b, &e), 0);
+	/* The name announced before commit is the one delivered. */
+	assert_string_equal(next0, md_tmp_uniq(t[0]));
+	free(next0);
 	assert_int_equal(md_batch_count(b), 2);
 	assert_non_null(strstr(md_batch_file(b, 0), "new/"));
 	assert_non_null(strstr(md_batch_file(b, 1), "cur/"));
@@ -469,6 +511,68 @@ static void list_layouts(void **state)
 		teardown(NULL);
 		assert_int_equal(mkdir(root, 0700), 0);
 	}
+}
+
+static void list_with_inbox_path(void **state)
+{
+	struct md_store_opts o;
+	struct md_store *s;
+	struct md_folder *f;
+	struct names_acc a;
+	struct fct_err e;
+	char inbox[128];
+
+	(void)state;
+	snprintf(inbox, sizeof inbox, "%s/inbox-elsewhere/", root);
+	memset(&o, 0, sizeof o);
+	o.path = root;
+	o.names.layout = MD_LAYOUT_LEGACY;
+	o.names.inbox_path = inbox;
+	assert_int_equal(md_store_open(&s, &o, &e), 0);
+	assert_int_equal(md_folder_open(s, "INBOX", 1, &f, &e), 0);
+	md_folder_close(f);
+	assert_int_equal(md_folder_open(s, "INBOX/sub", 1, &f, &e), 0);
+	md_folder_close(f);
+	assert_int_equal(md_folder_open(s, "top", 1, &f, &e), 0);
+	md_folder_close(f);
+	assert_true(file_exists("inbox-elsewhere/.sub", "cur"));
+	memset(&a, 0, sizeof a);
+	assert_int_equal(md_list(s, collect, &a, &e), 0);
+	/* Each exactly once: the Inbox directory is not also listed from the root. */
+	assert_string_equal(a.buf, "INBOX|INBOX/sub|top|");
+	md_store_free(s);
+}
+
+static void tmp_tidied(void **state)
+{
+	struct md_store *s = store_with(MD_LAYOUT_VERBATIM, 0, 0, 0);
+	struct md_folder *f;
+	struct fct_err e;
+	char p[256];
+
+	(void)state;
+	/* A folder made by another program without tmp/ gets one. */
+	snprintf(p, sizeof p, "%s/bare", root);
+	mkdir(p, 0700);
+	snprintf(p, sizeof p, "%s/bare/cur", root);
+	mkdir(p, 0700);
+	snprintf(p, sizeof p, "%s/bare/new", root);
+	mkdir(p, 0700);
+	assert_int_equal(md_folder_open(s, "bare", 0, &f, &e), 0);
+	assert_true(file_exists("bare", "tmp"));
+	md_folder_close(f);
+	/* A fresh tmp file (maybe another program's delivery) is left alone,
+	 * even with an old mtime. */
+	snprintf(p, sizeof p, "%s/bare/tmp/inflight", root);
+	write_file(p, "x");
+	struct timespec old[2] = { { 1000, 0 }, { 1000, 0 } };
+	assert_int_equal(utimensat(AT_FDCWD, p, old, 0), 0);
+	assert_int_equal(md_folder_open(s, "bare", 0, &f, &e), 0);
+	assert_true(file_exists("bare/tmp", "inflight"));
+	char *u = deliver(f, "Subject: t\n\n", 0, 0);
+	free(u);
+	md_folder_close(f);
+	md_store_free(s);
 }
 
 static void hostile_folders(void **state)
@@ -712,11 +816,14 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(parse_names),
 		cmocka_unit_test_setup_teardown(deliver_and_scan, setup, teardown),
+		cmocka_unit_test_setup_teardown(deliver_with_delimiter, setup, teardown),
 		cmocka_unit_test_setup_teardown(batch_abort_and_free, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_keep_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(msgid_headers, setup, teardown),
 		cmocka_unit_test_setup_teardown(msgid_long_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(list_layouts, setup, teardown),
+		cmocka_unit_test_setup_teardown(list_with_inbox_path, setup, teardown),
+		cmocka_unit_test_setup_teardown(tmp_tidied, setup, teardown),
 		cmocka_unit_test_setup_teardown(hostile_folders, setup, teardown),
 		cmocka_unit_test_setup_teardown(delete_and_rename, setup, teardown),
 		cmocka_unit_test_setup_teardown(crash_safety, setup, teardown),

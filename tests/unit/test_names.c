@@ -165,6 +165,20 @@ static void inbox_path(void **state)
 	assert_int_equal(md_path_to_name(n, "", &b, &e), -1);
 	assert_int_equal(md_name_to_path(n, "INBOX/sub", &b, &e), 0);
 	assert_string_equal(b.data, ".INBOX.sub");
+	/* Nesting layouts keep INBOX's subfolders inside the Inbox directory. */
+	n = layout(MD_LAYOUT_VERBATIM, 0, "/var/mail/me");
+	assert_int_equal(md_name_to_path(n, "INBOX/a/b", &b, &e), 0);
+	assert_string_equal(b.data, "/var/mail/me/a/b");
+	assert_int_equal(md_path_to_name(n, "/var/mail/me/a/b", &b, &e), 0);
+	assert_string_equal(b.data, "INBOX/a/b");
+	assert_int_equal(md_path_to_name(n, "INBOX/a", &b, &e), -1);
+	assert_int_equal(md_name_to_path(n, "INBOX/..", &b, &e), -1);
+	n = layout(MD_LAYOUT_LEGACY, 0, "/var/mail/me");
+	assert_int_equal(md_name_to_path(n, "INBOX/a/b", &b, &e), 0);
+	assert_string_equal(b.data, "/var/mail/me/.a/.b");
+	assert_int_equal(md_path_to_name(n, "/var/mail/me/.a/.b", &b, &e), 0);
+	assert_string_equal(b.data, "INBOX/a/b");
+	assert_int_equal(md_path_to_name(n, "/var/mail/me/a", &b, &e), -1);
 	fct_buf_free(&b);
 }
 
@@ -200,11 +214,26 @@ static void bad_paths(void **state)
 	fct_buf_free(&b);
 }
 
+static void nul_refused(void **state)
+{
+	struct fct_buf b;
+	struct fct_err e;
+
+	(void)state;
+	fct_buf_init(&b);
+	assert_int_equal(md_name_to_path_n(layout(MD_LAYOUT_VERBATIM, 0, NULL), "a\0b", 3, &b, &e), -1);
+	assert_int_equal(e.kind, FCT_E_FOLDER);
+	assert_non_null(strstr(e.msg, "NUL"));
+	assert_int_equal(md_name_to_path_n(layout(MD_LAYOUT_VERBATIM, 0, NULL), "a/bc", 3, &b, &e), 0);
+	assert_string_equal(b.data, "a/b");
+	fct_buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(mapping_table), cmocka_unit_test(hostile_refused), cmocka_unit_test(overlong),
-		cmocka_unit_test(inbox_path),    cmocka_unit_test(bad_paths),
+		cmocka_unit_test(inbox_path),    cmocka_unit_test(bad_paths),       cmocka_unit_test(nul_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

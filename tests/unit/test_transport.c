@@ -122,6 +122,26 @@ static void read_timeout(void **state)
 	close(sv[1]);
 }
 
+static void write_timeout(void **state)
+{
+	struct fct_err err;
+	struct xport *x;
+	static char big[1 << 20];
+	int sv[2], rc = 0;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	x = from_fd(sv[0], 200);
+	/* The peer never reads: the socket buffer fills, then we give up. */
+	for (int i = 0; i < 64 && rc == 0; i++)
+		rc = xport_write(x, big, sizeof big, &err);
+	assert_int_equal(rc, -1);
+	assert_int_equal(err.kind, FCT_E_TIMEOUT);
+	assert_string_equal(err.msg, "writing to peer:1 timed out after 0.2 s");
+	xport_close(x);
+	close(sv[1]);
+}
+
 static void peer_gone_no_sigpipe(void **state)
 {
 	struct xport_opts o = opts(1000);
@@ -383,15 +403,51 @@ static void tcp_connect(void **state)
 		assert_null(x);
 		assert_int_equal(err.kind, FCT_E_IO);
 		assert_non_null(strstr(err.msg, "Connection refused"));
+		assert_true(err.temporary); /* worth retrying later */
 	}
 	struct xport_opts bad = {.host = "no-such-host.invalid", .port = 143, .timeout_ms = 3000};
 	assert_int_equal(xport_open(&x, &bad, &err), -1);
 	assert_non_null(strstr(err.msg, "cannot resolve no-such-host.invalid"));
 }
 
+/* A listener whose accept queue is full drops new SYNs, so a connect hangs
+ * until our timeout. */
+static void connect_timeout(void **state)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct fct_err err;
+	struct xport *x;
+	int port, lfd = listen_on(AF_INET, &port), fill[8], nfill = 0;
+
+	(void)state;
+	assert_true(lfd >= 0);
+	assert_int_equal(listen(lfd, 0), 0);
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (; nfill < 8; nfill++) {
+		fill[nfill] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		connect(fill[nfill], (struct sockaddr *)&sa, sizeof sa);
+	}
+	struct xport_opts o = {.host = "127.0.0.1", .port = port, .timeout_ms = 300};
+	int64_t t0 = fct_now_ms();
+	int r = xport_open(&x, &o, &err);
+	if (r == 0) { /* this kernel accepted anyway: nothing to test here */
+		print_message("connect_timeout: listener accepted, skipped\n");
+		xport_close(x);
+	} else {
+		assert_int_equal(err.kind, FCT_E_TIMEOUT);
+		assert_non_null(strstr(err.msg, "connecting to 127.0.0.1:"));
+		assert_non_null(strstr(err.msg, "timed out after 0.3 s"));
+		assert_true(fct_now_ms() - t0 < 3000);
+	}
+	for (int i = 0; i < nfill; i++)
+		close(fill[i]);
+	close(lfd);
+}
+
 /* ---- TLS: certificates made at test time, a server in a child ---- */
 
-static char tmpdir[64];
+static char tmpdir[256];
 
 /* Self-signed P-256 certificate for CN=localhost, SAN localhost and
  * 127.0.0.1, valid from now+nb to now+na seconds; writes STEM.crt/.key. */
@@ -400,7 +456,7 @@ static void make_cert(const char *stem, long nb, long na)
 	EVP_PKEY *k = EVP_EC_gen("P-256");
 	X509 *c = X509_new();
 	X509V3_CTX v3;
-	char path[128];
+	char path[320];
 	FILE *fp;
 
 	assert_non_null(k);
@@ -442,7 +498,9 @@ static void make_cert(const char *stem, long nb, long na)
 static int tls_setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/facteur-tls-XXXXXX");
+	const char *base = getenv("TMPDIR");
+
+	snprintf(tmpdir, sizeof tmpdir, "%s/facteur-tls-XXXXXX", base && *base ? base : P_tmpdir);
 	if (!mkdtemp(tmpdir))
 		return -1;
 	make_cert("good", -3600, 86400);
@@ -453,7 +511,7 @@ static int tls_setup(void **state)
 static int tls_teardown(void **state)
 {
 	static const char *files[] = {"good.crt", "good.key", "expired.crt", "expired.key"};
-	char path[128];
+	char path[320];
 
 	(void)state;
 	for (size_t i = 0; i < 4; i++) {
@@ -466,7 +524,7 @@ static int tls_teardown(void **state)
 
 static const char *tpath(const char *f)
 {
-	static char path[4][128];
+	static char path[4][320];
 	static int i;
 
 	i = (i + 1) % 4;
@@ -474,7 +532,10 @@ static const char *tpath(const char *f)
 	return path[i];
 }
 
-enum srv_mode { SRV_ECHO, SRV_GREET, SRV_ZECHO };
+/* What the next server must receive as SNI; NULL: none (IP literals). */
+static const char *expect_sni;
+
+enum srv_mode { SRV_ECHO, SRV_GREET, SRV_ZECHO, SRV_CLIENTCERT };
 
 /* Decompresses what the client sent and echoes it back compressed. */
 static void zecho(SSL *ssl)
@@ -532,10 +593,18 @@ static pid_t tls_server(const char *stem, enum srv_mode mode, int *port)
 	if (c < 0 || !ctx || SSL_CTX_use_certificate_file(ctx, tpath(crt), SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_use_PrivateKey_file(ctx, tpath(key), SSL_FILETYPE_PEM) != 1)
 		_exit(2);
+	if (mode == SRV_CLIENTCERT) {
+		/* Trust exactly the test certificate as a client certificate. */
+		SSL_CTX_load_verify_locations(ctx, tpath("good.crt"), NULL);
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	}
 	SSL *ssl = SSL_new(ctx);
 	SSL_set_fd(ssl, c);
 	if (SSL_accept(ssl) != 1)
 		_exit(0); /* the client refused us: expected in failure tests */
+	const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	if (expect_sni ? !sni || strcmp(sni, expect_sni) != 0 : sni != NULL)
+		_exit(4);
 	if (mode == SRV_GREET)
 		SSL_write(ssl, "* OK one\r\n* OK two\r\n", 20);
 	if (mode == SRV_ZECHO) {
@@ -578,9 +647,11 @@ static void reap_server(pid_t pid)
 static struct xport *try_tls(const char *stem, const char *host, const struct tls_opts *t,
                              enum srv_mode mode, pid_t *pid, struct fct_err *err)
 {
+	unsigned char a[4];
 	int port;
 	struct xport *x;
 
+	expect_sni = inet_pton(AF_INET, host, a) == 1 ? NULL : host;
 	*pid = tls_server(stem, mode, &port);
 	x = tcp_as(port, host, 5000);
 	fct_err_clear(err);
@@ -799,6 +870,40 @@ static void tls_pending_and_deflate(void **state)
 	reap_server(pid);
 }
 
+static void tls_client_cert(void **state)
+{
+	struct tls_opts t = {.ca_file = tpath("good.crt"), .verify = 1,
+	                     .client_cert = tpath("good.crt"), .client_key = tpath("good.key")};
+	struct fct_err err;
+	struct xport *x;
+	pid_t pid;
+	char buf[16];
+
+	(void)state;
+	x = try_tls("good", "localhost", &t, SRV_CLIENTCERT, &pid, &err);
+	if (!x)
+		fail_msg("%s", err.msg);
+	expect_echo(x);
+	xport_close(x);
+	reap_server(pid);
+
+	/* Without one, TLS 1.3 reports the server's refusal at the first read. */
+	t.client_cert = t.client_key = NULL;
+	x = try_tls("good", "localhost", &t, SRV_CLIENTCERT, &pid, &err);
+	assert_non_null(x);
+	assert_int_equal(xport_write(x, "A1 NOOP\r\n", 9, &err), 0);
+	assert_true(xport_read(x, buf, sizeof buf, &err) <= 0);
+	xport_close(x);
+	reap_server(pid);
+
+	/* A key that does not exist is a configuration error. */
+	t.client_cert = tpath("good.crt");
+	t.client_key = tpath("nokey.pem");
+	assert_null(try_tls("good", "localhost", &t, SRV_ECHO, &pid, &err));
+	assert_int_equal(err.kind, FCT_E_CONFIG);
+	assert_non_null(strstr(err.msg, "nokey.pem"));
+}
+
 static void tls_handshake_timeout(void **state)
 {
 	struct tls_opts t = {.verify = 1};
@@ -822,6 +927,7 @@ static void tls_handshake_timeout(void **state)
 	cmocka_unit_test_setup_teardown(tls_unverified_probe, tls_setup, tls_teardown),    \
 	cmocka_unit_test_setup_teardown(tls_versions_ciphers, tls_setup, tls_teardown),    \
 	cmocka_unit_test_setup_teardown(tls_pending_and_deflate, tls_setup, tls_teardown), \
+	cmocka_unit_test_setup_teardown(tls_client_cert, tls_setup, tls_teardown),          \
 	cmocka_unit_test(tls_handshake_timeout),
 
 int main(void)
@@ -830,7 +936,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(socketpair_io),
 		cmocka_unit_test(read_timeout),
+		cmocka_unit_test(write_timeout),
 		cmocka_unit_test(peer_gone_no_sigpipe),
+		cmocka_unit_test(connect_timeout),
 		cmocka_unit_test(deflate_round_trip),
 		cmocka_unit_test(deflate_large_random),
 		cmocka_unit_test(deflate_corrupt),
