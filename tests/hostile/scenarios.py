@@ -232,13 +232,20 @@ class UIDValidityZero(Scenario):
 
 
 class UIDValidityChanges(Scenario):
-    """UIDVALIDITY changes between two SELECTs of the same session, and an
-    untagged OK [UIDVALIDITY] arrives in the middle of a FETCH."""
+    """UIDVALIDITY changes between two SELECTs of the same session."""
 
     def on_command(self, conn, tag, cmd, args, line):
         if cmd == "SELECT":
             for f in self.folders.values():
                 f.uidvalidity += 1
+        return False
+
+
+class UIDValidityUntagged(Scenario):
+    """An untagged OK [UIDVALIDITY] arrives in the middle of a FETCH while
+    SELECT keeps answering the old value."""
+
+    def on_command(self, conn, tag, cmd, args, line):
         if cmd == "UID FETCH":
             conn.send_line("* OK [UIDVALIDITY 424242] changed under you")
         return False
@@ -329,6 +336,7 @@ SCENARIOS = {
     "appenduid-taken": (AppendUIDTaken, "either"),
     "uidvalidity-zero": (UIDValidityZero, "fail"),
     "uidvalidity-changes": (UIDValidityChanges, "fail"),
+    "uidvalidity-untagged": (UIDValidityUntagged, "fail"),
     "bye-greeting": (ByeGreeting, "fail"),
     "bye-mid-fetch": (ByeMidFetch, "fail"),
     "tagged-garbage": (TaggedGarbage, "either"),

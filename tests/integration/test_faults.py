@@ -135,6 +135,14 @@ def test_slow_link_still_syncs(pworld):
     w.check()
 
 
+# Known failures, reported: they run (strict xfail), so a fix shows up as
+# XPASS and the mark must then go.
+MOVE_BUG = ("sync/moves.c far_do: a local rename for a server-side move that "
+            "fails with EIO/ENOSPC is taken for 'gone meanwhile'; the rerun "
+            "downloads the message into the new folder and the old local copy "
+            "stays: a duplicate in the Maildir")
+KNOWN_BUGS = {("rename", errno.EIO, 1.0): MOVE_BUG}
+
 DISK_CASES = [
     ("write", errno.ENOSPC, 0.3),
     ("write", errno.EIO, 1.0),
@@ -153,9 +161,17 @@ def fiu_available():
     diskfault.fiu_run_path()   # raises with the install hint
 
 
-@pytest.mark.parametrize("what,err_no,prob", DISK_CASES,
-                         ids=["%s-%s-%g" % (w, errno.errorcode[e], p)
-                              for w, e, p in DISK_CASES])
+def disk_params():
+    out = []
+    for c in DISK_CASES:
+        marks = [pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[c])] \
+            if c in KNOWN_BUGS else []
+        out.append(pytest.param(*c, marks=marks,
+                                id="%s-%s-%g" % (c[0], errno.errorcode[c[1]], c[2])))
+    return out
+
+
+@pytest.mark.parametrize("what,err_no,prob", disk_params())
 def test_disk_fault(fiu_available, dovecot, tmp_path, what, err_no, prob):
     rng = random.Random(DISK_CASES.index((what, err_no, prob)))
     w = torture.ImapWorld(dovecot, tmp_path, 41)
