@@ -37,7 +37,24 @@ def fiu_run_path():
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..", "..")
 _extra = {}
+
+
+def plain_facteur():
+    """The facteur binary to run under a preload or valgrind: FACTEUR, or,
+    when that is an ASan build (make SANITIZE=1) -- which crashes under
+    libfiu's malloc wrappers and cannot run under valgrind -- the plain
+    build, made here if needed."""
+    path = util.facteur_binary()
+    with open(path, "rb") as f:
+        if b"__asan_init" not in f.read():
+            return path
+    r = subprocess.run(["make", "-C", ROOT, "--no-print-directory", "-s", "all",
+                        "SANITIZE="], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise AssertionError("building the plain facteur failed:\n" + r.stderr)
+    return os.path.join(ROOT, "facteur")
 
 
 def extra_preload():
@@ -69,7 +86,7 @@ def run(args, config, points, errno_, probability=1.0, timeout=120):
     cfg = config.path if hasattr(config, "path") else config
     # fiu-run sets LD_PRELOAD itself; add ours on top from a shell.
     cmd += ["sh", "-c", 'LD_PRELOAD="$LD_PRELOAD $0" exec "$@"',
-            extra_preload(), util.facteur_binary(), "-c", cfg] + list(args)
+            extra_preload(), plain_facteur(), "-c", cfg] + list(args)
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                        errors="replace")
     return r.returncode, r.stdout, r.stderr

@@ -49,7 +49,10 @@ class FaultProxy:
 
     def _accept_loop(self):
         while not self._stop.is_set():
-            r, _, _ = select.select([self._lsock], [], [], 0.1)
+            try:
+                r, _, _ = select.select([self._lsock], [], [], 0.1)
+            except (OSError, ValueError):
+                return   # closed under us by close()
             if not r:
                 continue
             try:

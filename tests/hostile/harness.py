@@ -64,6 +64,14 @@ def _run(cmd, tmp, allowed):
                   outside, None)
 
 
+def is_sanitized(binary=None):
+    """True if the facteur under test is an ASan build (make SANITIZE=1):
+    its memory use is several times larger, and valgrind cannot run it."""
+    path = binary or util.facteur_binary()
+    with open(path, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def imap_config(tmp, port, timeout=2, extra=""):
     work = os.path.join(str(tmp), "a", "b")
     os.makedirs(work, exist_ok=True)

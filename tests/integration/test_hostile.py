@@ -26,7 +26,7 @@ import util  # noqa: E402
 TIMEOUT = 2
 # The IMAP parser holds at most 8 MiB a response; a POP3 UIDL listing may
 # hold 2^21 entries (about 150 MB at its worst), the largest bounded state.
-MAX_RSS_MB = 200
+MAX_RSS_MB = 200 * (3 if harness.is_sanitized() else 1)  # ASan's shadow
 MAX_SECONDS = 3 * TIMEOUT + 4   # scenarios.TRICKLE_SECONDS is above
 
 
