@@ -153,3 +153,47 @@ def test_hostile_pop3(tmp_path, name):
         # Exactly once: never two files for one message.
         mids = [mid for mid, _, _, _ in util.maildir_list(maildir)]
         assert len(mids) == len(set(mids)), where
+
+
+# -- fuzz regressions -----------------------------------------------------------
+
+
+FUZZ = os.path.join(HERE, "..", "fuzz")
+
+
+def fuzz_targets():
+    return sorted(f[:-2] for f in os.listdir(FUZZ)
+                  if f.startswith("fuzz_") and f.endswith(".c"))
+
+
+@pytest.mark.parametrize("target", fuzz_targets())
+def test_fuzz_inputs_replay(tmp_path, target):
+    """Every input that once crashed a fuzz target (tests/fuzz/regress) and
+    every seed (tests/fuzz/corpus) runs through the target built with the
+    ordinary compiler against the library under test (ASan's when FACTEUR
+    is the SANITIZE=1 build): the crashes found stay fixed."""
+    import subprocess
+    binary = util.facteur_binary()
+    lib = os.path.join(os.path.dirname(binary), "libfacteur.a")
+    if not os.path.exists(lib):   # the plain build keeps it in build/
+        lib = os.path.join(os.path.dirname(binary), "build", "libfacteur.a")
+    assert os.path.exists(lib), "library of %s not found" % binary
+    san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"] \
+        if harness.is_sanitized(binary) else []
+    root = os.path.join(HERE, "..", "..")
+    exe = str(tmp_path / target)
+    r = subprocess.run(["cc", "-std=c11", "-g", "-O1", "-I", root, "-D_GNU_SOURCE"]
+                       + san + ["-o", exe, os.path.join(FUZZ, target + ".c"),
+                                os.path.join(FUZZ, "replay_main.c"), lib,
+                                "-lssl", "-lcrypto", "-lz", "-llmdb"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    inputs = []
+    for d in ("regress", "corpus"):
+        p = os.path.join(FUZZ, d, target)
+        if os.path.isdir(p):
+            inputs += [os.path.join(p, f) for f in sorted(os.listdir(p))]
+    assert inputs, "no seeds for " + target
+    r = subprocess.run([exe] + inputs, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    assert r.stdout.count("ok ") == len(inputs)
