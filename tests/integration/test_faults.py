@@ -191,8 +191,13 @@ def test_disk_fault(fiu_available, dovecot, tmp_path, what, err_no, prob):
         if rc == 1:
             # Say which: the system's message for the errno, where it hit.
             assert os.strerror(err_no) in err, "%s:\n%s" % (label, err)
-        w.full_sync("run after " + label)
-        w.check()
+        rc2, out2, err2 = util.run_facteur(["-V", "-a"], w.cfg, timeout=300)
+        try:
+            assert rc2 == 0, "rerun exited %d" % rc2
+            w.check()
+        except AssertionError as e:
+            raise AssertionError("%s, then a clean rerun: %s\n-- the faulty run:\n%s"
+                                 "\n-- the rerun:\n%s" % (label, e, err, err2)) from None
         # Settled: one more run changes nothing on either side.
         before = util.server_state(w.imap), util.maildir_snapshot(w.mail)
         w.full_sync("second run after " + label)
