@@ -272,6 +272,9 @@ class Conn:
             f.msgs.append([uid, flags, literals[0]])
             self.send_line(tag + " OK [APPENDUID %d %d] appended"
                            % (f.uidvalidity, uid))
+            hook = getattr(sc, "after_append", None)
+            if hook:
+                hook(self)
             return
         elif cmd == "CREATE":
             name = self.folder_arg(args)

@@ -347,3 +347,21 @@ for _c in BYE_COMMANDS:
     # LOGOUT: everything is done by then; a BYE there is only rude.
     SCENARIOS["bye-at-" + _c.lower().replace(" ", "-")] = (
         bye_at(_c), "either" if _c == "LOGOUT" else "fail")
+
+
+class DropAfterAppend(Scenario):
+    """The first APPEND succeeds (stored, OK with APPENDUID), then the
+    connection drops before the client can record it; afterwards the server
+    is honest.  The next run must recognise the message it uploaded."""
+
+    def __init__(self):
+        super().__init__()
+        self.dropped = False
+
+    def on_command(self, conn, tag, cmd, args, line):
+        return False
+
+    def after_append(self, conn):
+        if not self.dropped:
+            self.dropped = True
+            conn.close()

@@ -10,6 +10,7 @@ tree.
 """
 
 import os
+import re
 import sys
 
 import pytest
@@ -197,3 +198,29 @@ def test_fuzz_inputs_replay(tmp_path, target):
     r = subprocess.run([exe] + inputs, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     assert r.stdout.count("ok ") == len(inputs)
+
+
+def test_connection_lost_after_append_no_duplicate(tmp_path):
+    """An APPEND that landed but whose answer was the last thing before the
+    connection died (the same window as a crash between APPEND and the
+    journal): the next run must pair the uploaded message, not download it
+    back as new and upload it again."""
+    sc = scenarios.DropAfterAppend()
+    with imapserver.HostileIMAP(sc) as srv:
+        cfg, maildir = harness.imap_config(tmp_path, srv.port, TIMEOUT)
+        local_changes(maildir)
+        r = harness.run_facteur(cfg, tmp_path)
+        common_checks(r, "drop after append")
+        assert sc.dropped and r.rc == 1, r.err
+        r = harness.run_facteur(cfg, tmp_path)
+        where = common_checks(r, "rerun after the drop")
+        assert r.rc == 0, where
+        r = harness.run_facteur(cfg, tmp_path)
+        assert r.rc == 0, common_checks(r, "settling run")
+        near = [mid for mid, _, _, _ in util.maildir_list(maildir)]
+        assert len(near) == len(set(near)), "duplicate in the Maildir: %s\n%s" % (
+            sorted(near), where)
+        for name, f in sc.folders.items():
+            ids = [re.search(rb"Message-ID: (<[^>]*>)", m[2]).group(1) for m in f.msgs]
+            assert len(ids) == len(set(ids)), "duplicate on the server in %s: %s" % (
+                name, ids)
