@@ -601,10 +601,15 @@ static int uploads(struct exec *x, struct fct_err *err)
 			since = 0;
 		}
 	}
-	if (t && rc == 0)
+	if (t && rc == 0) {
 		rc = jrnl_commit(t, err);
-	else if (t)
-		jrnl_abort(t);
+	} else if (t) {
+		/* t holds only uploads that landed: record them even though a
+		 * later one failed, or the next run finds them unclaimed. */
+		struct fct_err e2;
+
+		(void)jrnl_commit(t, &e2);
+	}
 	free(recs);
 	return rc;
 }
