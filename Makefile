@@ -48,7 +48,7 @@ UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_HELP := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 UNIT_HOBJ := $(UNIT_HELP:%.c=$(BUILD)/%.o)
 
-.PHONY: all check unit integration demo install clean deps fuzz bench torture
+.PHONY: all check unit integration demo install clean deps fuzz fuzz-build bench torture
 all: $(BIN)
 
 $(BIN): $(MAIN_OBJ) $(LIB)
@@ -94,7 +94,65 @@ install: $(BIN)
 	install -m 644 contrib/man/facteur.1 $(DESTDIR)$(MANDIR)/man1/facteur.1
 	install -m 644 contrib/man/facteur.conf.5 $(DESTDIR)$(MANDIR)/man5/facteur.conf.5
 
+# -- fuzzing and crash torture (tests/fuzz, tests/torture) -------------------
+# `make fuzz`: every tests/fuzz/fuzz_*.c built with clang libFuzzer + ASan +
+# UBSan against its own copy of the library, then run FUZZ_SECONDS each from
+# its seed corpus (tests/fuzz/corpus/NAME; new inputs go to build-fuzz, the
+# seeds stay as committed).  A crash stops with the input in
+# build-fuzz/crash/; turn it into a file in tests/fuzz/regress/NAME/, which
+# `make fuzz` replays first.
+FUZZ_SECONDS ?= 30
+FUZZ_CC      ?= clang
+FUZZ_BUILD   := build-fuzz
+FUZZ_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -fno-omit-frame-pointer -g -O1
+FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS    := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+FUZZ_LIBOBJ  := $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  FUZZCC  $<"
+	@$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link \
+		$(PKG_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/libfacteur.a: $(FUZZ_LIBOBJ)
+	@rm -f $@
+	@$(AR) rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/libfacteur.a
+	@echo "  LD      $@"
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libfacteur.a $(LIBS)
+
+.SECONDARY: $(FUZZ_SRC:%.c=$(FUZZ_BUILD)/%.o)
+
+fuzz-build: deps
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@set -e; for b in $(FUZZ_BINS); do n=$$(basename $$b); \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$n $(FUZZ_BUILD)/crash tests/fuzz/corpus/$$n; \
+	  if [ -d tests/fuzz/regress/$$n ] && [ -n "$$(ls tests/fuzz/regress/$$n)" ]; then \
+	    echo "== $$n: regressions"; $$b -runs=0 tests/fuzz/regress/$$n/* >/dev/null 2>&1 || \
+	    { $$b -runs=0 tests/fuzz/regress/$$n/*; exit 1; }; fi; \
+	  echo "== $$n: $(FUZZ_SECONDS) s"; \
+	  $$b -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 -rss_limit_mb=1024 \
+	    -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/crash/$$n- \
+	    $(FUZZ_BUILD)/corpus/$$n tests/fuzz/corpus/$$n 2>$(FUZZ_BUILD)/$$n.log || \
+	    { tail -60 $(FUZZ_BUILD)/$$n.log; exit 1; }; \
+	  grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb' $(FUZZ_BUILD)/$$n.log | tr '\n' ' '; echo; \
+	done
+
+# `make torture TRIALS=N`: N crash-torture trials (tests/torture/torture.py)
+# against a private Dovecot; the CI runs a short variant in
+# tests/integration/test_torture.py.
+TRIALS ?= 100
+TORTURE_SEED ?=
+torture: all
+	FACTEUR=$(abspath $(BIN)) $(PYTHON) tests/torture/torture.py --trials $(TRIALS) \
+		$(if $(TORTURE_SEED),--seed $(TORTURE_SEED))
+
 clean:
-	rm -rf build build-san facteur demo
+	rm -rf build build-san build-fuzz facteur demo
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

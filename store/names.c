@@ -106,6 +106,8 @@ int md_name_to_path(const struct md_names *n, const char *name, struct fct_buf *
 		if (!n->flatten && n->layout == MD_LAYOUT_MAILDIRPP)
 			return 0; /* the root itself */
 	}
+	/* The Maildir++ leading dot counts towards the component's length. */
+	comp_start = out->len;
 	if (n->flatten) {
 		sep = n->flatten;
 		one_dir = 1;
@@ -118,8 +120,8 @@ int md_name_to_path(const struct md_names *n, const char *name, struct fct_buf *
 		fct_buf_puts(out, n->inbox_path);
 		p = name + 6;
 		idx = 1;
+		comp_start = out->len;
 	}
-	comp_start = out->len;
 	for (;; idx++) {
 		const char *e = strchr(p, '/');
 		size_t len = e ? (size_t)(e - p) : strlen(p);

@@ -686,10 +686,15 @@ static int uploads(struct exec *x, struct fct_err *err)
 		rc = imap_append_many(x->r->c->im, x->r->far_name, k, &cb, err);
 	if (b.s->fd >= 0)
 		close(b.s->fd);
-	if (b.t && rc == 0)
+	if (b.t && rc == 0) {
 		rc = jrnl_commit(b.t, err);
-	else if (b.t)
-		jrnl_abort(b.t);
+	} else if (b.t) {
+		/* b.t holds only uploads that landed: record them even though a
+		 * later one failed, or the next run finds them unclaimed. */
+		struct fct_err e2;
+
+		(void)jrnl_commit(b.t, &e2);
+	}
 	free(b.s);
 	free(b.acts);
 	free(b.recs);
