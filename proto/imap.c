@@ -3,6 +3,7 @@
  * ENABLE) and authentication.  Mailbox and message commands are in
  * imap_cmd.c. */
 #include "proto/imap_int.h"
+#include "proto/redact.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -697,6 +698,8 @@ int imap_connect_xport(struct imap **out, struct xport *x, const struct imap_opt
 	fct_buf_init(&im->auth);
 	fct_buf_init(&im->cont);
 	im->w = wire_new(x, IMAP_MAX_LINE, o->log, "imap");
+	if (o->pass)
+		redact_add(wire_redactor(im->w), o->pass, strlen(o->pass));
 	im->p = imap_parser_new(NULL);
 	h.lit_begin = hook_begin;
 	h.lit_data = hook_data;

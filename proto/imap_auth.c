@@ -3,6 +3,7 @@
  * intersected with what the server offers and what sasl.c implements.
  * Credentials are wiped from our buffers once sent. */
 #include "proto/imap_int.h"
+#include "proto/redact.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,15 @@ struct login_segs {
 };
 
 /* Appends s as an astring: quoted when it can be, else a literal. */
+/* The server's refusal, without any credential it may have quoted. */
+static void refused(struct imap *im, const char *text, struct fct_err *err)
+{
+	char *safe = redact_text(wire_redactor(im->w), text);
+
+	fct_err_set(err, FCT_E_AUTH, "login refused by server: %s", safe);
+	free(safe);
+}
+
 static void put_astring(struct login_segs *ls, const char *s, int nonsync)
 {
 	struct fct_buf *b = &ls->seg[ls->n];
@@ -70,7 +80,7 @@ static int auth_login(struct imap *im, const struct imap_opts *o, struct fct_err
 		if (d.st == IMAP_ST_OK)
 			rc = 0;
 		else
-			fct_err_set(err, FCT_E_AUTH, "login refused by server: %s", d.text);
+			refused(im, d.text, err);
 	}
 out:
 	imap_done_free(&d);
@@ -166,7 +176,7 @@ static int auth_sasl(struct imap *im, const struct imap_opts *o, const char *mec
 		if (failed)
 			*err = serr;
 		else if (d.st != IMAP_ST_OK)
-			fct_err_set(err, FCT_E_AUTH, "login refused by server: %s", d.text);
+			refused(im, d.text, err);
 		else
 			rc = sasl_done(s, err);
 	}

@@ -158,7 +158,12 @@ int pop3i_get_line(struct pop3 *p, const char **line, struct fct_err *err)
 				len--;
 			p->line[len] = '\0';
 			p->rpos += (size_t)(nl - (p->rbuf + p->rpos)) + 1;
-			fct_log_debug(p->log, "pop3< %s", p->line);
+			if (p->log && p->log->debug) {
+				char *safe = redact_text(&p->red, p->line);
+
+				fct_log_debug(p->log, "pop3< %s", safe);
+				free(safe);
+			}
 			*line = p->line;
 			return 0;
 		}
@@ -182,8 +187,10 @@ static int send_cmd(struct pop3 *p, const char *cmd, size_t secret_at, struct fc
 {
 	size_t len = strlen(cmd);
 
-	if (secret_at < len)
+	if (secret_at < len) {
+		redact_add_line(&p->red, cmd + secret_at, len - secret_at);
 		fct_log_debug(p->log, "pop3> %.*s<secret masked>", (int)secret_at, cmd);
+	}
 	else
 		fct_log_debug(p->log, "pop3> %s", cmd);
 	if (xport_write(p->x, cmd, len, err) < 0 || xport_write(p->x, "\r\n", 2, err) < 0) {
@@ -414,6 +421,8 @@ int pop3_connect_xport(struct pop3 **out, struct xport *x, const struct pop3_opt
 
 	p->x = x;
 	p->log = o->log;
+	if (o->pass)
+		redact_add(&p->red, o->pass, strlen(o->pass));
 	p->tls = o->tls;
 	p->host = o->net.host ? o->net.host : "(server)";
 	if (session_start(p, o, err) < 0) {
@@ -855,5 +864,6 @@ void pop3_close(struct pop3 *p)
 		return;
 	xport_close(p->x);
 	explicit_bzero(p->rbuf, sizeof p->rbuf);
+	redact_free(&p->red);
 	free(p);
 }

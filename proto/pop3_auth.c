@@ -13,11 +13,14 @@
 static int login_refused(struct pop3 *p, const struct pop3_opts *o, const char *mech,
                          const char *text, struct fct_err *err)
 {
-	char what[200];
+	char what[200], *safe = redact_text(&p->red, text);
+	int rc;
 
 	snprintf(what, sizeof what, "POP3 login (%s) as %s on %s refused", mech, o->user,
 	         p->host);
-	return pop3i_resp_error(err, FCT_E_AUTH, what, text);
+	rc = pop3i_resp_error(err, FCT_E_AUTH, what, safe);
+	free(safe);
+	return rc;
 }
 
 static int auth_user(struct pop3 *p, const struct pop3_opts *o, struct fct_err *err)

@@ -4,6 +4,7 @@
 #define FACTEUR_POP3_INT_H
 
 #include "proto/pop3.h"
+#include "proto/redact.h"
 
 /* A listing longer than this is a hostile server, not a mailbox. */
 #define POP3_MAX_MSGS 2000000u
@@ -25,6 +26,7 @@ struct pop3 {
 	char line[POP3_LINE_MAX + 1];
 	char rbuf[16384];
 	struct pop3_dec dec;
+	struct redact red;  /* secrets sent, never shown back (proto/redact.h) */
 };
 
 /* Server text made safe for a one-line message. */

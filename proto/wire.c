@@ -1,6 +1,7 @@
 /* Line reader and literal streamer over a transport, with -D logging.  The
  * read buffer is sized once from max_line; nothing grows with the input. */
 #include "proto/wire.h"
+#include "proto/redact.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@ struct wire {
 	size_t start, end, cap; /* unconsumed bytes are buf[start..end) */
 	uint64_t lit_left;      /* bytes of an announced outgoing literal */
 	char *buf;
+	struct redact red;      /* what was sent as secret, never shown back */
 };
 
 struct wire *wire_new(struct xport *x, size_t max_line, const struct fct_log *log,
@@ -39,8 +41,14 @@ void wire_free(struct wire *w)
 {
 	if (!w)
 		return;
+	redact_free(&w->red);
 	free(w->buf);
 	free(w);
+}
+
+struct redact *wire_redactor(struct wire *w)
+{
+	return &w->red;
 }
 
 struct xport *wire_xport(struct wire *w)
@@ -74,12 +82,15 @@ static int fill(struct wire *w, struct fct_err *err)
 /* Logs at most LOG_MAX characters of p[0..n) with a prefix. */
 static void log_line(const struct wire *w, const char *dir, const char *p, size_t n)
 {
+	char *shown, *safe;
+
 	if (!w->log || !w->log->debug)
 		return;
-	if (n > LOG_MAX)
-		fct_log_debug(w->log, "%s%s %.*s...", w->tag, dir, LOG_MAX, p);
-	else
-		fct_log_debug(w->log, "%s%s %.*s", w->tag, dir, (int)n, p);
+	shown = fct_xstrndup(p, n > LOG_MAX ? LOG_MAX : n);
+	safe = redact_text(&w->red, shown);
+	fct_log_debug(w->log, "%s%s %s%s", w->tag, dir, safe, n > LOG_MAX ? "..." : "");
+	free(safe);
+	free(shown);
 }
 
 int wire_getline(struct wire *w, const char **line, size_t *len, struct fct_err *err)
@@ -206,6 +217,8 @@ static void log_send(struct wire *w, const char *p, size_t n, int secret)
 
 int wire_send(struct wire *w, const void *p, size_t n, int secret, struct fct_err *err)
 {
+	if (secret)
+		redact_add_line(&w->red, p, n);
 	if (w->log && w->log->debug)
 		log_send(w, p, n, secret);
 	return xport_write(w->x, p, n, err);

@@ -44,4 +44,9 @@ int wire_send(struct wire *w, const void *p, size_t n, int secret, struct fct_er
 int wire_sendf(struct wire *w, struct fct_err *err, const char *fmt, ...) FCT_PRINTF(3, 4);
 int wire_flush(struct wire *w, struct fct_err *err);
 
+/* Secrets this session sent (wire_send with secret, plus what the protocol
+ * layer adds, e.g. the password): the -D trace of received lines and error
+ * texts built from server replies go through redact_text() with it. */
+struct redact *wire_redactor(struct wire *w);
+
 #endif

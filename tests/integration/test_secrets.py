@@ -111,17 +111,8 @@ class EchoSecret(imapserver.Scenario):
         return False
 
 
-ECHO_BUG = ("facteur quotes the server's refusal verbatim, in the -D trace "
-            "(proto/wire.c) and in the error (proto/imap_auth.c 'login refused "
-            "by server', proto/pop3.c 'credentials refused'): a server that "
-            "echoes the password gets it printed")
 
-
-@pytest.mark.parametrize("mech", [
-    pytest.param("LOGIN", marks=pytest.mark.xfail(strict=True, reason=ECHO_BUG)),
-    pytest.param("PLAIN", marks=pytest.mark.xfail(strict=True, reason=ECHO_BUG)),
-    pytest.param("XOAUTH2", marks=pytest.mark.xfail(strict=True, reason=ECHO_BUG)),
-    pytest.param("OAUTHBEARER", marks=pytest.mark.xfail(strict=True, reason=ECHO_BUG))])
+@pytest.mark.parametrize("mech", ["LOGIN", "PLAIN", "XOAUTH2", "OAUTHBEARER"])
 def test_server_echoing_the_secret_is_not_repeated(tmp_path, mech):
     secret = "Echoed-Token-7f3a9c"
     sc = EchoSecret()
@@ -157,7 +148,6 @@ def test_pop3_debug_output_has_no_password(dovecot, tmp_path, user):
     assert_no_secret(out + err, user.name, user.password, "POP3 USER/PASS -D")
 
 
-@pytest.mark.xfail(strict=True, reason=ECHO_BUG)
 def test_pop3_server_echoing_password(tmp_path):
     secret = "Pop-Echo-Secret-991"
 
