@@ -354,10 +354,31 @@ int imap_has_auth(const struct imap *im, const char *mech)
 }
 
 /* What every command needs to know from untagged responses. */
+/* A server that changes the selected mailbox's UIDVALIDITY mid-session
+ * voids every UID the session holds: nothing more may be done with them. */
+static void uidvalidity_watch(struct imap *im, const struct imap_resp *r)
+{
+	unsigned long v;
+	char *end;
+
+	if (!im->sel_uidvalidity || r->kind != IMAP_RESP_UNTAGGED || !r->code ||
+	    strcmp(r->code, "UIDVALIDITY") != 0 || !r->code_arg)
+		return;
+	v = strtoul(r->code_arg, &end, 10);
+	if (end != r->code_arg && v != im->sel_uidvalidity && !im->dead) {
+		im->dead = 1;
+		fct_err_set(&im->dead_err, FCT_E_FOLDER,
+		            "IMAP server %s changed UIDVALIDITY of the selected folder "
+		            "(%u to %lu) during the session; the next run will recover",
+		            im->host, im->sel_uidvalidity, v);
+	}
+}
+
 static void generic(struct imap *im, const struct imap_resp *r)
 {
 	size_t i;
 
+	uidvalidity_watch(im, r);
 	if (r->code && strcmp(r->code, "ALERT") == 0)
 		fct_log_warn(im->log, "IMAP server %s says: %s", im->host, r->text);
 	if (r->code && strcmp(r->code, "CAPABILITY") == 0)

@@ -278,6 +278,7 @@ int imap_select(struct imap *im, const char *box_utf8, int readonly, const struc
 	if (!q)
 		return -1;
 	memset(out, 0, sizeof *out);
+	im->sel_uidvalidity = 0;
 	fct_buf_init(&sc.msgid);
 	fct_buf_init(&sc.emailid);
 	snprintf(what, sizeof what, "cannot select \"%s\"", box_utf8);
@@ -291,6 +292,8 @@ int imap_select(struct imap *im, const char *box_utf8, int readonly, const struc
 	else
 		rc = imap_simple(im, FCT_E_FOLDER, what, err, "%s %s", verb, q);
 	rc = imap_cmd_end(im, rc, err);
+	if (rc == 0)
+		im->sel_uidvalidity = out->uidvalidity;
 	if (rc == 0 && !out->highestmodseq)
 		out->nomodseq = 1;
 	if (readonly)

@@ -36,6 +36,7 @@ struct imap {
 	int port;
 	int depth;            /* pipeline depth */
 	int body_uid_first;   /* server names the UID before BODY[]: bodies can be grouped */
+	uint32_t sel_uidvalidity; /* of the selected mailbox, 0 when none */
 	unsigned disable;
 	unsigned caps;        /* server capabilities (minus disable) */
 	unsigned enabled;     /* QRESYNC / UTF8 after ENABLE */

@@ -476,3 +476,8 @@ void xport_close(struct xport *x)
 	free(x->name);
 	free(x);
 }
+
+int xport_timeout_ms(const struct xport *x)
+{
+	return x->timeout_ms;
+}

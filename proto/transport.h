@@ -90,6 +90,8 @@ int xport_flush(struct xport *x, struct fct_err *err);
  * polling xport_fd() could miss them; the next read is then served mostly or
  * wholly from memory.  0 means: poll xport_fd() before reading. */
 int xport_pending(const struct xport *x);
+/* The per-wait timeout this transport was opened with (0: none). */
+int xport_timeout_ms(const struct xport *x);
 /* Descriptor to poll for readability (the socket, or the tunnel's stdout). */
 int xport_fd(const struct xport *x);
 /* Bytes moved on the wire below all layers, for summaries and benchmarks. */

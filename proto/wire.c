@@ -96,6 +96,7 @@ static void log_line(const struct wire *w, const char *dir, const char *p, size_
 int wire_getline(struct wire *w, const char **line, size_t *len, struct fct_err *err)
 {
 	size_t scanned = 0;
+	int64_t deadline = 0;
 
 	for (;;) {
 		char *s = w->buf + w->start;
@@ -120,8 +121,15 @@ int wire_getline(struct wire *w, const char **line, size_t *len, struct fct_err 
 			return fct_err_set(err, FCT_E_PROTO, "server line longer than %zu bytes",
 			                   w->max_line);
 		scanned = avail;
+		/* Timeout bounds each wait; a peer trickling a byte at a time must
+		 * not stretch one line past it either. */
+		if (!deadline && xport_timeout_ms(w->x) > 0)
+			deadline = fct_now_ms() + xport_timeout_ms(w->x);
 		if (fill(w, err) < 0)
 			return -1;
+		if (deadline && fct_now_ms() > deadline)
+			return fct_err_set(err, FCT_E_TIMEOUT, "server line not complete after %d s",
+			                   xport_timeout_ms(w->x) / 1000);
 	}
 }
 

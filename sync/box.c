@@ -618,6 +618,13 @@ static int record_box(struct box_job *j, struct fct_err *err)
 	if ((j->pc.ops & PLAN_PULL_ALL) != PLAN_PULL_ALL)
 		nb.highestmodseq = 0;
 	nb.near_stamp = settled_stamp(r->near_stamp);
+	/* Moves replaced part of this plan and stopped midway: only a complete
+	 * listing next time finishes the job (QRESYNC would not report again
+	 * what vanished before this run, nor would a skip look at all). */
+	if (r->c->moves_failed && (j->moved_out || j->moved_in)) {
+		nb.near_stamp = 0;
+		nb.highestmodseq = 0;
+	}
 	if (jrnl_begin(r->c->j, &t, err) < 0)
 		return -1;
 	if (jrnl_box_put(t, r->box, &nb, err) < 0) {

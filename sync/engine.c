@@ -122,6 +122,7 @@ static int run_jobs(struct chan *c, struct box_job *jobs, size_t n, struct fct_e
 	}
 	fct_err_clear(&e);
 	if (!stop && nready && moves_apply(c, ready, nready, &e) < 0) {
+		c->moves_failed = 1;
 		fct_log_error(c->log, "%s", e.msg);
 		failed = 1;
 		stop = fatal(&e);

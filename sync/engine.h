@@ -50,6 +50,7 @@ struct chan {
 	const char *prefix; /* server namespace prefix stripped from names */
 	unsigned caps;
 	const struct box_job *selected; /* far box currently selected */
+	int moves_failed;       /* the moves pass stopped midway */
 	char *scratch;          /* dry run: stand-in directory, removed at the end */
 	char *scratch_paths[3];
 	size_t nscratch;
@@ -94,6 +95,7 @@ struct box_job {
 	unsigned char *suppress;
 	unsigned vanished;      /* BOX_ON_* side the box left since the last run */
 	size_t moved_out;       /* messages the moves pass took elsewhere */
+	size_t moved_in;        /* messages the moves pass brought here */
 };
 
 /* Fills job->box/far_name/near_name/where first.  Lists both sides and

@@ -179,6 +179,7 @@ static void suppress(const struct end *out, const struct end *in)
 			out->j->suppress[i] = 1;
 	in->j->suppress[in->act] = 1;
 	out->j->moved_out++;
+	in->j->moved_in++;
 }
 
 
@@ -242,21 +243,25 @@ static void far_prepare(struct mv *m)
 	m->rec.state = JRNL_PENDING_DOWNLOAD;
 }
 
-static void far_do(struct chan *c, struct mv *m)
+static int far_do(struct chan *c, struct mv *m, struct fct_err *err)
 {
 	struct box_run *a = &m->out->j->r, *b = &m->in->j->r;
 	struct fct_err e;
 
-	if (md_move(a->nf, m->out->uniq, b->nf, &e) < 0) {
+	if (md_move(a->nf, m->out->uniq, b->nf, err) < 0) {
+		if (err->kind != FCT_E_MSG)
+			return -1; /* a disk error: stop; the pending record resolves it */
 		/* Gone meanwhile: the pending record makes the next run fetch it. */
-		fct_log_verbose(c->log, "%s: move into %s: %s", c->ch->name, b->box, e.msg);
-		return;
+		fct_log_verbose(c->log, "%s: move into %s: %s", c->ch->name, b->box, err->msg);
+		fct_err_clear(err);
+		return 0;
 	}
 	if (m->merged != m->near_flags && md_set_flags(b->nf, m->out->uniq, m->merged, &e) < 0)
 		fct_log_verbose(c->log, "%s: %s: %s", c->ch->name, b->box, e.msg);
 	m->rec.state = JRNL_SYNCED;
 	m->done = 1;
 	c->sum.moved_near++;
+	return 0;
 }
 
 /* Moves made locally: UID MOVE on the server, grouped by folder pair. */
@@ -361,7 +366,7 @@ static int run_side(struct chan *c, struct ends *out, struct ends *in, int side_
 		suppress(m[i].out, m[i].in);
 	for (lo = 0; lo < n && rc == 0; lo = i) {
 		if (side_far) {
-			far_do(c, &m[lo]);
+			rc = far_do(c, &m[lo], err);
 			i = lo + 1;
 			continue;
 		}

@@ -137,11 +137,7 @@ def test_slow_link_still_syncs(pworld):
 
 # Known failures, reported: they run (strict xfail), so a fix shows up as
 # XPASS and the mark must then go.
-MOVE_BUG = ("sync/moves.c far_do: a local rename for a server-side move that "
-            "fails with EIO/ENOSPC is taken for 'gone meanwhile'; the rerun "
-            "downloads the message into the new folder and the old local copy "
-            "stays: a duplicate in the Maildir")
-KNOWN_BUGS = {("rename", errno.EIO, 1.0): MOVE_BUG}
+KNOWN_BUGS = {}
 
 DISK_CASES = [
     ("write", errno.ENOSPC, 0.3),

@@ -79,14 +79,6 @@ def test_honest_baseline(tmp_path):
 # Known failures, reported: they run (strict xfail), so a fix shows up as
 # XPASS and the mark must then go.
 KNOWN_BUGS = {
-    "trickle-greeting": "Timeout bounds each read, not a whole response: a "
-                        "server trickling one byte at a time holds facteur "
-                        "forever (proto/transport.c wait_fd, proto/imap.c "
-                        "read_resp)",
-    "uidvalidity-untagged": "an untagged OK [UIDVALIDITY n] while a folder is "
-                           "selected is ignored (proto/imap_cmd.c only reads "
-                           "it from SELECT/STATUS); the box goes on with UIDs "
-                           "the server just declared void",
 }
 
 
