@@ -276,7 +276,7 @@ static int audit_patterns(struct audit *a, struct fct_err *err)
 	int rc;
 
 	fct_buf_init(&far);
-	rc = far_list_boxes(a->im, a->ch->far, &fn, &set, a->ch->name, NULL, err);
+	rc = far_list_boxes(a->im, a->ch->far, &fn, &set, a->ch->name, NULL, NULL, err);
 	if (rc == 0)
 		rc = md_list(a->md, on_near_box, &set, err);
 	if (rc == 0)

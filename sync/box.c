@@ -460,7 +460,9 @@ static int unchanged(struct box_run *r, const struct jrnl_box *jb)
 	    !(r->c->caps & IMAP_CAP_CONDSTORE) || r->c->opts->dry_run)
 		return 0;
 	memset(&st, 0, sizeof st);
-	if (imap_status(r->c->im, r->far_name, &st, &e) < 0)
+	if (far_status_get(&r->c->stcache, r->far_name))
+		st = *far_status_get(&r->c->stcache, r->far_name);
+	else if (imap_status(r->c->im, r->far_name, &st, &e) < 0)
 		return 0;
 	return st.uidvalidity == jb->uidvalidity && st.uidnext == jb->uidnext &&
 	       st.highestmodseq == jb->highestmodseq;

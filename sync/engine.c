@@ -84,7 +84,7 @@ static int list_boxes(struct chan *c, struct box_set *set, struct fct_err *err)
 	struct far_names fn = {c->delim, c->prefix};
 	int rc;
 
-	rc = far_list_boxes(c->im, c->ch->far, &fn, set, c->ch->name, c->log, err);
+	rc = far_list_boxes(c->im, c->ch->far, &fn, set, c->ch->name, c->log, &c->stcache, err);
 	if (rc == 0)
 		rc = md_list(c->md, on_near_box, set, err);
 	box_set_finish(set);
@@ -267,6 +267,7 @@ static int imap_channel(struct chan *c, const struct run_target *t, struct fct_e
 		goto out;
 	rc = c->ch->patterns ? run_patterns(c, t, err) : run_single(c, err);
 out:
+	far_status_free(&c->stcache);
 	if (c->im) {
 		imap_counters(c->im, &c->sum.wire_in, &c->sum.wire_out);
 		imap_close(c->im);

@@ -26,6 +26,7 @@
 #include "store/journal.h"
 #include "store/maildir.h"
 #include "sync/config.h"
+#include "sync/farbox.h"
 #include "sync/plan.h"
 #include "sync/pool.h"
 #include "sync/run.h"
@@ -51,6 +52,7 @@ struct chan {
 	unsigned caps;
 	const struct box_job *selected; /* far box currently selected */
 	int moves_failed;       /* the moves pass stopped midway */
+	struct far_status stcache; /* STATUS from LIST-STATUS, by server name */
 	char *scratch;          /* dry run: stand-in directory, removed at the end */
 	char *scratch_paths[3];
 	size_t nscratch;

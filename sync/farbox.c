@@ -15,13 +15,48 @@ int far_names_resolve(const struct cfg_store *st, struct imap *im, struct far_na
 	return 0;
 }
 
+#include <stdlib.h>
+#include <string.h>
+
 struct walk {
 	const struct far_names *fn;
 	struct box_set *set;
 	const char *channel;
 	const struct fct_log *log;
+	struct far_status *cache;
 	struct fct_buf name;
 };
+
+const struct imap_box *far_status_get(const struct far_status *fs, const char *name)
+{
+	size_t i;
+
+	for (i = 0; fs && i < fs->n; i++)
+		if (strcmp(fs->v[i].name, name) == 0)
+			return &fs->v[i].st;
+	return NULL;
+}
+
+void far_status_free(struct far_status *fs)
+{
+	size_t i;
+
+	for (i = 0; i < fs->n; i++)
+		free(fs->v[i].name);
+	free(fs->v);
+	memset(fs, 0, sizeof *fs);
+}
+
+static void cache_add(struct far_status *fs, const char *name, const struct imap_box *st)
+{
+	if (fs->n == fs->cap) {
+		fs->cap = fs->cap ? fs->cap * 2 : 16;
+		fs->v = fct_xrealloc(fs->v, fs->cap * sizeof *fs->v);
+	}
+	fs->v[fs->n].name = fct_xstrdup(name);
+	fs->v[fs->n].st = *st;
+	fs->n++;
+}
 
 static int on_box(void *ctx, const char *name, char delim, unsigned attrs)
 {
@@ -41,15 +76,28 @@ static int on_box(void *ctx, const char *name, char delim, unsigned attrs)
 	return 0;
 }
 
+static int on_box_status(void *ctx, const char *name, char delim, unsigned attrs,
+                         const struct imap_box *st)
+{
+	struct walk *w = ctx;
+
+	if (st && !(attrs & (IMAP_LIST_NOSELECT | IMAP_LIST_NONEXISTENT)))
+		cache_add(w->cache, name, st);
+	return on_box(ctx, name, delim, attrs);
+}
+
 int far_list_boxes(struct imap *im, const struct cfg_store *st, const struct far_names *fn,
                    struct box_set *set, const char *channel, const struct fct_log *log,
-                   struct fct_err *err)
+                   struct far_status *cache, struct fct_err *err)
 {
-	struct walk w = {fn, set, channel, log, {0}};
+	struct walk w = {fn, set, channel, log, cache, {0}};
 	int rc;
 
 	fct_buf_init(&w.name);
-	rc = imap_list(im, "*", st->subscribed_only, on_box, &w, err);
+	if (cache && !st->subscribed_only && (imap_caps(im) & IMAP_CAP_LIST_STATUS))
+		rc = imap_list_status(im, "*", on_box_status, &w, err);
+	else
+		rc = imap_list(im, "*", st->subscribed_only, on_box, &w, err);
 	fct_buf_free(&w.name);
 	return rc;
 }

@@ -326,7 +326,7 @@ static int list_far(struct watch *w, struct wchan *wc, const struct cfg_channel 
 	fct_buf_init(&far);
 	if (sync_imap_connect(ch->far->account, &w->log, &im, err) < 0 ||
 	    far_names_resolve(ch->far, im, &fn, err) < 0 ||
-	    far_list_boxes(im, ch->far, &fn, &set, ch->name, NULL, err) < 0)
+	    far_list_boxes(im, ch->far, &fn, &set, ch->name, NULL, NULL, err) < 0)
 		goto out;
 	box_set_finish(&set);
 	for (size_t i = 0; i < set.n; i++) {
