@@ -11,6 +11,7 @@
 #include "sync/boxes.h"
 #include "sync/crlf.h"
 #include "sync/engine.h"
+#include "sync/mbsync_state.h"
 #include "sync/pool.h"
 
 struct far_acc {
@@ -540,6 +541,9 @@ int box_survey(struct chan *c, struct box_job *j, struct fct_err *err)
 	r->near_name = j->near_name;
 	j->state = JOB_FAILED;
 	rc = jrnl_box_get(c->j, r->box, &j->jb, &j->found, err);
+	/* adopt hook (sync/mbsync_state.h): a first sync takes over mbsync's state. */
+	if (rc == 0 && !j->found)
+		rc = mbsync_import_box(c, j, err);
 	if (rc == 0 && j->found && j->where != (BOX_ON_FAR | BOX_ON_NEAR))
 		rc = vanish_open(c, j, err);
 	else if (rc == 0)
