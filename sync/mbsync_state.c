@@ -271,6 +271,34 @@ uint32_t mbs_name_uid(const char *name)
 	return 0;
 }
 
+void mbs_tuid_step(struct mbs_tuid *t, const char *p, size_t n)
+{
+	static const char pat[] = "X-TUID:";
+	size_t i;
+
+	for (i = 0; i < n && !t->done; i++) {
+		char ch = p[i];
+
+		if (ch == '\r')
+			continue;
+		if (ch == '\n') {
+			if (t->len == 0)
+				t->done = 1;
+			else if (t->match == (int)sizeof pat - 1)
+				t->found += t->len + 2;
+			t->len = 0;
+			t->match = 0;
+			continue;
+		}
+		if (t->match >= 0 && t->match < (int)sizeof pat - 1) {
+			char up = (ch >= 'a' && ch <= 'z') ? (char)(ch - 'a' + 'A') : ch;
+
+			t->match = up == pat[t->match] ? t->match + 1 : -1;
+		}
+		t->len++;
+	}
+}
+
 /* ---- import ---- */
 
 static char *clean_name(const char *s)
@@ -365,6 +393,7 @@ static int read_near_uidvalidity(const char *dir, uint32_t *uv)
 static int wire_size_of(struct md_folder *f, const char *uniq, uint64_t *size, struct fct_err *err)
 {
 	struct crlf_enc e = {0};
+	struct mbs_tuid tu = {0};
 	char buf[65536];
 	uint64_t total = 0, fsize;
 	ssize_t n;
@@ -372,12 +401,15 @@ static int wire_size_of(struct md_folder *f, const char *uniq, uint64_t *size, s
 
 	if (md_open_msg(f, uniq, &fd, &fsize, err) < 0)
 		return -1;
-	while ((n = read(fd, buf, sizeof buf)) > 0)
+	while ((n = read(fd, buf, sizeof buf)) > 0) {
 		total += crlf_enc_size(&e, buf, (size_t)n);
+		mbs_tuid_step(&tu, buf, (size_t)n);
+	}
 	close(fd);
 	if (n < 0)
 		return fct_err_sys(err, errno, "reading message %s", uniq);
-	*size = total;
+	/* The original's size, as the server counts it (see mbs_tuid_step). */
+	*size = total - (tu.found <= total ? tu.found : 0);
 	return 0;
 }
 

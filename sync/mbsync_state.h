@@ -71,6 +71,20 @@ void mbs_state_free(struct mbs_state *s);
  * mbsync and OfflineIMAP write it), or 0 when there is none. */
 uint32_t mbs_name_uid(const char *name);
 
+/* mbsync inserts an "X-TUID: <12 chars>" header line into every message it
+ * copies, so its copies are 22 wire bytes bigger than the originals.  For
+ * adoption by (Message-ID, size) the near size is counted without it: feed a
+ * file's bytes through mbs_tuid_step (zeroed struct first); `found` is then
+ * the wire size (CRLF line ends) of the X-TUID lines of its header.  Only
+ * the header is looked at; a lone CR is not counted. */
+struct mbs_tuid {
+	int done;       /* the header is over */
+	int match;      /* bytes of "X-TUID:" matched on this line; -1: not one */
+	uint64_t len;   /* bytes of this line so far, CR excluded */
+	uint64_t found; /* wire bytes of the X-TUID lines seen */
+};
+void mbs_tuid_step(struct mbs_tuid *t, const char *p, size_t n);
+
 struct chan;
 struct box_job;
 

@@ -187,6 +187,34 @@ static void test_name_uid(void **state)
 	assert_int_equal(mbs_name_uid("a,U=x,U=5:2,"), 5);
 }
 
+static uint64_t tuid_in(const char *msg, size_t step)
+{
+	struct mbs_tuid t;
+	size_t i, n = strlen(msg);
+
+	memset(&t, 0, sizeof t);
+	for (i = 0; i < n; i += step)
+		mbs_tuid_step(&t, msg + i, n - i < step ? n - i : step);
+	return t.found;
+}
+
+static void test_tuid(void **state)
+{
+	static const char lf[] = "From: a@b\nSubject: x\nX-TUID: AbCdEfGhIjKl\n\nbody\n";
+	static const char crlf[] = "From: a@b\r\nx-tuid: AbCdEfGhIjKl\r\nTo: c\r\n\r\nbody\r\n";
+	static const char body_only[] = "From: a@b\n\nX-TUID: AbCdEfGhIjKl\n";
+	static const char lookalike[] = "X-TUIDS: 1\nXX-TUID: 2\nSubject: X-TUID: 3\n\n";
+	size_t step;
+
+	(void)state;
+	for (step = 1; step <= 64; step++) {
+		assert_int_equal(tuid_in(lf, step), 22);
+		assert_int_equal(tuid_in(crlf, step), 22);
+		assert_int_equal(tuid_in(body_only, step), 0);
+		assert_int_equal(tuid_in(lookalike, step), 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -196,6 +224,7 @@ int main(void)
 		cmocka_unit_test(test_corrupt),
 		cmocka_unit_test(test_load_missing),
 		cmocka_unit_test(test_name_uid),
+		cmocka_unit_test(test_tuid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
