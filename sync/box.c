@@ -232,10 +232,13 @@ out:
 	return rc;
 }
 
-/* Size a message would have on the wire (CRLF line ends), by reading it. */
+/* Size a message would have on the wire (CRLF line ends), by reading it;
+ * adopt hook: without the X-TUID line mbsync adds to its copies, so they
+ * match their originals (sync/mbsync_state.h). */
 static int wire_size(struct md_folder *f, const char *uniq, uint64_t *size, struct fct_err *err)
 {
 	struct crlf_enc e = {0};
+	struct mbs_tuid tu = {0};
 	char buf[65536];
 	uint64_t total = 0, fsize;
 	ssize_t n;
@@ -243,12 +246,14 @@ static int wire_size(struct md_folder *f, const char *uniq, uint64_t *size, stru
 
 	if (md_open_msg(f, uniq, &fd, &fsize, err) < 0)
 		return -1;
-	while ((n = read(fd, buf, sizeof buf)) > 0)
+	while ((n = read(fd, buf, sizeof buf)) > 0) {
 		total += crlf_enc_size(&e, buf, (size_t)n);
+		mbs_tuid_step(&tu, buf, (size_t)n);
+	}
 	close(fd);
 	if (n < 0)
 		return fct_err_sys(err, errno, "reading message %s", uniq);
-	*size = total;
+	*size = total - (tu.found <= total ? tu.found : 0);
 	return 0;
 }
 
