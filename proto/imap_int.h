@@ -33,6 +33,7 @@ struct imap {
 	char *host;
 	int port;
 	int depth;            /* pipeline depth */
+	int body_uid_first;   /* server names the UID before BODY[]: bodies can be grouped */
 	unsigned disable;
 	unsigned caps;        /* server capabilities (minus disable) */
 	unsigned enabled;     /* QRESYNC / UTF8 after ENABLE */

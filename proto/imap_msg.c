@@ -367,6 +367,8 @@ static int body_begin(struct imap *im, const struct imap_resp *r, uint64_t size,
 		return fct_err_set(err, FCT_E_PROTO, "IMAP server sent two bodies in one FETCH: %s",
 		                   r->raw);
 	uid = partial_uid(r);
+	if (uid)
+		im->body_uid_first = 1;
 	if (!uid) {
 		/* UID comes after the body: pipelined commands are answered in order. */
 		while (b->oldest < b->sent && b->state[b->oldest])
@@ -467,15 +469,49 @@ static int body_done(struct imap *im, struct bodies *b, int *rc, struct fct_err 
 		return -1;
 	}
 	for (i = b->oldest; i < b->sent; i++)
-		if (b->tags[i] == d.tag) {
+		if (b->tags[i] == d.tag)
 			b->state[i] |= 2;
-			break;
-		}
 	if (d.st == IMAP_ST_NO)
 		fct_log_verbose(im->log, "IMAP: body fetch refused: %s", d.text);
 	else if (d.st != IMAP_ST_OK && *rc == 0)
 		*rc = imap_done_err(&d, FCT_E_FOLDER, "UID FETCH BODY[]", err);
 	imap_done_free(&d);
+	return 0;
+}
+
+/* One UID FETCH for up to BODY_GROUP of the next UIDs: per-command costs
+ * on the server dominate small messages, so bodies are asked in groups
+ * (still pipelined, and streamed one literal at a time).  Only once the
+ * server has shown it names the UID before the body: otherwise a body is
+ * matched to its command by order, which needs one UID per command. */
+#define BODY_GROUP 64
+
+static int body_send_group(struct imap *im, struct bodies *b, struct fct_err *err)
+{
+	struct fct_buf set;
+	size_t i, k = 0;
+	unsigned tag;
+
+	size_t group = im->body_uid_first ? BODY_GROUP : 1;
+
+	fct_buf_init(&set);
+	for (i = b->sent; i < b->n && k < group && b->uids[i]; i++, k++) {
+		size_t j = i;
+
+		while (j + 1 < b->n && k + (j + 1 - i) < group && b->uids[j + 1] == b->uids[j] + 1)
+			j++;
+		fct_buf_printf(&set, set.len ? ",%u" : "%u", b->uids[i]);
+		if (j > i)
+			fct_buf_printf(&set, ":%u", b->uids[j]);
+		k += j - i;
+		i = j;
+	}
+	tag = imap_cmdf(im, err, "UID FETCH %s (UID FLAGS INTERNALDATE BODY.PEEK[])", set.data);
+	fct_buf_free(&set);
+	if (!tag)
+		return -1;
+	for (; b->sent < i; b->sent++)
+		b->tags[b->sent] = tag;
 	return 0;
 }
 
@@ -505,12 +541,8 @@ int imap_fetch_bodies(struct imap *im, const uint32_t *uids, size_t n,
 			continue;
 		}
 		if (b.sent < n && (int)im->inflight < im->depth && !im->cb_failed) {
-			b.tags[b.sent] = imap_cmdf(im, err, "UID FETCH %u (UID FLAGS INTERNALDATE BODY.PEEK[])",
-			                           uids[b.sent]);
-			if (!b.tags[b.sent])
+			if (body_send_group(im, &b, err) < 0)
 				io = 1;
-			else
-				b.sent++;
 			continue;
 		}
 		if (im->inflight == 0)

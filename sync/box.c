@@ -443,6 +443,7 @@ static int open_sides(struct box_run *r, unsigned where, struct fct_err *err)
 		             r->box, (where & BOX_ON_FAR) ? "near" : "far");
 		if (!(where & BOX_ON_FAR))
 			return 1;
+		return 0; /* plan against an empty near side: the preview counts it */
 	}
 	if (!(where & BOX_ON_FAR) && imap_create(c->im, r->far_name, err) < 0)
 		return -1;
@@ -529,9 +530,18 @@ void box_count_plan(struct chan *c, const struct box_job *j)
 {
 	size_t i;
 
-	for (i = 0; i < j->plan.n; i++)
-		if (!j->suppress[i])
-			c->sum.act[j->plan.acts[i].kind]++;
+	for (i = 0; i < j->plan.n; i++) {
+		const struct plan_action *a = &j->plan.acts[i];
+
+		if (j->suppress[i])
+			continue;
+		c->sum.act[a->kind]++;
+		/* A dry run reports what the transfers would cost. */
+		if (c->opts->dry_run && a->kind == PLAN_DOWNLOAD)
+			c->sum.bytes_down += j->r.far[a->far].size;
+		if (c->opts->dry_run && a->kind == PLAN_UPLOAD)
+			c->sum.bytes_up += j->r.near[a->near].size;
+	}
 	c->sum.ambiguous += j->plan.ambiguous;
 }
 

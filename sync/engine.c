@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <ftw.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,16 +46,59 @@ static enum md_layout layout_of(int subfolders)
 	     : subfolders == 2 ? MD_LAYOUT_LEGACY : MD_LAYOUT_VERBATIM;
 }
 
+/* A dry run touches nothing: a journal or Maildir root that does not exist
+ * yet is stood in for by an empty scratch directory, removed afterwards. */
+static const char *dry_path(struct chan *c, const char *path, const char *what)
+{
+	struct stat st;
+
+	if (!c->opts->dry_run || !path || stat(path, &st) == 0)
+		return path;
+	if (!c->scratch) {
+		const char *tmp = getenv("TMPDIR");
+		char *t = fct_xasprintf("%s/facteur-dry-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+
+		if (!mkdtemp(t)) {
+			free(t);
+			return path;
+		}
+		c->scratch = t;
+	}
+	free(c->scratch_paths[c->nscratch]);
+	c->scratch_paths[c->nscratch] = fct_xasprintf("%s/%s", c->scratch, what);
+	return c->scratch_paths[c->nscratch++];
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void drop_scratch(struct chan *c)
+{
+	size_t i;
+
+	if (c->scratch)
+		nftw(c->scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(c->scratch);
+	for (i = 0; i < c->nscratch; i++)
+		free(c->scratch_paths[i]);
+}
+
 static int open_near(struct chan *c, struct fct_err *err)
 {
 	const struct cfg_store *st = c->ch->near;
 	struct md_store_opts o;
 
 	memset(&o, 0, sizeof o);
-	o.path = st->path;
+	o.path = dry_path(c, st->path, "near");
 	o.names.layout = layout_of(st->subfolders);
 	o.names.flatten = st->flatten;
-	o.names.inbox_path = st->inbox;
+	o.names.inbox_path = dry_path(c, st->inbox, "near/INBOX");
 	o.info_delim = st->info_delim ? st->info_delim : c->cfg->field_delim;
 	o.fsync = c->cfg->fsync;
 	return md_store_open(&c->md, &o, err);
@@ -272,7 +316,8 @@ static int open_far(struct chan *c, struct fct_err *err)
 
 static int imap_channel(struct chan *c, const struct run_target *t, struct fct_err *err)
 {
-	char *dir = cfg_state_dir(c->cfg, c->ch), *lockpath = NULL;
+	char *state = cfg_state_dir(c->cfg, c->ch), *lockpath = NULL;
+	const char *dir = dry_path(c, state, "state");
 	struct fct_lock *lock = NULL;
 	int rc = -1;
 
@@ -297,7 +342,8 @@ out:
 	if (lock)
 		fct_lock_release(lock);
 	free(lockpath);
-	free(dir);
+	free(state);
+	drop_scratch(c);
 	return rc;
 }
 
@@ -342,34 +388,89 @@ static int run_channel(const struct fct_config *cfg, const struct run_target *t,
 	return rc;
 }
 
+/* One channel from start to report and hook; returns 1 if anything failed. */
+static int one_channel(const struct fct_config *cfg, const struct run_target *t,
+                       const struct run_opts *opts)
+{
+	const struct cfg_channel *ch = cfg_channel(cfg, t->channel);
+	struct report rep;
+	struct fct_err err;
+	const char *hook;
+	int failed = 0;
+
+	memset(&rep, 0, sizeof rep);
+	fct_err_clear(&err);
+	rep.channel = t->channel;
+	rep.dry_run = opts->dry_run;
+	rep.ok = run_channel(cfg, t, opts, &rep, &err) == 0;
+	if (!rep.ok) {
+		fct_log_error(&opts->log, "%s", err.msg);
+		rep.error = err.msg;
+		failed = 1;
+	}
+	if (!opts->list_only)
+		report_print(&rep, opts->json, &opts->log, stdout);
+	hook = ch && ch->post_sync_cmd ? ch->post_sync_cmd : cfg->post_sync_cmd;
+	if (rep.ok && hook && !opts->dry_run && !opts->list_only &&
+	    report_hook(&rep, hook, &opts->log) != 0)
+		failed = 1;
+	return failed;
+}
+
+/* Waits for one child; returns 1 if it failed. */
+static int reap_one(void)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = wait(&status)) < 0 && errno == EINTR)
+		;
+	if (pid < 0)
+		return 0;
+	return !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+}
+
+/* Parallel N: channels are independent (own lock, journal, connection,
+ * Maildir), so each runs in a process of its own, at most N at a time. */
+static int run_parallel(const struct fct_config *cfg, const struct run_opts *opts)
+{
+	size_t i, running = 0;
+	int failed = 0;
+
+	for (i = 0; i < opts->ntargets; i++) {
+		pid_t pid;
+
+		if (running == (size_t)cfg->parallel) {
+			failed |= reap_one();
+			running--;
+		}
+		fflush(NULL);
+		pid = fork();
+		if (pid == 0) {
+			int rc = one_channel(cfg, &opts->targets[i], opts);
+
+			fflush(NULL);
+			_exit(rc);
+		}
+		if (pid < 0) {
+			failed |= one_channel(cfg, &opts->targets[i], opts);
+			continue;
+		}
+		running++;
+	}
+	while (running--)
+		failed |= reap_one();
+	return failed;
+}
+
 int sync_run(const struct fct_config *cfg, const struct run_opts *opts)
 {
 	size_t i;
 	int failed = 0;
 
-	for (i = 0; i < opts->ntargets; i++) {
-		const struct run_target *t = &opts->targets[i];
-		const struct cfg_channel *ch = cfg_channel(cfg, t->channel);
-		struct report rep;
-		struct fct_err err;
-		const char *hook;
-
-		memset(&rep, 0, sizeof rep);
-		fct_err_clear(&err);
-		rep.channel = t->channel;
-		rep.dry_run = opts->dry_run;
-		rep.ok = run_channel(cfg, t, opts, &rep, &err) == 0;
-		if (!rep.ok) {
-			fct_log_error(&opts->log, "%s", err.msg);
-			rep.error = err.msg;
-			failed = 1;
-		}
-		if (!opts->list_only)
-			report_print(&rep, opts->json, &opts->log, stdout);
-		hook = ch && ch->post_sync_cmd ? ch->post_sync_cmd : cfg->post_sync_cmd;
-		if (rep.ok && hook && !opts->dry_run && !opts->list_only &&
-		    report_hook(&rep, hook, &opts->log) != 0)
-			failed = 1;
-	}
+	if (cfg->parallel > 1 && opts->ntargets > 1 && !opts->list_only)
+		return run_parallel(cfg, opts);
+	for (i = 0; i < opts->ntargets; i++)
+		failed |= one_channel(cfg, &opts->targets[i], opts);
 	return failed;
 }
