@@ -4,7 +4,8 @@
 set -eu
 
 PKGS="build-essential pkg-config libssl-dev liblmdb-dev zlib1g-dev libcmocka-dev
-python3 python3-pytest dovecot-imapd dovecot-pop3d openssl man-db groff-base"
+python3 python3-pytest dovecot-imapd dovecot-pop3d openssl man-db groff-base
+isync"
 
 missing=""
 for p in $PKGS; do
