@@ -345,29 +345,48 @@ static char *folder_dir(const struct cfg_store *st, const char *near_name, struc
 	return r;
 }
 
+/* Where mbsync keeps the box's state; NULL when there is no such file.
+ * mbsync names it after the near box when SyncState is a channel's, and
+ * after both stores and boxes when it is the global one (or the default
+ * ~/.mbsync/); facteur's configuration folds the global value into each
+ * channel, so both names are tried. */
 static char *state_path(const struct chan *c, const struct box_job *j, const char *dir)
 {
 	const char *ss = c->ch->sync_state, *home = getenv("HOME");
 	const char *fbox = (c->ch->far_box && !c->ch->patterns) ? c->ch->far_box : j->box;
 	const char *nbox = (c->ch->near_box && !c->ch->patterns) ? c->ch->near_box : j->box;
 	char fd = c->cfg->field_delim ? c->cfg->field_delim : ':';
-	char *cf, *cn, *r;
+	char *cand[2] = {NULL, NULL}, *cf, *cn, *pre;
+	int i;
 
-	if (ss && !strcmp(ss, "*"))
-		return fct_xasprintf("%s/.mbsyncstate", dir);
-	cn = clean_name(nbox);
-	if (ss) {
-		r = fct_xasprintf("%s%s", ss, cn);
-	} else if (home && *home) {
-		cf = clean_name(fbox);
-		r = fct_xasprintf("%s/.mbsync/%c%s%c%s_%c%s%c%s", home, fd, c->ch->far->name, fd, cf, fd,
-		                  c->ch->near->name, fd, cn);
-		free(cf);
-	} else {
-		r = NULL;
+	if (ss && !strcmp(ss, "*")) {
+		cand[0] = fct_xasprintf("%s/.mbsyncstate", dir);
+		if (access(cand[0], F_OK) == 0)
+			return cand[0];
+		free(cand[0]);
+		return NULL;
 	}
+	pre = ss ? fct_xstrdup(ss) : (home && *home) ? fct_xasprintf("%s/.mbsync/", home) : NULL;
+	if (!pre)
+		return NULL;
+	cn = clean_name(nbox);
+	cf = clean_name(fbox);
+	if (ss)
+		cand[0] = fct_xasprintf("%s%s", pre, cn);
+	cand[1] = fct_xasprintf("%s%c%s%c%s_%c%s%c%s", pre, fd, c->ch->far->name, fd, cf, fd,
+	                        c->ch->near->name, fd, cn);
+	free(cf);
 	free(cn);
-	return r;
+	free(pre);
+	for (i = 0; i < 2; i++) {
+		if (cand[i] && access(cand[i], F_OK) == 0) {
+			free(cand[1 - i]);
+			return cand[i];
+		}
+	}
+	free(cand[0]);
+	free(cand[1]);
+	return NULL;
 }
 
 /* The folder's .uidvalidity (mbsync's Maildir driver): the first line. */
@@ -494,10 +513,8 @@ static int check_state(struct imp *m, struct fct_err *e)
 	if (!m->dir)
 		return 1;
 	m->path = state_path(c, m->j, m->dir);
-	if (!m->path || access(m->path, F_OK) != 0) {
-		fct_err_clear(e);
+	if (!m->path)
 		return 1;
-	}
 	jn = fct_xasprintf("%s.journal", m->path);
 	busy = access(jn, F_OK) == 0;
 	free(jn);

@@ -15,8 +15,10 @@
  * the ",U=<n>" numbers in the Maildir file names, valid under the folder's
  * .uidvalidity.  Where the file lives (SyncState):
  *     "*"            <near Maildir folder>/.mbsyncstate
- *     a prefix P     P<near box, '/' -> '!'>
- *     unset          ~/.mbsync/:<far store>:<far box>_:<near store>:<near box>
+ *     a prefix P     P<near box> (a channel's SyncState) or
+ *                    P:<far store>:<far box>_:<near store>:<near box> (the
+ *                    global one); boxes with '/' written '!'
+ *     unset          the latter with P = ~/.mbsync/
  * A "<file>.journal" beside it means mbsync was interrupted; such a state is
  * not imported (its pairs are not final).
  *
