@@ -92,7 +92,7 @@ def assert_changes_propagate(w, seed=990):
 # -- mbsync -----------------------------------------------------------------
 
 
-def write_mbsyncrc(w, dovecot):
+def write_mbsyncrc(w, dovecot, sync_state="SyncState *\n"):
     """An mbsync (isync 1.4) config equivalent to the test's facteur one,
     talking to the server directly (not through the relay)."""
     path = os.path.join(str(w.tmp), "mbsyncrc")
@@ -102,15 +102,15 @@ def write_mbsyncrc(w, dovecot):
                 "IMAPStore test-far\nAccount test\n\n"
                 "MaildirStore test-near\nPath %s/\nInbox %s/INBOX\nSubFolders Verbatim\n\n"
                 "Channel test\nFar :test-far:\nNear :test-near:\nPatterns *\n"
-                "Create Both\nExpunge Both\nSyncState *\n"
+                "Create Both\nExpunge Both\n%s"
                 % (dovecot.ports["imaps"], w.user.name, w.user.password, dovecot.cert,
-                   w.mail, w.mail))
+                   w.mail, w.mail, sync_state))
     os.chmod(path, 0o600)
     return path
 
 
-def run_mbsync(w, dovecot):
-    rc = write_mbsyncrc(w, dovecot)
+def run_mbsync(w, dovecot, sync_state="SyncState *\n"):
+    rc = write_mbsyncrc(w, dovecot, sync_state)
     os.makedirs(w.mail, exist_ok=True)
     env = dict(os.environ, HOME=str(w.tmp))
     r = subprocess.run([MBSYNC, "-c", rc, "-a"], capture_output=True, text=True,
@@ -174,6 +174,28 @@ def test_mbsync_state_stale_uidvalidity_falls_back(proxied, dovecot):
     assert near_count(w) == n and far_count(w) == n
     w.assert_converged()
     assert proxy.down < corpus
+
+
+@needs_mbsync
+def test_mbsync_state_in_home(proxied, dovecot, monkeypatch):
+    """Without SyncState mbsync keeps its state in ~/.mbsync/, named after
+    the stores and boxes; facteur finds it there."""
+    w, proxy = proxied
+    monkeypatch.setenv("HOME", str(w.tmp))
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    ports = dict(dovecot.ports, imaps=proxy.port)
+    w.cfg = util.make_config(w.tmp, w.user, ports, dovecot.cert, SyncState=None)
+    n = 200
+    corpus = seed_corpus(w, n)
+    run_mbsync(w, dovecot, sync_state="")
+    names = os.listdir(os.path.join(str(w.tmp), ".mbsync"))
+    assert ":test-far:Work!Projects_:test-near:Work!Projects" in names, names
+    proxy.reset()
+    _, out, err = w.sync()
+    assert out.count("imported") + err.count("imported") == len(FOLDERS), out + err
+    assert near_count(w) == n and far_count(w) == n
+    w.assert_converged()
+    assert proxy.down < 0.05 * corpus, (proxy.down, corpus)
 
 
 # -- an earlier facteur ------------------------------------------------------
