@@ -134,7 +134,7 @@ def test_mbsync_state_imported(proxied, dovecot):
     assert near_count(w) == N
     proxy.reset()
     _, out, err = w.sync()
-    assert "imported" in out + err, out + err
+    assert (out + err).count("pairs from the mbsync state") == len(FOLDERS), out + err
     assert_adopted(w, proxy, corpus, N)
     assert_changes_propagate(w)
 
@@ -176,6 +176,46 @@ def test_mbsync_state_stale_uidvalidity_falls_back(proxied, dovecot):
     assert proxy.down < corpus
 
 
+def _corrupt_line(path):
+    with open(path) as f:
+        lines = f.read().split("\n")
+    lines[-2] = "12 x S"  # the last pair line
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+    return ".mbsyncstate:%d: malformed entry" % (len(lines) - 1)
+
+
+def _pending_journal(path):
+    with open(path + ".journal", "w") as f:
+        f.write("5\n")
+    return ".mbsyncstate.journal exists"
+
+
+def _other_uidvalidity(path):
+    with open(os.path.join(os.path.dirname(path), ".uidvalidity"), "w") as f:
+        f.write("4242\n1\n")
+    return "differs from the state's NearUidValidity"
+
+
+@needs_mbsync
+@pytest.mark.parametrize("spoil", [_corrupt_line, _pending_journal, _other_uidvalidity])
+def test_unusable_mbsync_state_falls_back(proxied, dovecot, spoil):
+    """A corrupt, unfinished or stale state is reported (naming the file and
+    line) and not imported; identity matching still transfers nothing."""
+    w, proxy = proxied
+    n = 80
+    corpus = seed_corpus(w, n)
+    run_mbsync(w, dovecot)
+    why = spoil(os.path.join(w.mail, "Work", ".mbsyncstate"))
+    proxy.reset()
+    _, out, err = w.sync()
+    assert why in out + err, out + err
+    assert (out + err).count("pairs from the mbsync state") == len(FOLDERS) - 1, out + err
+    assert near_count(w) == n and far_count(w) == n
+    w.assert_converged()
+    assert proxy.down < 0.05 * corpus, (proxy.down, corpus)
+
+
 @needs_mbsync
 def test_mbsync_state_in_home(proxied, dovecot, monkeypatch):
     """Without SyncState mbsync keeps its state in ~/.mbsync/, named after
@@ -192,7 +232,7 @@ def test_mbsync_state_in_home(proxied, dovecot, monkeypatch):
     assert ":test-far:Work!Projects_:test-near:Work!Projects" in names, names
     proxy.reset()
     _, out, err = w.sync()
-    assert out.count("imported") + err.count("imported") == len(FOLDERS), out + err
+    assert (out + err).count("pairs from the mbsync state") == len(FOLDERS), out + err
     assert near_count(w) == n and far_count(w) == n
     w.assert_converged()
     assert proxy.down < 0.05 * corpus, (proxy.down, corpus)
