@@ -444,6 +444,34 @@ static int uid_ent_cmp(const void *x, const void *y)
 	return a->uid < b->uid ? -1 : a->uid > b->uid;
 }
 
+static int u32_cmp(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* The near UIDs of the state's pairs, sorted, to spot one listed twice. */
+static uint32_t *near_uids(const struct mbs_state *st, size_t *n)
+{
+	uint32_t *v = fct_xcalloc(st->npairs + 1, sizeof *v);
+	size_t i, k = 0;
+
+	for (i = 0; i < st->npairs; i++)
+		if (st->pairs[i].near_uid)
+			v[k++] = st->pairs[i].near_uid;
+	qsort(v, k, sizeof *v, u32_cmp);
+	*n = k;
+	return v;
+}
+
+static int listed_twice(const uint32_t *v, size_t n, uint32_t uid)
+{
+	const uint32_t *p = bsearch(&uid, v, n, sizeof *v, u32_cmp);
+
+	return p && ((p > v && p[-1] == uid) || (p + 1 < v + n && p[1] == uid));
+}
+
 static int pair_cmp(const void *x, const void *y)
 {
 	const struct mbs_pair *a = x, *b = y;
@@ -510,8 +538,10 @@ static int check_state(struct imp *m, struct fct_err *e)
 
 	fct_err_clear(e);
 	m->dir = folder_dir(c->ch->near, m->j->near_name, e);
-	if (!m->dir)
+	if (!m->dir) {
+		fct_err_clear(e); /* no place for a state: nothing to say */
 		return 1;
+	}
 	m->path = state_path(c, m->j, m->dir);
 	if (!m->path)
 		return 1;
@@ -585,28 +615,34 @@ static int write_records(struct imp *m, struct fct_err *err)
 {
 	struct jrnl_txn *t;
 	struct jrnl_box b;
-	uint32_t maxf = 0;
-	size_t i;
+	uint32_t maxf = 0, *nu;
+	size_t i, nnu;
 
 	qsort(m->st.pairs, m->st.npairs, sizeof *m->st.pairs, pair_cmp);
-	if (jrnl_begin(m->c->j, &t, err) < 0)
+	nu = near_uids(&m->st, &nnu);
+	if (jrnl_begin(m->c->j, &t, err) < 0) {
+		free(nu);
 		return -1;
+	}
 	for (i = 0; i < m->st.npairs; i++) {
 		const struct mbs_pair *p = &m->st.pairs[i];
 		int dup = (i && p->far_uid == p[-1].far_uid) ||
-		          (i + 1 < m->st.npairs && p->far_uid == p[1].far_uid);
+		          (i + 1 < m->st.npairs && p->far_uid == p[1].far_uid) ||
+		          listed_twice(nu, nnu, p->near_uid);
 
 		if (p->far_uid > maxf)
 			maxf = p->far_uid;
 		/* Placeholders, skipped and expired entries are not copies of
-		 * each other; a far UID listed twice is not trusted either. */
+		 * each other; a UID listed twice is not trusted either. */
 		if (!p->far_uid || !p->near_uid || p->status || dup)
 			continue;
 		if (import_pair(m, t, p, err) < 0) {
 			jrnl_abort(t);
+			free(nu);
 			return -1;
 		}
 	}
+	free(nu);
 	if (!m->imported) {
 		/* Nothing linked (no ",U=" names, e.g. AltMap): a box record alone
 		 * would turn adoption by Message-ID off and copy everything. */
