@@ -62,6 +62,7 @@ def far_count(w):
 
 def assert_adopted(w, proxy, corpus, n):
     """Nothing moved but metadata; each message once per side, same flags."""
+    print("adopt: %d messages, corpus %d bytes, down %d, up %d" % (n, corpus, proxy.down, proxy.up))
     assert proxy.down < 0.01 * corpus, (proxy.down, corpus)
     assert proxy.up < 0.01 * corpus, (proxy.up, corpus)
     assert near_count(w) == n
