@@ -13,7 +13,8 @@ for p in $PKGS; do
 		missing="$missing $p"
 	fi
 done
-[ -z "$missing" ] && exit 0
+# The interoperability servers (Cyrus, Courier) come last, either way.
+[ -z "$missing" ] && exec sh "$(dirname "$0")/interop-deps.sh"
 
 echo "facteur: installing:$missing" >&2
 if [ "$(id -u)" -ne 0 ]; then
@@ -32,3 +33,4 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing
+sh "$(dirname "$0")/interop-deps.sh"

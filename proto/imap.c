@@ -676,6 +676,9 @@ int imap_connect_xport(struct imap **out, struct xport *x, const struct imap_opt
 	im->port = o->net.port;
 	im->depth = o->pipeline_depth > 0 ? o->pipeline_depth : 32;
 	im->disable = o->disable_caps;
+	/* QRESYNC is built on CONDSTORE (RFC 7162): without one, no other. */
+	if (im->disable & IMAP_CAP_CONDSTORE)
+		im->disable |= IMAP_CAP_QRESYNC;
 	fct_buf_init(&im->auth);
 	fct_buf_init(&im->cont);
 	im->w = wire_new(x, IMAP_MAX_LINE, o->log, "imap");

@@ -11,6 +11,7 @@
 #include "sync/audit.h"
 #include "sync/boxes.h"
 #include "sync/connect.h"
+#include "sync/farbox.h"
 #include "sync/pattern.h"
 
 struct audit {
@@ -254,27 +255,6 @@ out:
 
 /* ---- channels ---- */
 
-struct far_walk {
-	struct audit *a;
-	struct box_set *set;
-	struct fct_buf name;
-};
-
-static int on_far_box(void *ctx, const char *name, char delim, unsigned attrs)
-{
-	struct far_walk *w = ctx;
-	struct fct_err e;
-
-	(void)delim;
-	if (attrs & (IMAP_LIST_NOSELECT | IMAP_LIST_NONEXISTENT))
-		return 0;
-	fct_err_clear(&e);
-	if (box_far_to_canon(name, w->a->prefix, w->a->delim, &w->name, &e) < 0)
-		return 0; /* the engine skips (and warns about) these too */
-	box_set_add(w->set, w->name.data, BOX_ON_FAR);
-	return 0;
-}
-
 static int on_near_box(void *ctx, const char *name)
 {
 	box_set_add(ctx, name, BOX_ON_NEAR);
@@ -287,27 +267,16 @@ static int on_jrnl_box(void *ctx, const char *name)
 	return 0;
 }
 
-/* Is this box one the command line asked for (CHANNEL:BOX,...)? */
-static int wanted(const struct run_target *t, const char *name)
-{
-	if (!t->boxes)
-		return 1;
-	for (const char **b = t->boxes; *b; b++)
-		if (!strcmp(*b, name) || (!strcasecmp(*b, "INBOX") && !strcasecmp(name, "INBOX")))
-			return 1;
-	return 0;
-}
 
 static int audit_patterns(struct audit *a, struct fct_err *err)
 {
 	struct box_set set = {0};
-	struct far_walk w = {a, &set, {0}};
+	struct far_names fn = {a->delim, a->prefix};
 	struct fct_buf far;
 	int rc;
 
 	fct_buf_init(&far);
-	fct_buf_init(&w.name);
-	rc = imap_list(a->im, "*", a->ch->far->subscribed_only, on_far_box, &w, err);
+	rc = far_list_boxes(a->im, a->ch->far, &fn, &set, a->ch->name, NULL, err);
 	if (rc == 0)
 		rc = md_list(a->md, on_near_box, &set, err);
 	if (rc == 0)
@@ -316,13 +285,13 @@ static int audit_patterns(struct audit *a, struct fct_err *err)
 	for (size_t i = 0; rc == 0 && i < set.n; i++) {
 		const char *name = set.v[i].name;
 
-		if (!box_selected((const char *const *)a->ch->patterns, name) || !wanted(a->t, name))
+		if (!box_selected((const char *const *)a->ch->patterns, name) ||
+		    !box_wanted((const char *const *)a->t->boxes, name))
 			continue;
 		rc = box_canon_to_far(name, a->prefix, a->delim, &far, err);
 		if (rc == 0)
 			rc = audit_box(a, name, far.data, name, err);
 	}
-	fct_buf_free(&w.name);
 	fct_buf_free(&far);
 	box_set_free(&set);
 	return rc;
@@ -332,7 +301,7 @@ static int open_sides(struct audit *a, const char *dir, struct fct_err *err)
 {
 	const struct cfg_store *st = a->ch->near;
 	struct md_store_opts o;
-	struct fct_err e;
+	struct far_names fn;
 	struct stat sb;
 
 	if (jrnl_open(&a->j, dir, err) < 0)
@@ -340,25 +309,13 @@ static int open_sides(struct audit *a, const char *dir, struct fct_err *err)
 	/* md_store_open would create a missing root: check has to leave no trace. */
 	if (stat(st->path, &sb) < 0 || !S_ISDIR(sb.st_mode))
 		return fct_err_set(err, FCT_E_STORE, "Maildir %s does not exist", st->path);
-	memset(&o, 0, sizeof o);
-	o.path = st->path;
-	o.names.layout = st->subfolders == 1 ? MD_LAYOUT_MAILDIRPP
-	               : st->subfolders == 2 ? MD_LAYOUT_LEGACY : MD_LAYOUT_VERBATIM;
-	o.names.flatten = st->flatten;
-	o.names.inbox_path = st->inbox;
-	o.info_delim = st->info_delim ? st->info_delim : a->cfg->field_delim;
-	o.fsync = a->cfg->fsync;
+	sync_md_opts(a->cfg, st, &o);
 	if (md_store_open(&a->md, &o, err) < 0 ||
-	    sync_imap_connect(a->ch->far->account, a->log, &a->im, err) < 0)
+	    sync_imap_connect(a->ch->far->account, a->log, &a->im, err) < 0 ||
+	    far_names_resolve(a->ch->far, a->im, &fn, err) < 0)
 		return -1;
-	fct_err_clear(&e);
-	a->delim = a->ch->far->path_delim ? a->ch->far->path_delim : imap_delimiter(a->im, &e);
-	if (e.kind != FCT_E_NONE) {
-		*err = e;
-		return -1;
-	}
-	a->prefix = a->ch->far->imap_path ? a->ch->far->imap_path
-	          : a->ch->far->use_namespace ? imap_namespace(a->im) : "";
+	a->delim = fn.delim;
+	a->prefix = fn.prefix;
 	return 0;
 }
 

@@ -14,37 +14,10 @@
 #include "sync/boxes.h"
 #include "sync/connect.h"
 #include "sync/engine.h"
+#include "sync/farbox.h"
 #include "sync/pattern.h"
 #include "sync/pop3sync.h"
 #include "sync/report.h"
-
-/* mkdir -p, for the state directory. */
-static int make_dirs(const char *path, struct fct_err *err)
-{
-	char *p = fct_xstrdup(path), *s;
-	int rc = 0;
-
-	for (s = p + 1; rc == 0; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char c = *s;
-
-		*s = '\0';
-		if (mkdir(p, 0700) < 0 && errno != EEXIST)
-			rc = fct_err_sys(err, errno, "creating %s", p);
-		*s = c;
-		if (!c)
-			break;
-	}
-	free(p);
-	return rc;
-}
-
-static enum md_layout layout_of(int subfolders)
-{
-	return subfolders == 1 ? MD_LAYOUT_MAILDIRPP
-	     : subfolders == 2 ? MD_LAYOUT_LEGACY : MD_LAYOUT_VERBATIM;
-}
 
 /* A dry run touches nothing: a journal or Maildir root that does not exist
  * yet is stood in for by an empty scratch directory, removed afterwards. */
@@ -94,49 +67,10 @@ static int open_near(struct chan *c, struct fct_err *err)
 	const struct cfg_store *st = c->ch->near;
 	struct md_store_opts o;
 
-	memset(&o, 0, sizeof o);
+	sync_md_opts(c->cfg, st, &o);
 	o.path = dry_path(c, st->path, "near");
-	o.names.layout = layout_of(st->subfolders);
-	o.names.flatten = st->flatten;
 	o.names.inbox_path = dry_path(c, st->inbox, "near/INBOX");
-	o.info_delim = st->info_delim ? st->info_delim : c->cfg->field_delim;
-	o.fsync = c->cfg->fsync;
 	return md_store_open(&c->md, &o, err);
-}
-
-/* Is this box one the command line asked for (CHANNEL:BOX,...)? */
-static int wanted(const struct run_target *t, const char *name)
-{
-	const char **b;
-
-	if (!t->boxes)
-		return 1;
-	for (b = t->boxes; *b; b++)
-		if (strcmp(*b, name) == 0 || (strcasecmp(*b, "INBOX") == 0 && strcasecmp(name, "INBOX") == 0))
-			return 1;
-	return 0;
-}
-
-struct far_walk {
-	struct chan *c;
-	struct box_set *set;
-	struct fct_buf name;
-};
-
-static int on_far_box(void *ctx, const char *name, char delim, unsigned attrs)
-{
-	struct far_walk *w = ctx;
-	struct fct_err e;
-
-	(void)delim;
-	if (attrs & (IMAP_LIST_NOSELECT | IMAP_LIST_NONEXISTENT))
-		return 0;
-	if (box_far_to_canon(name, w->c->prefix, w->c->delim, &w->name, &e) < 0) {
-		fct_log_warn(w->c->log, "%s: %s; skipped", w->c->ch->name, e.msg);
-		return 0;
-	}
-	box_set_add(w->set, w->name.data, BOX_ON_FAR);
-	return 0;
 }
 
 static int on_near_box(void *ctx, const char *name)
@@ -147,12 +81,10 @@ static int on_near_box(void *ctx, const char *name)
 
 static int list_boxes(struct chan *c, struct box_set *set, struct fct_err *err)
 {
-	struct far_walk w = {c, set, {0}};
+	struct far_names fn = {c->delim, c->prefix};
 	int rc;
 
-	fct_buf_init(&w.name);
-	rc = imap_list(c->im, "*", c->ch->far->subscribed_only, on_far_box, &w, err);
-	fct_buf_free(&w.name);
+	rc = far_list_boxes(c->im, c->ch->far, &fn, set, c->ch->name, c->log, err);
 	if (rc == 0)
 		rc = md_list(c->md, on_near_box, set, err);
 	box_set_finish(set);
@@ -227,7 +159,7 @@ static int run_patterns(struct chan *c, const struct run_target *t, struct fct_e
 	struct box_set set = {0};
 	struct box_job *jobs;
 	struct fct_buf far;
-	size_t i, n = 0;
+	size_t i, n = 0, unmapped = 0;
 	int rc;
 
 	if (list_boxes(c, &set, err) < 0) {
@@ -240,7 +172,8 @@ static int run_patterns(struct chan *c, const struct run_target *t, struct fct_e
 		const char *name = set.v[i].name;
 		struct fct_err e;
 
-		if (!box_selected((const char *const *)c->ch->patterns, name) || !wanted(t, name))
+		if (!box_selected((const char *const *)c->ch->patterns, name) ||
+		    !box_wanted((const char *const *)t->boxes, name))
 			continue;
 		if (c->opts->list_only) {
 			printf("%s\n", name);
@@ -248,11 +181,18 @@ static int run_patterns(struct chan *c, const struct run_target *t, struct fct_e
 		}
 		if (box_canon_to_far(name, c->prefix, c->delim, &far, &e) < 0) {
 			fct_log_error(c->log, "%s: %s", c->ch->name, e.msg);
+			unmapped++;
 			continue;
 		}
 		job_init(&jobs[n++], name, far.data, name, set.v[i].where);
 	}
 	rc = run_jobs(c, jobs, n, err);
+	/* A folder that cannot exist on the server is a failure, not a skip. */
+	if (rc == 0 && unmapped) {
+		c->sum.boxes_failed += unmapped;
+		rc = fct_err_set(err, FCT_E_FOLDER, "%s: %zu folder(s) cannot be named on the server",
+		                 c->ch->name, unmapped);
+	}
 	for (i = 0; i < n; i++)
 		box_job_free(&jobs[i]);
 	free(jobs);
@@ -298,19 +238,15 @@ static int run_single(struct chan *c, struct fct_err *err)
 
 static int open_far(struct chan *c, struct fct_err *err)
 {
-	const struct cfg_store *st = c->ch->far;
-	struct fct_err e;
+	struct far_names fn;
 
-	if (sync_imap_connect(st->account, c->log, &c->im, err) < 0)
+	if (sync_imap_connect(c->ch->far->account, c->log, &c->im, err) < 0)
 		return -1;
 	c->caps = imap_caps(c->im);
-	fct_err_clear(&e);
-	c->delim = st->path_delim ? st->path_delim : imap_delimiter(c->im, &e);
-	if (e.kind != FCT_E_NONE) {
-		*err = e;
+	if (far_names_resolve(c->ch->far, c->im, &fn, err) < 0)
 		return -1;
-	}
-	c->prefix = st->imap_path ? st->imap_path : st->use_namespace ? imap_namespace(c->im) : "";
+	c->delim = fn.delim;
+	c->prefix = fn.prefix;
 	return 0;
 }
 
@@ -321,7 +257,7 @@ static int imap_channel(struct chan *c, const struct run_target *t, struct fct_e
 	struct fct_lock *lock = NULL;
 	int rc = -1;
 
-	if (make_dirs(dir, err) < 0)
+	if (fct_mkdir_p(dir, err) < 0)
 		goto out;
 	lockpath = fct_xasprintf("%s/lock", dir);
 	if (fct_lock_take(&lock, lockpath, c->ch->name, c->opts->wait_lock, err) < 0)

@@ -132,25 +132,6 @@ static int64_t ingest_now(const struct pop3sync_opts *o)
 	return (int64_t)time(NULL);
 }
 
-static int mkdir_p(const char *path, struct fct_err *err)
-{
-	char *p = fct_xstrdup(path), *s;
-	int rc = 0;
-
-	for (s = p + 1; rc == 0; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char c = *s;
-		*s = '\0';
-		if (mkdir(p, 0700) < 0 && errno != EEXIST)
-			rc = fct_err_sys(err, errno, "cannot create %s", p);
-		*s = c;
-		if (c == '\0')
-			break;
-	}
-	free(p);
-	return rc;
-}
 
 /* ---- setup ------------------------------------------------------------ */
 
@@ -181,7 +162,7 @@ static int open_state(struct ingest *ig, struct fct_err *err)
 
 	if (!dir)
 		return fct_err_set(err, FCT_E_CONFIG, "no state directory");
-	if (mkdir_p(dir, err) < 0) {
+	if (fct_mkdir_p(dir, err) < 0) {
 		free(dir);
 		return -1;
 	}

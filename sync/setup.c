@@ -395,25 +395,15 @@ static int name_taken(const struct fct_config *c, const char *name)
 	return taken;
 }
 
-/* mkdir -p for the directories above path (or path itself when whole). */
-static int make_dirs(const char *path, int whole, struct fct_err *err)
+/* mkdir -p for the directory that will hold path. */
+static int make_parent(const char *path, struct fct_err *err)
 {
-	char *d = fct_xstrdup(path);
-	size_t n = strlen(d);
+	char *d = fct_xstrdup(path), *slash = strrchr(d, '/');
 	int rc = 0;
 
-	if (!whole) {
-		char *slash = strrchr(d, '/');
-		n = slash ? (size_t)(slash - d) : 0;
-	}
-	for (size_t i = 1; i <= n && !rc; i++) {
-		if (d[i] != '/' && d[i] != '\0' && i != n)
-			continue;
-		char keep = d[i];
-		d[i] = '\0';
-		if (mkdir(d, 0700) && errno != EEXIST)
-			rc = fct_err_sys(err, errno, "cannot create directory %s", d);
-		d[i] = keep;
+	if (slash && slash != d) {
+		*slash = '\0';
+		rc = fct_mkdir_p(d, err);
 	}
 	free(d);
 	return rc;
@@ -534,7 +524,7 @@ static int save(const char *path, const struct fct_buf *old, int exists, const c
 		return -1;
 	}
 	cfg_free(cfg);
-	if (!exists && make_dirs(path, 0, err))
+	if (!exists && make_parent(path, err))
 		return -1;
 	return write_all(path, text, strlen(text), exists, err);
 }
@@ -671,7 +661,7 @@ static int finish(const struct setup_cand *c, const struct setup_opts *o, const 
 	char *md = expand_home(maildir);
 	int rc = 0;
 
-	if (make_dirs(md, 1, &err))
+	if (fct_mkdir_p(md, &err))
 		fct_log_warn(o->log, "%s", err.msg);
 	free(md);
 	printf("%s %s: channel '%s' for %s (%s on %s port %d).\n", appended ? "Appended to" : "Wrote",

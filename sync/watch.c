@@ -21,6 +21,7 @@
 #include "store/names.h"
 #include "sync/boxes.h"
 #include "sync/connect.h"
+#include "sync/farbox.h"
 #include "sync/pattern.h"
 #include "sync/watch.h"
 
@@ -309,36 +310,6 @@ static void add_box(struct wchan *c, const char *name, const char *far)
 	b->far = fct_xstrdup(far);
 }
 
-static int wanted(const struct run_target *t, const char *name)
-{
-	if (!t->boxes)
-		return 1;
-	for (const char **b = t->boxes; *b; b++)
-		if (!strcmp(*b, name) || (!strcasecmp(*b, "INBOX") && !strcasecmp(name, "INBOX")))
-			return 1;
-	return 0;
-}
-
-struct far_walk {
-	struct box_set *set;
-	const char *prefix;
-	char delim;
-	struct fct_buf name;
-};
-
-static int on_far_box(void *ctx, const char *name, char delim, unsigned attrs)
-{
-	struct far_walk *fw = ctx;
-	struct fct_err e;
-
-	(void)delim;
-	if (attrs & (IMAP_LIST_NOSELECT | IMAP_LIST_NONEXISTENT))
-		return 0;
-	if (box_far_to_canon(name, fw->prefix, fw->delim, &fw->name, &e) == 0)
-		box_set_add(fw->set, fw->name.data, BOX_ON_FAR);
-	return 0;
-}
-
 /* The far boxes a Patterns channel synchronizes (those the server lists;
  * near-only boxes have just been created on the server by the full sync, or
  * are not meant to be). */
@@ -346,39 +317,30 @@ static int list_far(struct watch *w, struct wchan *wc, const struct cfg_channel 
                     struct fct_err *err)
 {
 	struct box_set set = {0};
-	struct far_walk fw = {&set, "", 0, {0}};
+	struct far_names fn;
 	struct imap *im = NULL;
 	struct fct_buf far;
 	struct fct_err e;
 	int rc = -1;
 
 	fct_buf_init(&far);
-	fct_buf_init(&fw.name);
-	if (sync_imap_connect(ch->far->account, &w->log, &im, err) < 0)
-		goto out;
-	fct_err_clear(&e);
-	fw.delim = ch->far->path_delim ? ch->far->path_delim : imap_delimiter(im, &e);
-	if (e.kind != FCT_E_NONE) {
-		*err = e;
-		goto out;
-	}
-	fw.prefix = ch->far->imap_path ? ch->far->imap_path
-	          : ch->far->use_namespace ? imap_namespace(im) : "";
-	if (imap_list(im, "*", ch->far->subscribed_only, on_far_box, &fw, err) < 0)
+	if (sync_imap_connect(ch->far->account, &w->log, &im, err) < 0 ||
+	    far_names_resolve(ch->far, im, &fn, err) < 0 ||
+	    far_list_boxes(im, ch->far, &fn, &set, ch->name, NULL, err) < 0)
 		goto out;
 	box_set_finish(&set);
 	for (size_t i = 0; i < set.n; i++) {
 		const char *name = set.v[i].name;
 
-		if (box_selected((const char *const *)ch->patterns, name) && wanted(wc->target, name) &&
-		    box_canon_to_far(name, fw.prefix, fw.delim, &far, &e) == 0)
+		if (box_selected((const char *const *)ch->patterns, name) &&
+		    box_wanted((const char *const *)wc->target->boxes, name) &&
+		    box_canon_to_far(name, fn.prefix, fn.delim, &far, &e) == 0)
 			add_box(wc, name, far.data);
 	}
 	rc = 0;
 out:
 	imap_close(im);
 	fct_buf_free(&far);
-	fct_buf_free(&fw.name);
 	box_set_free(&set);
 	return rc;
 }

@@ -15,6 +15,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import dovecot as dovecot_mod  # noqa: E402
+from conftest_servers import *  # noqa: E402,F401,F403  (Cyrus, Courier)
 
 
 @pytest.fixture(scope="session")
