@@ -11,6 +11,7 @@
 #include "sync/boxes.h"
 #include "sync/crlf.h"
 #include "sync/engine.h"
+#include "sync/mbsync_state.h"
 #include "sync/pool.h"
 
 struct far_acc {
@@ -231,10 +232,13 @@ out:
 	return rc;
 }
 
-/* Size a message would have on the wire (CRLF line ends), by reading it. */
+/* Size a message would have on the wire (CRLF line ends), by reading it;
+ * adopt hook: without the X-TUID line mbsync adds to its copies, so they
+ * match their originals (sync/mbsync_state.h). */
 static int wire_size(struct md_folder *f, const char *uniq, uint64_t *size, struct fct_err *err)
 {
 	struct crlf_enc e = {0};
+	struct mbs_tuid tu = {0};
 	char buf[65536];
 	uint64_t total = 0, fsize;
 	ssize_t n;
@@ -242,12 +246,14 @@ static int wire_size(struct md_folder *f, const char *uniq, uint64_t *size, stru
 
 	if (md_open_msg(f, uniq, &fd, &fsize, err) < 0)
 		return -1;
-	while ((n = read(fd, buf, sizeof buf)) > 0)
+	while ((n = read(fd, buf, sizeof buf)) > 0) {
 		total += crlf_enc_size(&e, buf, (size_t)n);
+		mbs_tuid_step(&tu, buf, (size_t)n);
+	}
 	close(fd);
 	if (n < 0)
 		return fct_err_sys(err, errno, "reading message %s", uniq);
-	*size = total;
+	*size = total - (tu.found <= total ? tu.found : 0);
 	return 0;
 }
 
@@ -552,6 +558,9 @@ int box_survey(struct chan *c, struct box_job *j, struct fct_err *err)
 	r->near_name = j->near_name;
 	j->state = JOB_FAILED;
 	rc = jrnl_box_get(c->j, r->box, &j->jb, &j->found, err);
+	/* adopt hook (sync/mbsync_state.h): a first sync takes over mbsync's state. */
+	if (rc == 0 && !j->found)
+		rc = mbsync_import_box(c, j, err);
 	if (rc == 0 && j->found && j->where != (BOX_ON_FAR | BOX_ON_NEAR))
 		rc = vanish_open(c, j, err);
 	else if (rc == 0)
