@@ -149,7 +149,8 @@ static void far_from_journal(struct far_acc *a, const struct box_run *r, struct 
 
 		/* UIDs from lo up are fetched afresh (ours from the last run's
 		 * APPENDs among them). */
-		if (!m->far_uid || m->far_uid >= lo || vanished(q, m->far_uid))
+		if (!m->far_uid || m->far_uid >= lo || vanished(q, m->far_uid) ||
+		    m->state == JRNL_NEAR_ONLY) /* its far copy is gone for good */
 			continue;
 		memset(&im, 0, sizeof im);
 		im.uid = m->far_uid;
@@ -418,10 +419,8 @@ static int open_sides(struct box_run *r, unsigned where, struct fct_err *err)
 {
 	struct chan *c = r->c;
 	int dry = c->opts->dry_run;
-	int create_near = c->opts->create_override >= 0 ? (c->opts->create_override >> 1) & 1
-	                                                : c->ch->create_near;
-	int create_far = c->opts->create_override >= 0 ? c->opts->create_override & 1
-	                                               : c->ch->create_far;
+	int create_near = chan_may_create(c, BOX_ON_NEAR);
+	int create_far = chan_may_create(c, BOX_ON_FAR);
 
 	if (!(where & BOX_ON_NEAR) && !create_near) {
 		fct_log_info(c->log, "%s: %s: not on the near side and Create does not allow it; skipped",
@@ -495,16 +494,21 @@ static int survey_lists(struct box_job *j, struct fct_err *err)
 	fa.pool = &j->pool;
 	if (jrnl_msgs_load(r->c->j, r->box, &r->jr, &r->njr, err) < 0)
 		return -1;
-	if (md_scan(r->nf, &j->ents, &j->nents, err) < 0)
+	if (r->nf && md_scan(r->nf, &j->ents, &j->nents, err) < 0)
 		return -1;
 	match_all = (r->njr == 0 && j->nents > 0);
-	if (list_far(r, j->found ? &j->jb : NULL, match_all, &fa, err) < 0) {
+	if (j->vanished == BOX_ON_FAR) {
+		/* Nothing to select: every far copy the journal knows is gone. */
+		r->fbox.uidvalidity = j->jb.uidvalidity;
+		r->fbox.uidnext = j->jb.uidnext;
+	} else if (list_far(r, j->found ? &j->jb : NULL, match_all, &fa, err) < 0) {
 		free(fa.v);
 		return -1;
 	}
 	r->far = fa.v;
 	r->nfar = fa.n;
-	r->c->selected = j;
+	if (j->vanished != BOX_ON_FAR)
+		r->c->selected = j;
 	j->uv_changed = j->found && j->jb.uidvalidity && j->jb.uidvalidity != r->fbox.uidvalidity;
 	if (j->uv_changed)
 		fct_log_warn(r->c->log, "%s: %s: the server's UIDVALIDITY changed; matching messages "
@@ -515,7 +519,7 @@ static int survey_lists(struct box_job *j, struct fct_err *err)
 }
 
 /* Adds what the plan did (not what moves did instead) to the summary. */
-static void count_plan(struct chan *c, const struct box_job *j)
+void box_count_plan(struct chan *c, const struct box_job *j)
 {
 	size_t i;
 
@@ -535,16 +539,18 @@ int box_survey(struct chan *c, struct box_job *j, struct fct_err *err)
 	r->far_name = j->far_name;
 	r->near_name = j->near_name;
 	j->state = JOB_FAILED;
-	rc = open_sides(r, j->where, err);
+	rc = jrnl_box_get(c->j, r->box, &j->jb, &j->found, err);
+	if (rc == 0 && j->found && j->where != (BOX_ON_FAR | BOX_ON_NEAR))
+		rc = vanish_open(c, j, err);
+	else if (rc == 0)
+		rc = open_sides(r, j->where, err);
 	if (rc > 0) {
 		j->state = JOB_SKIP;
 		return 0;
 	}
-	if (rc == 0)
-		rc = jrnl_box_get(c->j, r->box, &j->jb, &j->found, err);
-	if (rc == 0)
+	if (rc == 0 && r->nf)
 		rc = md_folder_stamp(r->nf, &r->near_stamp, err);
-	if (rc == 0 && j->found && unchanged(r, &j->jb)) {
+	if (rc == 0 && j->found && !j->vanished && unchanged(r, &j->jb)) {
 		fct_log_verbose(c->log, "%s: %s: unchanged on both sides", c->ch->name, r->box);
 		j->state = JOB_SKIP;
 		return 0;
@@ -556,7 +562,7 @@ int box_survey(struct chan *c, struct box_job *j, struct fct_err *err)
 		return -1;
 	}
 	if (c->opts->dry_run) {
-		count_plan(c, j);
+		box_count_plan(c, j);
 		j->state = JOB_DONE;
 	} else {
 		j->state = JOB_READY;
@@ -566,7 +572,7 @@ int box_survey(struct chan *c, struct box_job *j, struct fct_err *err)
 
 /* The far box must be selected again if another one was listed since;
  * its UIDs are only meaningful under the UIDVALIDITY the survey saw. */
-static int reselect(struct chan *c, struct box_job *j, struct fct_err *err)
+int box_reselect(struct chan *c, struct box_job *j, struct fct_err *err)
 {
 	struct imap_box b;
 	int readonly = !(c->ch->push & CFG_OP_ALL) && !c->ch->expunge_far;
@@ -609,9 +615,11 @@ int box_apply(struct chan *c, struct box_job *j, struct fct_err *err)
 
 	if (j->state != JOB_READY)
 		return 0;
+	if (j->vanished)
+		return vanish_apply(c, j, err);
 	j->state = JOB_FAILED;
 	if (j->plan.n) {
-		rc = reselect(c, j, err);
+		rc = box_reselect(c, j, err);
 		if (rc == 0)
 			rc = mark_dirty(&j->r, j->found ? &j->jb : NULL, err);
 		if (rc == 0)
@@ -623,7 +631,7 @@ int box_apply(struct chan *c, struct box_job *j, struct fct_err *err)
 		fct_err_prefix(err, "%s: %s", c->ch->name, j->box);
 		return -1;
 	}
-	count_plan(c, j);
+	box_count_plan(c, j);
 	j->state = JOB_DONE;
 	return 0;
 }

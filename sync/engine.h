@@ -89,6 +89,8 @@ struct box_job {
 	struct plan_cfg pc;
 	struct plan plan;
 	unsigned char *suppress;
+	unsigned vanished;      /* BOX_ON_* side the box left since the last run */
+	size_t moved_out;       /* messages the moves pass took elsewhere */
 };
 
 /* Fills job->box/far_name/near_name/where first.  Lists both sides and
@@ -98,6 +100,20 @@ int box_survey(struct chan *c, struct box_job *j, struct fct_err *err);
 /* Executes a JOB_READY plan and records the box state. */
 int box_apply(struct chan *c, struct box_job *j, struct fct_err *err);
 void box_job_free(struct box_job *j);
+/* Selects the job's far box again if another one is selected. */
+int box_reselect(struct chan *c, struct box_job *j, struct fct_err *err);
+/* Adds the plan's unsuppressed actions to the channel's summary. */
+void box_count_plan(struct chan *c, const struct box_job *j);
+
+/* A box the journal knows that is gone from one side (sync/vanish.c):
+ * deleted or renamed there.  Its messages that were moved elsewhere follow;
+ * the rest are deleted on the other side only with Remove, else the box is
+ * recreated and its remaining messages copied again by the next run. */
+int vanish_open(struct chan *c, struct box_job *j, struct fct_err *err);
+int vanish_apply(struct chan *c, struct box_job *j, struct fct_err *err);
+/* Remove/Create for one side (BOX_ON_FAR or BOX_ON_NEAR), command line first. */
+int chan_may_remove(const struct chan *c, unsigned side);
+int chan_may_create(const struct chan *c, unsigned side);
 
 /* Moves across folders (sync/moves.c): pairs messages that left one folder
  * with messages that appeared in another, on either side, and moves them

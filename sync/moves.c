@@ -1,8 +1,397 @@
-/* placeholder */
+/* Moves across folders.  A message filed from folder A into folder B shows
+ * up in the per-folder plans as a deletion in A and a transfer into B.
+ * Before any plan is applied, this pass pairs the two by identity and moves
+ * the message on the other side instead: a rename of the Maildir file for
+ * a move made on the server, a UID MOVE for a move made locally.  The
+ * deletion and the transfer it replaces are then suppressed.
+ *
+ * Identity: the same unique file name (local moves by rename), else the
+ * same (Message-ID, size) held by exactly one leaving and one arriving
+ * message.  Anything ambiguous is left to the plans: transferred, never
+ * merged.
+ *
+ * Crash protocol: the arriving folder's record is written first as a
+ * pending transfer naming the message (PENDING_DOWNLOAD with the file name,
+ * or PENDING_UPLOAD with the far UIDNEXT), then the move is done, then the
+ * record is confirmed and the leaving folder's record dropped.  A crash
+ * before the move makes the next run plan the transfer again (and this pass
+ * pair it again); after it, the planner finds the message where it landed. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "sync/engine.h"
+
+struct end {
+	struct box_job *j;
+	size_t act;          /* the action replaced */
+	size_t jr;           /* leaving side: the record; arriving: PLAN_NONE */
+	size_t far, near;    /* listing indexes (PLAN_NONE where n/a) */
+	const char *msgid;
+	const char *uniq;
+	uint64_t size;
+	size_t peer;         /* matched end index + 1, 0 = none */
+};
+
+struct ends {
+	struct end *v;
+	size_t n, cap;
+};
+
+static void end_add(struct ends *e, const struct end *x)
+{
+	if (e->n == e->cap) {
+		e->cap = e->cap ? e->cap * 2 : 64;
+		e->v = fct_xrealloc(e->v, e->cap * sizeof *e->v);
+	}
+	e->v[e->n++] = *x;
+}
+
+static int far_has(const struct box_run *r, uint32_t uid)
+{
+	size_t lo = 0, hi = r->nfar;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (r->far[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < r->nfar && r->far[lo].uid == uid;
+}
+
+static int near_has(const struct box_run *r, const char *uniq)
+{
+	size_t lo = 0, hi = r->nnear;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (strcmp(r->near[mid].uniq, uniq) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < r->nnear && strcmp(r->near[lo].uniq, uniq) == 0;
+}
+
+/* Leaving and arriving ends of one job.  side_far: a move made on the
+ * server (left A's far listing, new in B's far listing). */
+static void collect(struct box_job *j, int side_far, struct ends *out, struct ends *in)
+{
+	const struct box_run *r = &j->r;
+	size_t i;
+
+	for (i = 0; i < j->plan.n; i++) {
+		const struct plan_action *a = &j->plan.acts[i];
+		struct end x = {j, i, PLAN_NONE, a->far, a->near, NULL, NULL, 0, 0};
+
+		if (a->jr != PLAN_NONE && a->kind == (side_far ? PLAN_DELETE_NEAR : PLAN_DELETE_FAR)) {
+			const struct jrnl_msg *m = &r->jr[a->jr];
+
+			if (side_far ? (!m->far_uid || far_has(r, m->far_uid))
+			             : (!m->near_uniq || near_has(r, m->near_uniq)))
+				continue; /* not gone from the other side: a real deletion */
+			x.jr = a->jr;
+			x.msgid = m->msgid;
+			x.size = m->size;
+			x.uniq = m->near_uniq;
+			end_add(out, &x);
+		} else if (a->jr == PLAN_NONE && side_far && a->kind == PLAN_DOWNLOAD) {
+			x.msgid = r->far[a->far].msgid;
+			x.size = r->far[a->far].size;
+			end_add(in, &x);
+		} else if (a->jr == PLAN_NONE && !side_far && a->kind == PLAN_UPLOAD) {
+			x.msgid = r->near[a->near].msgid;
+			x.size = r->near[a->near].size;
+			x.uniq = r->near[a->near].uniq;
+			end_add(in, &x);
+		}
+	}
+}
+
+static int same_key(const struct end *a, const struct end *b)
+{
+	return a->msgid && b->msgid && a->size == b->size && strcmp(a->msgid, b->msgid) == 0;
+}
+
+static size_t count_key(const struct ends *e, const struct end *k)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < e->n; i++)
+		n += same_key(&e->v[i], k);
+	return n;
+}
+
+/* Pairs ends: same file name first (a local rename), then a key that is
+ * unique on both sides.  Quadratic in the number of candidate ends, which
+ * only holds messages that left or arrived in this run. */
+static size_t match(struct ends *out, struct ends *in)
+{
+	size_t i, k, n = 0;
+
+	for (i = 0; i < in->n; i++) {
+		for (k = 0; k < out->n && in->v[i].uniq; k++) {
+			if (out->v[k].peer || !out->v[k].uniq || out->v[k].j == in->v[i].j ||
+			    strcmp(out->v[k].uniq, in->v[i].uniq) != 0)
+				continue;
+			out->v[k].peer = i + 1;
+			in->v[i].peer = k + 1;
+			n++;
+			break;
+		}
+	}
+	for (i = 0; i < in->n; i++) {
+		if (in->v[i].peer || !in->v[i].msgid || count_key(in, &in->v[i]) != 1 ||
+		    count_key(out, &in->v[i]) != 1)
+			continue;
+		for (k = 0; k < out->n; k++) {
+			if (out->v[k].peer || !same_key(&out->v[k], &in->v[i]) ||
+			    out->v[k].j == in->v[i].j)
+				continue;
+			out->v[k].peer = i + 1;
+			in->v[i].peer = k + 1;
+			n++;
+			break;
+		}
+	}
+	return n;
+}
+
+/* Per flag: a side that changed since the last sync wins. */
+static unsigned merge_flags(unsigned base, unsigned far, unsigned near)
+{
+	unsigned far_changed = far ^ base, near_changed = (near ^ base) & ~far_changed;
+
+	return (base & ~(far_changed | near_changed)) | (far & far_changed) | (near & near_changed);
+}
+
+/* The leaving record's actions (deletion, expunge, journal) are replaced by
+ * the move; so is the arriving transfer. */
+static void suppress(const struct end *out, const struct end *in)
+{
+	size_t i;
+
+	for (i = 0; i < out->j->plan.n; i++)
+		if (out->j->plan.acts[i].jr == out->jr)
+			out->j->suppress[i] = 1;
+	in->j->suppress[in->act] = 1;
+	out->j->moved_out++;
+}
+
+
+/* The arriving record of one move, kept across the three steps. */
+struct mv {
+	struct end *out, *in;
+	struct jrnl_msg rec;
+	unsigned near_flags, merged;
+	int done;
+};
+
+static void mv_free(struct mv *m, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(m[i].rec.near_uniq);
+		free(m[i].rec.msgid);
+	}
+	free(m);
+}
+
+/* Writes every arriving record (intent or confirmation) and, when
+ * confirming, drops the leaving records of the moves that were done. */
+static int mv_journal(struct chan *c, struct mv *m, size_t n, int confirm, struct fct_err *err)
+{
+	struct jrnl_txn *t;
+	size_t i;
+	int rc = 0;
+
+	if (jrnl_begin(c->j, &t, err) < 0)
+		return -1;
+	for (i = 0; i < n && rc == 0; i++) {
+		if (confirm && !m[i].done)
+			continue;
+		rc = jrnl_msg_put(t, m[i].in->j->box, &m[i].rec, err);
+		if (rc == 0 && confirm)
+			rc = jrnl_msg_del(t, m[i].out->j->box, m[i].out->j->r.jr[m[i].out->jr].id, err);
+	}
+	if (rc < 0) {
+		jrnl_abort(t);
+		return -1;
+	}
+	return jrnl_commit(t, err);
+}
+
+/* Moves made on the server: the local file follows by rename. */
+static void far_prepare(struct mv *m)
+{
+	const struct box_run *a = &m->out->j->r, *b = &m->in->j->r;
+	const struct jrnl_msg *old = &a->jr[m->out->jr];
+	const struct plan_far *f = &b->far[m->in->far];
+
+	m->near_flags = a->near[m->out->near].flags;
+	m->merged = merge_flags(old->flags, f->flags, m->near_flags);
+	m->rec.far_uid = f->uid;
+	m->rec.near_uniq = fct_xstrdup(m->out->uniq);
+	m->rec.msgid = m->out->msgid ? fct_xstrdup(m->out->msgid) : NULL;
+	m->rec.size = f->size;
+	m->rec.flags = f->flags; /* base: what the far side holds now */
+	m->rec.state = JRNL_PENDING_DOWNLOAD;
+}
+
+static void far_do(struct chan *c, struct mv *m)
+{
+	struct box_run *a = &m->out->j->r, *b = &m->in->j->r;
+	struct fct_err e;
+
+	if (md_move(a->nf, m->out->uniq, b->nf, &e) < 0) {
+		/* Gone meanwhile: the pending record makes the next run fetch it. */
+		fct_log_verbose(c->log, "%s: move into %s: %s", c->ch->name, b->box, e.msg);
+		return;
+	}
+	if (m->merged != m->near_flags && md_set_flags(b->nf, m->out->uniq, m->merged, &e) < 0)
+		fct_log_verbose(c->log, "%s: %s: %s", c->ch->name, b->box, e.msg);
+	m->rec.state = JRNL_SYNCED;
+	m->done = 1;
+	c->sum.moved_near++;
+}
+
+/* Moves made locally: UID MOVE on the server, grouped by folder pair. */
+static void near_prepare(struct mv *m)
+{
+	const struct box_run *a = &m->out->j->r, *b = &m->in->j->r;
+	const struct jrnl_msg *old = &a->jr[m->out->jr];
+	size_t fi = m->out->far;
+
+	m->near_flags = b->near[m->in->near].flags;
+	m->rec.near_uniq = fct_xstrdup(m->in->uniq);
+	m->rec.msgid = m->out->msgid ? fct_xstrdup(m->out->msgid) : NULL;
+	m->rec.size = old->size;
+	m->rec.flags = fi != PLAN_NONE ? a->far[fi].flags : old->flags;
+	m->merged = merge_flags(old->flags, m->rec.flags, m->near_flags);
+	m->rec.state = JRNL_PENDING_UPLOAD;
+	m->rec.upload_uidnext = b->fbox.uidnext;
+}
+
+static int select_for_move(struct chan *c, struct box_job *j, struct fct_err *err)
+{
+	struct imap_box bx;
+
+	if (c->selected == j)
+		return 0;
+	memset(&bx, 0, sizeof bx);
+	if (imap_select(c->im, j->far_name, 0, NULL, &bx, NULL, NULL, NULL, err) < 0)
+		return -1;
+	c->selected = j;
+	if (bx.uidvalidity != j->r.fbox.uidvalidity)
+		return fct_err_set(err, FCT_E_FOLDER, "%s: UIDVALIDITY changed during the run",
+		                   j->box);
+	return 0;
+}
+
+/* One UID MOVE for the moves [lo, hi) which share their folder pair. */
+static int near_group(struct chan *c, struct mv *m, size_t lo, size_t hi, struct fct_err *err)
+{
+	size_t i, n = hi - lo;
+	uint32_t *uids = fct_xcalloc(n, sizeof *uids), *dest = fct_xcalloc(n, sizeof *dest);
+	struct box_job *a = m[lo].out->j, *b = m[lo].in->j;
+	int rc;
+
+	for (i = 0; i < n; i++)
+		uids[i] = a->r.jr[m[lo + i].out->jr].far_uid;
+	rc = select_for_move(c, a, err);
+	if (rc == 0)
+		rc = imap_move(c->im, uids, n, b->far_name, dest, err);
+	for (i = 0; i < n && rc == 0; i++) {
+		struct mv *x = &m[lo + i];
+		struct fct_err e;
+
+		if (dest[i]) { /* else COPYUID was missing: the planner pairs it next run */
+			x->rec.far_uid = dest[i];
+			x->rec.state = JRNL_SYNCED;
+		}
+		if (x->merged != x->near_flags &&
+		    md_set_flags(b->r.nf, x->in->uniq, x->merged, &e) < 0)
+			fct_log_verbose(c->log, "%s: %s: %s", c->ch->name, b->box, e.msg);
+		x->done = 1;
+		c->sum.moved_far++;
+	}
+	free(uids);
+	free(dest);
+	return rc;
+}
+
+static int mv_cmp(const void *x, const void *y)
+{
+	const struct mv *a = x, *b = y;
+	uintptr_t ka = (uintptr_t)a->out->j, kb = (uintptr_t)b->out->j;
+
+	if (ka == kb) {
+		ka = (uintptr_t)a->in->j;
+		kb = (uintptr_t)b->in->j;
+	}
+	return ka < kb ? -1 : ka > kb;
+}
+
+static int run_side(struct chan *c, struct ends *out, struct ends *in, int side_far,
+                    struct fct_err *err)
+{
+	struct mv *m = fct_xcalloc(in->n + 1, sizeof *m);
+	size_t i, n = 0, lo;
+	int rc;
+
+	for (i = 0; i < in->n; i++) {
+		if (!in->v[i].peer)
+			continue;
+		m[n].in = &in->v[i];
+		m[n].out = &out->v[in->v[i].peer - 1];
+		if (side_far)
+			far_prepare(&m[n]);
+		else
+			near_prepare(&m[n]);
+		n++;
+	}
+	if (!side_far && n > 1)
+		qsort(m, n, sizeof *m, mv_cmp);
+	rc = n ? mv_journal(c, m, n, 0, err) : 0;
+	for (i = 0; i < n && rc == 0; i++)
+		suppress(m[i].out, m[i].in);
+	for (lo = 0; lo < n && rc == 0; lo = i) {
+		if (side_far) {
+			far_do(c, &m[lo]);
+			i = lo + 1;
+			continue;
+		}
+		for (i = lo + 1; i < n && mv_cmp(&m[lo], &m[i]) == 0; i++)
+			;
+		rc = near_group(c, m, lo, i, err);
+	}
+	if (n && rc == 0)
+		rc = mv_journal(c, m, n, 1, err);
+	mv_free(m, n);
+	return rc;
+}
 
 int moves_apply(struct chan *c, struct box_job **jobs, size_t n, struct fct_err *err)
 {
-	(void)c; (void)jobs; (void)n; (void)err;
-	return 0;
+	struct ends out = {0}, in = {0};
+	size_t i;
+	int side, rc = 0;
+
+	for (side = 1; side >= 0 && rc == 0; side--) {
+		/* Local moves need MOVE, or COPY with UIDPLUS to expunge one message. */
+		if (!side && !(c->caps & (IMAP_CAP_MOVE | IMAP_CAP_UIDPLUS)))
+			break;
+		out.n = in.n = 0;
+		for (i = 0; i < n; i++)
+			collect(jobs[i], side, &out, &in);
+		if (out.n && in.n && match(&out, &in))
+			rc = run_side(c, &out, &in, side, err);
+	}
+	free(out.v);
+	free(in.v);
+	return rc;
 }

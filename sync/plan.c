@@ -82,6 +82,16 @@ static void emit_rec(struct ctx *c, enum plan_kind k, size_t f, size_t n, size_t
 	a->state = state;
 }
 
+/* DELETE_FAR is a flag change too (add = \Deleted), counted apart. */
+static void emit_del_far(struct ctx *c, size_t f, size_t n, size_t j, unsigned flags, int state)
+{
+	struct plan_action *a = emit(c, PLAN_DELETE_FAR, f, n, j);
+
+	a->flags = flags;
+	a->add = DEL;
+	a->state = state;
+}
+
 static void emit_flags(struct ctx *c, enum plan_kind k, size_t f, size_t n, size_t j,
 		       unsigned from, unsigned to)
 {
@@ -115,6 +125,13 @@ static int in_window(const struct ctx *c, size_t f)
 	return c->window_min == 0 || c->in->far[f].uid >= c->window_min;
 }
 
+/* Outside the max_messages window and not kept for its flags. */
+static int expires(const struct ctx *c, size_t f, unsigned flags)
+{
+	return !in_window(c, f) && !(flags & FCT_F_FLAGGED) &&
+	       (c->cfg->expire_unread || (flags & FCT_F_SEEN));
+}
+
 /* ---- one side alone ---- */
 
 /* A known far message whose near copy is gone. */
@@ -123,9 +140,15 @@ static void far_alone(struct ctx *c, size_t j, size_t f)
 	const struct plan_cfg *cfg = c->cfg;
 	unsigned F = far_flags(c, f);
 
+	/* Its near copy may have been expired by a run that stopped before
+	 * recording it: an absence there is never a deletion to push. */
+	if (!(cfg->expunge_far && (F & DEL)) && expires(c, f, F)) {
+		emit_rec(c, PLAN_JR_UPDATE, f, PLAN_NONE, j, F, PLAN_JR_FAR_ONLY);
+		return;
+	}
 	if (cfg->ops & PLAN_PUSH_DELETE) {
 		if (!(F & DEL))
-			emit_rec(c, PLAN_DELETE_FAR, f, PLAN_NONE, j, F | DEL, PLAN_JR_FAR_ONLY);
+			emit_del_far(c, f, PLAN_NONE, j, F | DEL, PLAN_JR_FAR_ONLY);
 		F |= DEL;
 	}
 	if (cfg->expunge_far && (F & DEL)) {
@@ -175,7 +198,7 @@ static void merge_flags(const struct ctx *c, struct merge *m)
 static void far_dies(struct ctx *c, size_t j, size_t f, size_t n, const struct merge *m)
 {
 	if (!(m->F & DEL))
-		emit_rec(c, PLAN_DELETE_FAR, f, n, j, m->F | DEL, PLAN_JR_SYNCED);
+		emit_del_far(c, f, n, j, m->F | DEL, PLAN_JR_SYNCED);
 	emit(c, PLAN_EXPUNGE_FAR, f, n, j);
 	if ((c->cfg->ops & PLAN_PULL_DELETE) || (c->cfg->expunge_near && (m->N2 & DEL))) {
 		emit(c, PLAN_DELETE_NEAR, f, n, j);
@@ -196,7 +219,7 @@ static void near_dies(struct ctx *c, size_t j, size_t f, size_t n, const struct 
 		/* \Deleted itself goes as DELETE_FAR so it is counted as one. */
 		emit_flags(c, PLAN_FLAGS_FAR, f, n, j, m->F, (F2 & ~DEL) | (m->F & DEL));
 		if (!(m->F & DEL))
-			emit_rec(c, PLAN_DELETE_FAR, f, n, j, F2 | DEL, PLAN_JR_FAR_ONLY);
+			emit_del_far(c, f, n, j, F2 | DEL, PLAN_JR_FAR_ONLY);
 		F2 |= DEL;
 		if (c->cfg->expunge_far) {
 			emit(c, PLAN_EXPUNGE_FAR, f, n, j);
@@ -223,7 +246,7 @@ static void both_present(struct ctx *c, size_t j, size_t f, size_t n, unsigned b
 	near_dead = cfg->expunge_near && (m.N2 & DEL);
 	if (far_dead && near_dead) {
 		if (!(m.F & DEL))
-			emit_rec(c, PLAN_DELETE_FAR, f, n, j, m.F | DEL, PLAN_JR_SYNCED);
+			emit_del_far(c, f, n, j, m.F | DEL, PLAN_JR_SYNCED);
 		emit(c, PLAN_EXPUNGE_FAR, f, n, j);
 		emit(c, PLAN_DELETE_NEAR, f, n, j);
 		emit(c, PLAN_JR_FORGET, f, n, j);
@@ -238,8 +261,7 @@ static void both_present(struct ctx *c, size_t j, size_t f, size_t n, unsigned b
 		return;
 	}
 	emit_flags(c, PLAN_FLAGS_FAR, f, n, j, m.F, m.F2);
-	if (!in_window(c, f) && !(m.N2 & FCT_F_FLAGGED) &&
-	    (cfg->expire_unread || (m.N2 & FCT_F_SEEN))) {
+	if (expires(c, f, m.N2)) {
 		emit(c, PLAN_DELETE_NEAR, f, n, j);
 		emit_rec(c, PLAN_JR_UPDATE, f, n, j, m.F2, PLAN_JR_FAR_ONLY);
 		return;
@@ -317,21 +339,27 @@ static unsigned far_new_op(const struct ctx *c, size_t f)
 
 /* ---- input checks and indexes ---- */
 
-static size_t far_find(const struct plan_in *in, uint32_t uid)
+/* Index of the first far message with UID >= uid (nfar if none). */
+static size_t far_lower(const struct plan_in *in, uint32_t uid)
 {
 	size_t lo = 0, hi = in->nfar;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (in->far[mid].uid == uid)
-			return mid;
 		if (in->far[mid].uid < uid)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return PLAN_NONE;
+	return lo;
+}
+
+static size_t far_find(const struct plan_in *in, uint32_t uid)
+{
+	size_t i = far_lower(in, uid);
+
+	return i < in->nfar && in->far[i].uid == uid ? i : PLAN_NONE;
 }
 
 static size_t near_find(const struct plan_in *in, const char *uniq)
@@ -350,6 +378,38 @@ static size_t near_find(const struct plan_in *in, const char *uniq)
 			hi = mid;
 	}
 	return PLAN_NONE;
+}
+
+/* What each state must link; anything else is a corrupt journal, and
+ * guessing could delete mail. */
+static int check_record(const struct plan_jr *r, struct fct_err *err)
+{
+	int need_far = 0, need_near = 0;
+
+	switch (r->state) {
+	case PLAN_JR_SYNCED:
+	case PLAN_JR_PENDING_MOVE:
+		need_far = need_near = 1;
+		break;
+	case PLAN_JR_PENDING_DOWNLOAD:
+	case PLAN_JR_FAR_ONLY:
+		need_far = 1;
+		break;
+	case PLAN_JR_PENDING_UPLOAD:
+	case PLAN_JR_NEAR_ONLY:
+		need_near = 1;
+		break;
+	case PLAN_JR_SKIPPED:
+		need_far = !r->near_uniq;
+		break;
+	default:
+		return fct_err_set(err, FCT_E_FOLDER, "plan: journal record %llu has unknown state %d",
+				   (unsigned long long)r->id, r->state);
+	}
+	if ((need_far && !r->far_uid) || (need_near && !r->near_uniq))
+		return fct_err_set(err, FCT_E_FOLDER, "plan: journal record %llu (state %d) lacks its %s link",
+				   (unsigned long long)r->id, r->state, need_far && !r->far_uid ? "far" : "near");
+	return 0;
 }
 
 static int check_input(const struct plan_in *in, struct fct_err *err)
@@ -374,16 +434,9 @@ static int check_input(const struct plan_in *in, struct fct_err *err)
 					   "plan: near listing not sorted by name ('%s' after '%s')",
 					   in->near[i].uniq, in->near[i - 1].uniq);
 	}
-	for (i = 0; i < in->njr; i++) {
-		const struct plan_jr *r = &in->jr[i];
-
-		if (r->state < PLAN_JR_SYNCED || r->state > PLAN_JR_SKIPPED)
-			return fct_err_set(err, FCT_E_FOLDER, "plan: journal record %llu has unknown state %d",
-					   (unsigned long long)r->id, r->state);
-		if (r->far_uid == 0 && !r->near_uniq)
-			return fct_err_set(err, FCT_E_FOLDER, "plan: journal record %llu links nothing",
-					   (unsigned long long)r->id);
-	}
+	for (i = 0; i < in->njr; i++)
+		if (check_record(&in->jr[i], err) < 0)
+			return -1;
 	return 0;
 }
 
@@ -414,7 +467,28 @@ static int jr_order(const void *pa, const void *pb)
 /* Records that still mean something when the far UIDs do not. */
 static int survives_matching(const struct plan_jr *r)
 {
-	return r->far_uid == 0 && (r->state == PLAN_JR_NEAR_ONLY || r->state == PLAN_JR_SKIPPED);
+	return r->state == PLAN_JR_NEAR_ONLY || (r->state == PLAN_JR_SKIPPED && r->far_uid == 0);
+}
+
+/* A listed far UID that only a NEAR_ONLY record names is that gone
+ * message echoed back (a listing rebuilt from the journal) or a contradiction:
+ * leave it alone rather than fetch it as new. */
+static void shadow_near_only(struct ctx *c)
+{
+	const struct plan_in *in = c->in;
+	size_t j, f;
+
+	if (c->matching)
+		return;
+	for (j = 0; j < in->njr; j++) {
+		if (in->jr[j].state != PLAN_JR_NEAR_ONLY || !in->jr[j].far_uid)
+			continue;
+		f = far_find(in, in->jr[j].far_uid);
+		if (f != PLAN_NONE && c->far_jr[f] == PLAN_NONE) {
+			c->far_jr[f] = j;
+			c->far_done[f] = 1;
+		}
+	}
 }
 
 /* Links records to the listings; two records claiming one message is a
@@ -427,14 +501,16 @@ static int link_records(struct ctx *c, struct fct_err *err)
 	for (k = 0; k < in->njr; k++) {
 		size_t j = (size_t)(c->ord[k] - in->jr);
 		const struct plan_jr *r = c->ord[k];
-		int usable_far = !c->matching || survives_matching(r);
-		size_t f = (r->far_uid && usable_far) ? far_find(in, r->far_uid) : PLAN_NONE;
+		/* A NEAR_ONLY record's far UID names a message gone for good, maybe
+		 * in an older UID space: it must not capture a current one. */
+		int far_ok = r->far_uid && !c->matching && r->state != PLAN_JR_NEAR_ONLY;
+		size_t f = far_ok ? far_find(in, r->far_uid) : PLAN_NONE;
 		size_t n = r->near_uniq ? near_find(in, r->near_uniq) : PLAN_NONE;
 
-		if (k > 0 && r->far_uid && r->far_uid == c->ord[k - 1]->far_uid && !c->matching)
-			return fct_err_set(err, FCT_E_FOLDER, "plan: journal links far UID %u twice",
-					   r->far_uid);
 		if (f != PLAN_NONE) {
+			if (c->far_jr[f] != PLAN_NONE)
+				return fct_err_set(err, FCT_E_FOLDER, "plan: journal links far UID %u twice",
+						   r->far_uid);
 			c->far_jr[f] = j;
 			c->jr_far[j] = f;
 		}
@@ -446,6 +522,7 @@ static int link_records(struct ctx *c, struct fct_err *err)
 			c->jr_near[j] = n;
 		}
 	}
+	shadow_near_only(c);
 	return 0;
 }
 
@@ -468,10 +545,10 @@ static void claim_upload(struct ctx *c, size_t j)
 	const struct plan_jr *r = &in->jr[j];
 	size_t f;
 
-	for (f = 0; f < in->nfar; f++) {
+	for (f = far_lower(in, r->upload_uidnext); f < in->nfar; f++) {
 		const struct plan_far *m = &in->far[f];
 
-		if (m->uid < r->upload_uidnext || c->far_jr[f] != PLAN_NONE)
+		if (c->far_jr[f] != PLAN_NONE)
 			continue;
 		if (m->size == r->size && same_msgid(m->msgid, r->msgid)) {
 			c->far_jr[f] = j;
@@ -547,13 +624,6 @@ static int key_cmp(const void *pa, const void *pb)
 	return (a->idx > b->idx) - (a->idx < b->idx);
 }
 
-static int near_in_pool(const struct ctx *c, size_t n)
-{
-	size_t j = c->near_jr[n];
-
-	return j == PLAN_NONE || !survives_matching(&c->in->jr[j]);
-}
-
 static void match_pairs(struct ctx *c)
 {
 	const struct plan_in *in = c->in;
@@ -564,7 +634,7 @@ static void match_pairs(struct ctx *c)
 		if (in->far[i].msgid && *in->far[i].msgid && c->far_jr[i] == PLAN_NONE)
 			k[nk++] = (struct key){ in->far[i].msgid, in->far[i].size, 0, i };
 	for (i = 0; i < in->nnear; i++)
-		if (in->near[i].msgid && *in->near[i].msgid && near_in_pool(c, i))
+		if (in->near[i].msgid && *in->near[i].msgid)
 			k[nk++] = (struct key){ in->near[i].msgid, in->near[i].size, 1, i };
 	qsort(k, nk, sizeof *k, key_cmp);
 	for (i = 0; i < nk; i = e) {
@@ -656,14 +726,23 @@ static void rematch_record(struct ctx *c, size_t j, size_t n)
 	both_present(c, j, f, n, base, PLAN_JR_SYNCED);
 }
 
+static int shadows(const struct ctx *c, size_t j)
+{
+	size_t f;
+
+	if (c->matching || !c->in->jr[j].far_uid)
+		return 0;
+	f = far_find(c->in, c->in->jr[j].far_uid);
+	return f != PLAN_NONE && c->far_jr[f] == j;
+}
+
 static void one_side_record(struct ctx *c, size_t j, size_t f, size_t n)
 {
 	const struct plan_jr *r = &c->in->jr[j];
 
-	/* The side said absent is there after all (restored by hand): the
-	 * record is a plain link again. */
-	if ((r->state == PLAN_JR_FAR_ONLY && n != PLAN_NONE) ||
-	    (r->state == PLAN_JR_NEAR_ONLY && f != PLAN_NONE)) {
+	/* The near file said absent is there after all (restored by hand):
+	 * the record is a plain link again. */
+	if (r->state == PLAN_JR_FAR_ONLY && n != PLAN_NONE) {
 		as_synced(c, j, f, n, r->flags, r->state);
 		return;
 	}
@@ -675,12 +754,16 @@ static void one_side_record(struct ctx *c, size_t j, size_t f, size_t n)
 			emit(c, PLAN_JR_FORGET, f, PLAN_NONE, j);
 		}
 	} else if (r->state == PLAN_JR_NEAR_ONLY) {
-		if (n == PLAN_NONE)
-			emit(c, PLAN_JR_FORGET, PLAN_NONE, n, j);
-		else if (c->cfg->expunge_near && (near_flags(c, n) & DEL)) {
+		/* While it shadows a listed far UID the record stays, or that
+		 * message would be fetched next time. */
+		int keep = shadows(c, j);
+
+		if (n != PLAN_NONE && c->cfg->expunge_near && (near_flags(c, n) & DEL))
 			emit(c, PLAN_DELETE_NEAR, PLAN_NONE, n, j);
+		else if (n != PLAN_NONE)
+			return;
+		if (!keep)
 			emit(c, PLAN_JR_FORGET, PLAN_NONE, n, j);
-		}
 	} else if (r->far_uid) { /* SKIPPED on the far side */
 		if (f == PLAN_NONE)
 			emit(c, PLAN_JR_FORGET, f, PLAN_NONE, j);
@@ -699,7 +782,9 @@ static void do_record(struct ctx *c, size_t j)
 	const struct plan_jr *r = &c->in->jr[j];
 	size_t f = c->jr_far[j], n = c->jr_near[j];
 
-	if (c->matching && !survives_matching(r)) {
+	/* A surviving record whose near copy found its far twin is linked
+	 * too: fetching the twin would make a duplicate. */
+	if (c->matching && (!survives_matching(r) || (n != PLAN_NONE && c->near_pair[n] != PLAN_NONE))) {
 		rematch_record(c, j, n);
 		return;
 	}

@@ -42,7 +42,9 @@
  *
  * New messages.  A far UID unknown to the journal is "new" if it is >=
  * cfg->far_uidnext_journal (needs PULL_NEW) and "old" below it (needs
- * PULL_RENEW).  A near message unknown to the journal is new (PUSH_NEW).
+ * PULL_RENEW; so with PULL_RENEW but not PULL_NEW a new message is left
+ * for the next run, where it is old).  A near message unknown to the
+ * journal is new (PUSH_NEW).
  * Records in state SKIPPED are re-tried under PULL_RENEW / PUSH_RENEW when
  * they now fit max_size.  A transfer is DOWNLOAD / UPLOAD (flags = the
  * source's flags; the record ends SYNCED) unless:
@@ -59,11 +61,13 @@
  * messages below it are not downloaded; synced messages below it are
  * removed near (DELETE_NEAR, never on the far side) and their record
  * becomes FAR_ONLY so they are never downloaded again -- unless the near
- * copy is flagged, or unread (no Seen) and !expire_unread.
+ * copy is flagged, or unread (no Seen) and !expire_unread.  A missing near
+ * copy of a far message that would expire is taken as expired (FAR_ONLY),
+ * not as a deletion to push.
  *
  * UIDVALIDITY change (cfg->uidvalidity_changed) and adoption (empty
- * journal): every far UID in the journal is meaningless.  Far messages and
- * near messages not linked by a surviving record are matched by
+ * journal): every far UID in the journal is meaningless.  All far and near
+ * messages are matched by
  * (Message-ID, size): a key held by exactly one far and exactly one near
  * message is a PAIR (no transfer; flags merged with the old record's flags
  * as base if the near message had one, else with the intersection of both
@@ -71,18 +75,26 @@
  * messages on a side, or a message without Message-ID, is never merged: it
  * is transferred as new per the ops (and counted in plan->ambiguous when it
  * had a Message-ID).  Records linking a far UID are rewritten by the PAIR or
- * forgotten; records with far_uid 0 (NEAR_ONLY, near-side SKIPPED) survive.
- * Deletions are never inferred in this mode.  Under uidvalidity_changed
- * every far message counts as new (PULL_NEW).
+ * forgotten; NEAR_ONLY and near-side SKIPPED records survive unchanged
+ * unless their near message is matched (then they are rewritten too).
+ * No deletion is inferred from a message's absence in this mode (expunge
+ * of flagged messages still applies).  Under uidvalidity_changed every far
+ * message counts as new (PULL_NEW).
  *
- * ORDER.  The plan is deterministic.  Actions are grouped per message; a
- * group's actions are contiguous and must be executed in order.  Groups come
- * as: journal records sorted by (far UID, near uniq, id) -- far_uid 0 last
- * --, then matched pairs by far UID, then unknown far messages by UID, then
- * unknown near messages by uniq.  The executor may batch actions of the same
- * kind across groups (one UID STORE, one UID EXPUNGE) provided each group's
- * own order is kept (DELETE_FAR before its EXPUNGE_FAR, side effects before
- * the JR_UPDATE / JR_FORGET that follows them).
+ * ORDER.  The plan is deterministic.  Actions are grouped per message, a
+ * group's actions contiguous and listed in a valid execution order.  Groups
+ * come as: journal records sorted by (far UID, near uniq, id) -- far_uid 0
+ * last --, then matched pairs by far UID, then unknown far messages by UID,
+ * then unknown near messages by uniq.  The executor may batch by kind across
+ * groups (one UID STORE, one UID EXPUNGE) and run the near and far side
+ * effects of a group in either order, provided: PAIR and SKIP_TOO_BIG come
+ * before the group's side effects; FLAGS_FAR / DELETE_FAR before the
+ * group's EXPUNGE_FAR; JR_UPDATE / JR_FORGET after the group's side
+ * effects; DOWNLOAD / UPLOAD record their own intents.  A crash anywhere in
+ * between leaves a state the rules resolve without losing a message: e.g.
+ * a near copy removed by max_messages expiry whose JR_UPDATE (FAR_ONLY) was
+ * not written is not taken for a deletion, since a missing near copy of a
+ * message that would expire is never pushed as one.
  *
  * RECORD IDENTITY.  A record-writing action (DOWNLOAD, UPLOAD, PAIR,
  * SKIP_TOO_BIG, JR_UPDATE, JR_FORGET) names an existing record by jr, or,
@@ -105,9 +117,9 @@
  * (the transfer is planned again when the rules still ask for it, else the
  * record is forgotten).  Never duplicate, never lose:
  *   PENDING_DOWNLOAD  near_uniq recorded and in the near listing: landed.
- *                     near_uniq NULL: landed if exactly the first near
- *                     message unknown to the journal with the same
- *                     Message-ID and size (by name order) exists.
+ *                     near_uniq NULL: landed if a near message unknown to
+ *                     the journal has the record's Message-ID and size
+ *                     (the first by name is taken).
  *                     Otherwise not landed: DOWNLOAD again (reusing the
  *                     record) or JR_FORGET if the far message is gone.
  *   PENDING_UPLOAD    far_uid recorded (APPENDUID seen): landed, even if the
@@ -125,8 +137,13 @@
  *                     (a missing file was deleted, rename is atomic).
  *   SYNCED / FAR_ONLY / NEAR_ONLY / SKIPPED are final states: the rules
  *                     above apply as usual.  A FAR_ONLY record whose near
- *                     file is listed again (or NEAR_ONLY whose far UID is)
- *                     is handled as SYNCED: the link is plain again.
+ *                     file is listed again (restored by hand) is handled
+ *                     as SYNCED.  A NEAR_ONLY record's far UID does not
+ *                     link: it may belong to an older UID space.  A listed
+ *                     far message with that UID that no other record links
+ *                     is left alone (not fetched as new): it is the gone
+ *                     message echoed by a listing rebuilt from the journal.
+ *                     Executors should not list NEAR_ONLY UIDs at all.
  * A crash between a side effect and a later action of the same group
  * (e.g. after EXPUNGE_FAR, before DELETE_NEAR) leaves a record that the
  * ordinary rules finish next time (far gone -> PULL_DELETE -> delete near).
@@ -134,8 +151,11 @@
  *
  * INPUT CHECKS.  far must be sorted by strictly increasing uid (no 0), near
  * by strictly increasing strcmp(uniq); the journal may come in any order but
- * must not link one far UID or one near uniq twice.  Violations return -1
- * with FCT_E_FOLDER and a message; nothing is planned from bad input.
+ * must not link one far UID or one near uniq twice, and each record must
+ * link what its state needs (SYNCED, PENDING_MOVE: both; PENDING_DOWNLOAD,
+ * FAR_ONLY: a far UID; PENDING_UPLOAD, NEAR_ONLY: a near uniq; SKIPPED:
+ * either).  Violations return -1 with FCT_E_FOLDER and a message; nothing
+ * is planned from bad input.
  */
 #ifndef FACTEUR_PLAN_H
 #define FACTEUR_PLAN_H
@@ -237,8 +257,8 @@ struct plan_action {
 	/* DOWNLOAD/UPLOAD: flags of the new copy.  FLAGS_*: the side's flags
 	 * afterwards.  PAIR/JR_UPDATE/SKIP_TOO_BIG: the record's base.  */
 	unsigned flags;
-	unsigned add, del; /* FLAGS_*: bits to add / remove */
-	int state;       /* record state after this action (enum plan_jr_state) */
+	unsigned add, del; /* FLAGS_*: bits to add / remove; DELETE_FAR: add = \Deleted */
+	int state;       /* record-writing kinds: the record's state afterwards */
 };
 
 struct plan_in {

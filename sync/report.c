@@ -19,6 +19,8 @@ void report_from_counts(struct report *r, const struct sync_counts *s)
 	r->too_big = s->act[PLAN_SKIP_TOO_BIG];
 	r->paired = s->act[PLAN_PAIR];
 	r->ambiguous = s->ambiguous;
+	r->moved_near = s->moved_near;
+	r->moved_far = s->moved_far;
 	r->bytes_down = s->bytes_down;
 	r->bytes_up = s->bytes_up;
 	r->wire_in = s->wire_in;
@@ -65,10 +67,11 @@ static void print_json(const struct report *r, FILE *out)
 	        ",\"boxes\":%zu,\"boxes_failed\":%zu,\"pulled\":%zu,\"pushed\":%zu,"
 	        "\"flags_far\":%zu,\"flags_near\":%zu,\"deleted_far\":%zu,\"deleted_near\":%zu,"
 	        "\"expunged_far\":%zu,\"too_big\":%zu,\"ambiguous\":%zu,\"paired\":%zu,"
+	        "\"moved_near\":%zu,\"moved_far\":%zu,"
 	        "\"bytes_down\":%llu,\"bytes_up\":%llu,\"wire_in\":%llu,\"wire_out\":%llu}\n",
 	        r->boxes, r->boxes_failed, r->pulled, r->pushed, r->flags_far, r->flags_near,
 	        r->deleted_far, r->deleted_near, r->expunged_far, r->too_big, r->ambiguous,
-	        r->paired, (unsigned long long)r->bytes_down, (unsigned long long)r->bytes_up,
+	        r->paired, r->moved_near, r->moved_far, (unsigned long long)r->bytes_down, (unsigned long long)r->bytes_up,
 	        r->wire_in, r->wire_out);
 	fflush(out);
 }
@@ -81,12 +84,13 @@ void report_print(const struct report *r, int json, const struct fct_log *log, F
 	}
 	fct_log_info(log,
 	             "%s%s: %zu box%s; pulled %zu (%llu bytes), pushed %zu (%llu bytes); "
-	             "flags %zu far, %zu near; deleted %zu far, %zu near; expunged %zu far"
-	             "%s%zu too big, %zu paired without transfer",
+	             "flags %zu far, %zu near; deleted %zu far, %zu near; expunged %zu far; "
+	             "moved %zu far, %zu near; %zu too big, %zu paired without transfer",
 	             r->dry_run ? "(dry run) " : "", r->channel, r->boxes, r->boxes == 1 ? "" : "es",
 	             r->pulled, (unsigned long long)r->bytes_down, r->pushed,
 	             (unsigned long long)r->bytes_up, r->flags_far, r->flags_near, r->deleted_far,
-	             r->deleted_near, r->expunged_far, "; ", r->too_big, r->paired);
+	             r->deleted_near, r->expunged_far, r->moved_far, r->moved_near, r->too_big,
+	             r->paired);
 }
 
 static void setenv_num(const char *name, unsigned long long v)

@@ -16,7 +16,7 @@ struct report {
 	int dry_run;
 	size_t boxes, boxes_failed;
 	size_t pulled, pushed, flags_far, flags_near, deleted_far, deleted_near, expunged_far;
-	size_t too_big, ambiguous, paired;
+	size_t too_big, ambiguous, paired, moved_near, moved_far;
 	uint64_t bytes_down, bytes_up;
 	unsigned long long wire_in, wire_out;
 };

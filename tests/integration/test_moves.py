@@ -1,0 +1,178 @@
+"""Moves are moves: a message filed into another folder on one side is moved
+on the other, not transferred again.  Checked with imaplib and
+mailbox.Maildir, and the bytes on the wire are counted by a relay in the
+test, not by facteur."""
+
+import os
+
+import mailbox
+import pytest
+
+import util
+from counting_proxy import CountingProxy
+from test_sync import World, seed_far, world  # noqa: F401 (fixture)
+
+N_MOVED = 1000
+BODY = 20000
+
+
+@pytest.fixture
+def proxied(dovecot, tmp_path):
+    proxy = CountingProxy(dovecot.ports["imaps"])
+    w = World(dovecot, tmp_path)
+    ports = dict(dovecot.ports, imaps=proxy.port)
+    w.cfg = util.make_config(w.tmp, w.user, ports, dovecot.cert)
+    w.mail = w.cfg.maildir
+    yield w, proxy
+    w.close()
+    proxy.close()
+
+
+def moved_bytes(msgs):
+    return sum(len(m.data) for m in msgs)
+
+
+def uid_move_all(imap, src, dst, msgs):
+    util.check(imap.select(util.q(src)), "SELECT")
+    uids = [str(util.find_uid(imap, m.message_id)) for m in msgs]
+    for i in range(0, len(uids), 200):
+        util.check(imap.uid("MOVE", ",".join(uids[i:i + 200]), util.q(dst)), "MOVE")
+
+
+def local_folder_of(root, mid):
+    return util.maildir_messages(root)[mid][1]
+
+
+def test_server_moves_are_renamed_locally(proxied):
+    w, proxy = proxied
+    msgs = seed_far(w, "INBOX", 51, N_MOVED, max_body=BODY)
+    util.create_folder(w.imap, "Archive")
+    w.sync()
+    before = {m.message_id: util.maildir_messages(w.mail)[m.message_id] for m in msgs[:3]}
+    assert all(v[1] == "INBOX" for v in before.values())
+    uid_move_all(w.imap, "INBOX", "Archive", msgs)
+    proxy.reset()
+    w.sync()
+    near = w.near()
+    assert all(near[m.message_id][1] == "Archive" for m in msgs)
+    assert len(near) == N_MOVED
+    assert proxy.down < 0.01 * moved_bytes(msgs), (proxy.down, moved_bytes(msgs))
+    w.assert_converged()
+    w.sync()
+    w.assert_converged()
+
+
+def test_local_moves_become_uid_move(proxied):
+    w, proxy = proxied
+    msgs = seed_far(w, "INBOX", 52, N_MOVED, max_body=BODY)
+    util.create_folder(w.imap, "Archive")
+    w.sync()
+    inbox, archive = (os.path.join(w.mail, f) for f in ("INBOX", "Archive"))
+    for sub in ("cur", "new"):
+        for name in os.listdir(os.path.join(inbox, sub)):
+            os.rename(os.path.join(inbox, sub, name), os.path.join(archive, sub, name))
+    proxy.reset()
+    w.sync()
+    far = w.far_all()
+    assert all(far[m.message_id][1] == "Archive" for m in msgs)
+    assert len(far) == N_MOVED
+    assert proxy.up < 0.01 * moved_bytes(msgs), (proxy.up, moved_bytes(msgs))
+    w.assert_converged()
+
+
+def test_copy_then_delete_locally_is_a_move(world):
+    msgs = seed_far(world, "INBOX", 53, 4)
+    util.create_folder(world.imap, "Work")
+    world.sync()
+    # A mail client that copies the file under a new name, then deletes it.
+    src = mailbox.Maildir(os.path.join(world.mail, "INBOX"), create=False)
+    dst = mailbox.Maildir(os.path.join(world.mail, "Work"), create=False)
+    for key, msg in list(src.items()):
+        if msg["Message-ID"] == msgs[0].message_id:
+            dst.add(msg)
+            src.remove(key)
+    rc, out, err = util.run_facteur(["-a", "--json"], world.cfg, check_rc=0)
+    assert '"moved_far":1' in out and '"pushed":0' in out, out
+    assert world.far_all()[msgs[0].message_id][1] == "Work"
+    world.assert_converged()
+
+
+def test_duplicate_message_ids_are_never_merged(world):
+    a = seed_far(world, "INBOX", 54, 2)
+    util.create_folder(world.imap, "Work")
+    # Two different messages with one Message-ID and one size: identity is
+    # ambiguous, so they must be transferred, never merged or lost.
+    d = bytearray(a[0].data)
+    d[-3] = ord("Z") if d[-3] != ord("Z") else ord("Y")
+    twin = a[0]._replace(data=bytes(d))
+    assert len(twin.data) == len(a[0].data) and twin.data != a[0].data
+    util.append(world.imap, "INBOX", twin)
+    world.sync()
+    assert len(util.maildir_list(world.mail)) == 3
+    util.check(world.imap.select(util.q("INBOX")), "SELECT")
+    util.check(world.imap.uid("MOVE", "1:*", util.q("Work")), "MOVE")
+    world.sync()
+    listing = util.maildir_list(world.mail)
+    assert sorted(f for _, _, f, _ in listing) == ["Work"] * 3
+    world.sync()
+    assert len(util.server_list(world.imap, "Work")) == 3
+    work = mailbox.Maildir(os.path.join(world.mail, "Work"), create=False)
+    bodies = [work.get_bytes(k) for k in work.keys()]
+    assert bytes(d).replace(b"\r\n", b"\n") in bodies
+    assert a[0].data.replace(b"\r\n", b"\n") in bodies
+
+
+def test_folder_renamed_on_server(proxied):
+    w, proxy = proxied
+    msgs = seed_far(w, "Projects", 55, 30, max_body=BODY)
+    w.sync()
+    util.check(w.imap.rename(util.q("Projects"), util.q("Projects-2025")), "RENAME")
+    proxy.reset()
+    w.sync()
+    assert sorted(util.maildir_folders(w.mail)) == ["INBOX", "Projects-2025"]
+    assert all(w.near()[m.message_id][1] == "Projects-2025" for m in msgs)
+    assert proxy.down < 0.05 * moved_bytes(msgs), (proxy.down, moved_bytes(msgs))
+    w.sync()
+    assert "Projects" not in util.server_folders(w.imap)
+    w.assert_converged()
+
+
+def test_folder_renamed_locally(proxied):
+    w, proxy = proxied
+    msgs = seed_far(w, "Projects", 56, 30, max_body=BODY)
+    w.sync()
+    os.rename(os.path.join(w.mail, "Projects"), os.path.join(w.mail, "Attic"))
+    proxy.reset()
+    w.sync()
+    far = w.far_all()
+    assert all(far[m.message_id][1] == "Attic" for m in msgs)
+    assert "Projects" not in util.server_folders(w.imap)
+    assert proxy.up < 0.05 * moved_bytes(msgs), (proxy.up, moved_bytes(msgs))
+    w.sync()
+    w.assert_converged()
+
+
+def test_server_folder_deleted_without_remove_loses_nothing(world):
+    msgs = seed_far(world, "Old", 57, 5)
+    world.sync()
+    util.check(world.imap.delete(util.q("Old")), "DELETE")
+    world.sync()  # the folder comes back on the server...
+    world.sync()  # ...and its messages with it: Remove was not set
+    assert sorted(m for m, (_, f) in world.far_all().items() if f == "Old") == \
+        sorted(m.message_id for m in msgs)
+    world.assert_converged()
+
+
+def test_server_folder_deleted_with_remove(dovecot, tmp_path):
+    w = World(dovecot, tmp_path, Remove="Both")
+    try:
+        seed_far(w, "Old", 58, 5)
+        w.sync()
+        util.check(w.imap.delete(util.q("Old")), "DELETE")
+        w.sync()
+        assert "Old" not in util.maildir_folders(w.mail)
+        w.sync()
+        assert "Old" not in util.server_folders(w.imap)
+        w.assert_converged()
+    finally:
+        w.close()
