@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -86,9 +87,15 @@ def measure(cmd, env, relay, logdir, label, timeout=None):
         # A hung tool (seen with OfflineIMAP) must not hang the bench.
         timer = threading.Timer(timeout, _kill_group, (p.pid,))
         timer.start()
-        _, status, ru = os.wait4(p.pid, 0)
+        try:
+            _, status, ru = os.wait4(p.pid, 0)
+        except BaseException:
+            _kill_group(p.pid)  # interrupted: leave no tool running
+            os.waitpid(p.pid, 0)
+            raise
+        finally:
+            timer.cancel()
         wall = time.monotonic() - t0
-        timer.cancel()
     p.returncode = os.waitstatus_to_exitcode(status)
     up, down = relay.counts() if relay else (0, 0)
     try:
@@ -103,7 +110,7 @@ def measure(cmd, env, relay, logdir, label, timeout=None):
             tail = f.read()[-400:].decode(errors="replace").strip()
         r["error"] = tail.splitlines()[-1] if tail else "exit %d" % p.returncode
         if wall >= timeout:
-            r["error"] = "killed after %.0f s (hung)" % timeout
+            r["error"] = "killed at the %.0f s time limit" % timeout
         log("%s: exit %d: %s" % (label, p.returncode, r["error"]))
     return r
 
@@ -254,9 +261,15 @@ class Bench:
     def run_tool(self, t, relay, label):
         return measure(t.command(), t.env(), relay, self.logs, label)
 
+    def names(self, net):
+        """The IMAP tools to run on this network."""
+        allowed = self.args.delay_tools if net == "delay" else None
+        return [n for n in self.args.tools if n in tools.IMAP_TOOLS
+                and (allowed is None or n in allowed)]
+
     def imap_tools(self, template, net, tag):
         out = []
-        for name in self.args.tools:
+        for name in self.names(net):
             if name not in tools.IMAP_TOOLS:
                 continue
             user = self.new_user(template)
@@ -366,9 +379,7 @@ class Bench:
 
     def scenario_7(self, net):
         for r in range(self.args.runs):
-            for name in self.args.tools:
-                if name not in tools.IMAP_TOOLS:
-                    continue
+            for name in self.names(net):
                 user = self.new_user()
                 wd = os.path.join(self.work, "push-%s-%s-%d" % (net, name, r))
                 os.makedirs(wd)
@@ -416,8 +427,8 @@ class Bench:
     def scenario_9(self):
         expect = self.facts["corpus"]["messages"]
         for r in range(self.args.runs):
-            for name in self.args.tools:
-                if name not in tools.IMAP_TOOLS:
+            for name in self.names("direct"):
+                if name not in self.args.adopt_tools:
                     continue
                 user = self.new_user(self.tpl)
                 wd = os.path.join(self.work, "adopt-%s-%d" % (name, r))
@@ -524,23 +535,35 @@ def parse_args(argv):
     p.add_argument("--tools", default="facteur,mbsync,offlineimap,mpop")
     p.add_argument("--scenarios", default="1,2,3,4,5,6,7,8,9")
     p.add_argument("--no-delay", dest="delay", action="store_false")
+    p.add_argument("--adopt-tools",
+                   help="tools run in scenario 9 (all; quick: facteur,mbsync)")
+    p.add_argument("--delay-tools",
+                   help="tools run through the delay relay (all; quick: "
+                   "facteur,mbsync: OfflineIMAP needs minutes there)")
     p.add_argument("--facteur", default=os.path.join(HERE, "..", "..",
                                                      "facteur"))
+    p.add_argument("--wrap", default="",
+                   help="prefix facteur's command, e.g. \"perf record -g "
+                   "-o FILE --\" (for profiling; the numbers then include it)")
     p.add_argument("--out", default=HERE)
     p.add_argument("--work", help="directory for the bench's files (TMPDIR)")
     p.add_argument("--keep", action="store_true",
                    help="keep the work directory (logs, mail) afterwards")
     a = p.parse_args(argv)
     full = {"messages": 20000, "meta": 100000, "push": 5000, "pop": 10000,
-            "moves": 1000}
-    quick = {"messages": 2000, "meta": 0, "push": 500, "pop": 1000,
-             "moves": 100}
+            "moves": 1000, "delay_tools": ",".join(tools.IMAP_TOOLS),
+            "adopt_tools": ",".join(tools.IMAP_TOOLS)}
+    quick = {"messages": 300, "meta": 0, "push": 100, "pop": 150,
+             "moves": 15, "delay_tools": "facteur,mbsync",
+             "adopt_tools": "facteur,mbsync"}
     for k, v in (quick if a.quick else full).items():
         if getattr(a, k) is None:
             setattr(a, k, v)
     if a.timeout is None:
         a.timeout = 120.0 if a.quick else 600.0
     a.tools = [t for t in a.tools.split(",") if t]
+    a.delay_tools = [t for t in a.delay_tools.split(",") if t]
+    a.adopt_tools = [t for t in a.adopt_tools.split(",") if t]
     a.scenarios = [int(s) for s in a.scenarios.split(",") if s]
     a.facteur = os.path.abspath(a.facteur)
     return a
@@ -561,6 +584,7 @@ def available(a):
 def main(argv):
     a = parse_args(argv)
     tools.Facteur.binary = a.facteur
+    tools.Facteur.wrap = shlex.split(a.wrap)
     TIMEOUT[0] = a.timeout
     missing = available(a)
     b = Bench(a)
@@ -579,7 +603,9 @@ def main(argv):
            "machine": machine(), "params": {
                k: getattr(a, k) for k in ("quick", "messages", "meta",
                                           "meta_folders", "push", "pop",
-                                          "moves", "runs", "delay")},
+                                          "moves", "runs", "delay",
+                                          "delay_tools", "adopt_tools",
+                                          "timeout")},
            "delay_ms_each_way": DELAY * 1000, "facts": b.facts,
            "missing": missing, "runs": b.results}
     os.makedirs(a.out, exist_ok=True)

@@ -188,12 +188,17 @@ def markdown(doc):
            % p["runs"], ""]
     for name, why in sorted(doc.get("missing", {}).items()):
         md.append("- **%s not run**: %s" % (name, why))
+    for why in facts.get("failures", []):
+        md.append("- **bench step failed**: %s" % why)
     md += ["## Targets (main corpus, direct)", "", targets(summ), ""]
     md += ["## Main corpus, direct (counting relay only)", "",
-           table(summ, "main", "direct", range(1, 10)), ""]
+           "Scenario 9 ran with: %s." % ", ".join(p.get("adopt_tools", [])),
+           "", table(summ, "main", "direct", range(1, 10)), ""]
     if p["delay"]:
         md += ["## Main corpus, through the delay relay (%.0f ms each way)"
                % doc["delay_ms_each_way"], "",
+               "Tools run here: %s." % ", ".join(p.get("delay_tools", [])),
+               "",
                table(summ, "main", "delay", range(1, 8)), ""]
     if "meta" in facts:
         md += ["## Metadata-heavy corpus, direct", "",

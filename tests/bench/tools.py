@@ -66,6 +66,7 @@ class Tool:
 class Facteur(Tool):
     name = "facteur"
     binary = None  # set by the driver
+    wrap = []      # a profiler's command prefix, if any
 
     def write_config(self):
         cfg = util.make_config(self.dir, self.user, {"imaps": self.port},
@@ -77,7 +78,8 @@ class Facteur(Tool):
         return [os.path.join(self.dir, "Mail.facteur-state")]
 
     def command(self):
-        return [self.binary, "-c", self.config, "-a", "--json", "-q"]
+        return self.wrap + [self.binary, "-c", self.config, "-a", "--json",
+                            "-q"]
 
 
 class FacteurPop(Facteur):
