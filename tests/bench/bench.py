@@ -553,8 +553,8 @@ def parse_args(argv):
     full = {"messages": 20000, "meta": 100000, "push": 5000, "pop": 10000,
             "moves": 1000, "delay_tools": ",".join(tools.IMAP_TOOLS),
             "adopt_tools": ",".join(tools.IMAP_TOOLS)}
-    quick = {"messages": 300, "meta": 0, "push": 100, "pop": 150,
-             "moves": 15, "delay_tools": "facteur,mbsync",
+    quick = {"messages": 250, "meta": 0, "push": 60, "pop": 150,
+             "moves": 12, "delay_tools": "facteur,mbsync",
              "adopt_tools": "facteur,mbsync"}
     for k, v in (quick if a.quick else full).items():
         if getattr(a, k) is None:

@@ -128,10 +128,15 @@ def targets(summ, net="direct"):
         f = g(s, "facteur")
         if f and f.get("moved_bytes"):
             w = f["in"] + f["out"]
+            # A run's fixed cost (TLS, login, STATUS of every folder) is
+            # the no-op's bytes; what the moves themselves cost is above it.
+            above = max(0, w - (f2["in"] + f2["out"])) if f2 else w
             line("%d: under 1%% of the moved bytes" % s,
-                 "%s for %s moved (%.1f%%)" % (human(w),
-                                                human(f["moved_bytes"]),
-                                                100.0 * w / f["moved_bytes"]),
+                 "%s for %s moved (%.1f%%; %.2f%% above the no-op's %s)"
+                 % (human(w), human(f["moved_bytes"]),
+                    100.0 * w / f["moved_bytes"],
+                    100.0 * above / f["moved_bytes"],
+                    human(w - above)),
                  w < 0.01 * f["moved_bytes"])
     worse = []
     for k, v in summ.items():
