@@ -283,6 +283,9 @@ class Bench:
     def scenarios_1_to_6(self, corpus_name, template, net, expect):
         a = self.args
         ts = self.imap_tools(template, net, corpus_name)
+        # Moves go from INBOX to the corpus's second folder.
+        self.move_to = "Archive" if corpus_name == "main" else \
+            corpus.spread(self.args.meta_folders)[1][0]
         relay = self.net[net]
         want = set(a.scenarios)
         runs = a.runs
@@ -368,13 +371,13 @@ class Bench:
                         (re.search(rb"RFC822.SIZE (\d+)", x) for x in data
                          if isinstance(x, bytes)) if m)
             util.check(c.uid("MOVE", "%d:%d" % (uids[0], uids[-1]),
-                             "Archive"), "UID MOVE")
+                             util.q(self.move_to)), "UID MOVE")
         c.logout()
         return {"moved": len(uids), "moved_bytes": moved}
 
     def move_near(self, t, r):
         files = local_files(t.maildir, "INBOX")[:self.args.moves]
-        moved = sum(move_local(p, t.maildir, "Archive") for p in files)
+        moved = sum(move_local(p, t.maildir, self.move_to) for p in files)
         return {"moved": len(files), "moved_bytes": moved}
 
     def scenario_7(self, net):
