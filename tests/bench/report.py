@@ -18,6 +18,8 @@ SCENARIOS = {
     6: "moved locally", 7: "initial push", 8: "POP3 ingestion",
     9: "adoption of an existing copy"}
 PEERS = ("mbsync", "offlineimap", "mpop")
+# One colour per tool in every panel of the chart.
+COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 
 
 def summarize(runs):
@@ -241,7 +243,7 @@ def chart(doc, path):
                 if v:
                     xs.append(j + i * width)
                     ys.append(max(v["wall"], 1e-3))
-            ax.bar(xs, ys, width, label=n)
+            ax.bar(xs, ys, width, label=n, color=COLORS[names.index(n)])
         ax.set_xticks([j + 0.4 - width / 2 for j in range(len(scen))])
         ax.set_xticklabels(["%d %s" % (s, SCENARIOS[s]) for s in scen],
                            rotation=20, ha="right", fontsize=8)
