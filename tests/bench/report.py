@@ -210,6 +210,21 @@ def markdown(doc):
     if "meta" in facts:
         md += ["## Metadata-heavy corpus, direct", "",
                table(summ, "meta", "direct", range(1, 7)), ""]
+    md += ["Notes on the peers: OfflineIMAP 8.0.0 (Debian's offlineimap3) "
+           "crashes in its upload thread and then hangs when a header holds "
+           "raw UTF-8 (`AttributeError: 'memoryview' object has no "
+           "attribute 'decode'` in imaputil.utf7m_decode), and stops with "
+           "\"getfolder() asked for a nonexisting folder 'Lists'\" when "
+           "the parent of a nested folder is not itself a mailbox: the "
+           "corpus keeps headers ASCII and makes such parents (empty) "
+           "mailboxes for every tool.  Through the delay relay it fetches "
+           "one message per round trip and needs minutes, so quick runs "
+           "leave it out there.  mbsync and OfflineIMAP have no adoption: "
+           "in scenario 9 they upload and download everything and end with "
+           "each message twice.  Local moves (6) rename the file into the "
+           "other folder without the tools' UID tags (`,U=`, `,FMD5=`), as "
+           "mbsync's manual asks; each tool's first files are moved, so the "
+           "moved bytes differ a little between tools.", ""]
     md += ["The floors: `floor: raw FETCH` is one pipelined "
            "`UID FETCH 1:* BODY.PEEK[]` per folder over the same TLS relay, "
            "output discarded; `floor: durable write` writes the same files "
