@@ -21,7 +21,7 @@ PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags openssl zlib 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs openssl zlib 2>/dev/null || echo -lssl -lcrypto -lz)
 # Debian's LMDB ships no .pc file.
 LMDB_LIBS  := $(shell $(PKG_CONFIG) --libs lmdb 2>/dev/null || echo -llmdb)
-LIBS       := $(PKG_LIBS) $(LMDB_LIBS)
+LIBS       := $(PKG_LIBS) $(LMDB_LIBS) -lresolv
 
 ifeq ($(SANITIZE),1)
 BUILD   ?= build-san
@@ -90,6 +90,9 @@ demo: deps
 install: $(BIN)
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/facteur
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -m 644 contrib/man/facteur.1 $(DESTDIR)$(MANDIR)/man1/facteur.1
+	install -m 644 contrib/man/facteur.conf.5 $(DESTDIR)$(MANDIR)/man5/facteur.conf.5
 
 clean:
 	rm -rf build build-san facteur demo

@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="build-essential pkg-config libssl-dev liblmdb-dev zlib1g-dev libcmocka-dev
-python3 python3-pytest dovecot-imapd dovecot-pop3d openssl"
+python3 python3-pytest dovecot-imapd dovecot-pop3d openssl man-db groff-base"
 
 missing=""
 for p in $PKGS; do
@@ -12,7 +12,8 @@ for p in $PKGS; do
 		missing="$missing $p"
 	fi
 done
-[ -z "$missing" ] && exit 0
+# The interoperability servers (Cyrus, Courier) come last, either way.
+[ -z "$missing" ] && exec sh "$(dirname "$0")/interop-deps.sh"
 
 echo "facteur: installing:$missing" >&2
 if [ "$(id -u)" -ne 0 ]; then
@@ -31,3 +32,4 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing
+sh "$(dirname "$0")/interop-deps.sh"

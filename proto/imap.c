@@ -81,8 +81,7 @@ int imap_fail(struct imap *im, struct fct_err *err)
 {
 	if (!im->dead) {
 		im->dead = 1;
-		im->dead_kind = err->kind;
-		snprintf(im->dead_msg, sizeof im->dead_msg, "%s", err->msg);
+		im->dead_err = *err;
 	}
 	return -1;
 }
@@ -91,7 +90,8 @@ int imap_check(struct imap *im, struct fct_err *err)
 {
 	if (!im->dead)
 		return 0;
-	fct_err_set(err, im->dead_kind, "%s", im->dead_msg);
+	if (err != &im->dead_err)
+		*err = im->dead_err;
 	return -1;
 }
 
@@ -215,6 +215,9 @@ char *imap_quote_mailbox(struct imap *im, const char *utf8, struct fct_err *err)
 
 	fct_buf_init(&enc);
 	fct_buf_init(&q);
+	for (const char *c = utf8; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			goto bad;
 	if (!utf8_ok) {
 		if (utf8_to_mutf7(utf8, strlen(utf8), &enc) < 0)
 			goto bad;
@@ -291,7 +294,7 @@ static int read_resp(struct imap *im, const struct imap_resp **out, struct fct_e
 		}
 		if (wire_getline(im->w, &line, &len, err) < 0) {
 			if (im->bye[0])
-				fct_err_set(err, FCT_E_STORE, "IMAP server closed the connection: %s", im->bye);
+				fct_err_set(err, FCT_E_IO, "IMAP server closed the connection: %s", im->bye);
 			return -1;
 		}
 		if (imap_parse_feed(im->p, line, len, &used, err) < 0)
@@ -360,6 +363,8 @@ static void generic(struct imap *im, const struct imap_resp *r)
 		caps_from_text(im, r->code_arg);
 	if (r->status == IMAP_ST_BYE)
 		snprintf(im->bye, sizeof im->bye, "%s", r->text);
+	if (r->kind == IMAP_RESP_UNTAGGED && (r->status == IMAP_ST_NO || r->status == IMAP_ST_BAD))
+		fct_log_verbose(im->log, "IMAP server %s warns: %s", im->host, r->raw);
 	if (!r->name)
 		return;
 	if (strcmp(r->name, "CAPABILITY") == 0) {
@@ -494,11 +499,12 @@ static int need_caps(struct imap *im, unsigned gen, struct fct_err *err)
 
 /* Bytes already buffered when a layer (TLS, DEFLATE) is about to start
  * were sent before the server could have seen our switch: an attacker's. */
-static int no_injection(struct imap *im, const char *what, struct fct_err *err)
+static int no_injection(struct imap *im, const char *what, enum fct_err_kind kind,
+                        struct fct_err *err)
 {
 	if (wire_buffered(im->w) == 0 && imap_parse_between(im->p))
 		return 0;
-	fct_err_set(err, FCT_E_TLS, "IMAP server %s sent data after accepting %s (possible injection)",
+	fct_err_set(err, kind, "IMAP server %s sent data after accepting %s (possible injection)",
 	            im->host, what);
 	return imap_fail(im, err);
 }
@@ -518,6 +524,7 @@ static int greeting(struct imap *im, int *preauth, struct fct_err *err)
 	if (r->status == IMAP_ST_BYE) {
 		fct_err_set(err, FCT_E_STORE, "IMAP server %s refused the connection: %s", im->host,
 		            r->text);
+		err->temporary = 1; /* typically "too many connections" or maintenance */
 		return imap_fail(im, err);
 	}
 	*preauth = r->status == IMAP_ST_PREAUTH;
@@ -544,7 +551,7 @@ static int starttls(struct imap *im, const struct imap_opts *o, unsigned gen, st
 		rc = imap_fail(im, err);
 	}
 	imap_done_free(&d);
-	if (rc < 0 || no_injection(im, "STARTTLS", err) < 0)
+	if (rc < 0 || no_injection(im, "STARTTLS", FCT_E_TLS, err) < 0)
 		return -1;
 	if (xport_start_tls(im->x, &o->tlso, err) < 0)
 		return imap_fail(im, err);
@@ -557,7 +564,7 @@ static int start_compress(struct imap *im, struct fct_err *err)
 {
 	if (imap_simple(im, FCT_E_STORE, "COMPRESS DEFLATE", err, "COMPRESS DEFLATE") < 0)
 		return -1;
-	if (no_injection(im, "COMPRESS", err) < 0)
+	if (no_injection(im, "COMPRESS", FCT_E_PROTO, err) < 0)
 		return -1;
 	if (xport_start_deflate(im->x, err) < 0)
 		return imap_fail(im, err);
@@ -624,9 +631,9 @@ static int setup(struct imap *im, const struct imap_opts *o, struct fct_err *err
 			            im->host);
 			return imap_fail(im, err);
 		}
-		gen = im->caps_gen;
 		if (starttls(im, o, gen, err) < 0)
 			return -1;
+		gen = im->caps_gen; /* only lists read from now on count */
 	}
 	if (need_caps(im, gen, err) < 0)
 		return -1;
@@ -669,6 +676,9 @@ int imap_connect_xport(struct imap **out, struct xport *x, const struct imap_opt
 	im->port = o->net.port;
 	im->depth = o->pipeline_depth > 0 ? o->pipeline_depth : 32;
 	im->disable = o->disable_caps;
+	/* QRESYNC is built on CONDSTORE (RFC 7162): without one, no other. */
+	if (im->disable & IMAP_CAP_CONDSTORE)
+		im->disable |= IMAP_CAP_QRESYNC;
 	fct_buf_init(&im->auth);
 	fct_buf_init(&im->cont);
 	im->w = wire_new(x, IMAP_MAX_LINE, o->log, "imap");
@@ -679,7 +689,6 @@ int imap_connect_xport(struct imap **out, struct xport *x, const struct imap_opt
 	imap_parser_set_hooks(im->p, &h);
 	caps_clear(im);
 	if (setup(im, o, err) < 0) {
-		fct_err_prefix(err, "%s", im->host);
 		im->dead = 1; /* no LOGOUT on a half-set-up session */
 		imap_close(im);
 		return -1;

@@ -66,14 +66,17 @@ struct imap_opts {
 	const char *pass;                /* secret: password or OAuth token */
 	const char *const *auth_mechs;   /* NULL-terminated preference list; NULL or
 	                                  * {"*"}: any we support, strongest first.
-	                                  * "LOGIN" means the LOGIN command (or the
-	                                  * SASL LOGIN mechanism if only that is
-	                                  * offered).  XOAUTH2/OAUTHBEARER only if
-	                                  * named here. */
+	                                  * "LOGIN" means the LOGIN command
+	                                  * (AUTHENTICATE LOGIN if the server says
+	                                  * LOGINDISABLED but offers AUTH=LOGIN).
+	                                  * XOAUTH2/OAUTHBEARER only if named here.
+	                                  * Only the first usable mechanism is
+	                                  * tried (no guessing: lockouts). */
 	int pipeline_depth;              /* max commands in flight; <= 0: 32 */
 	unsigned disable_caps;           /* IMAP_CAP_* bits treated as absent */
 	int compress;                    /* use COMPRESS=DEFLATE if offered */
 	const struct fct_log *log;
+	const char *scram_nonce;         /* tests only: fixed SCRAM client nonce; NULL */
 };
 
 struct imap; /* one authenticated session */
@@ -82,15 +85,23 @@ struct imap; /* one authenticated session */
  * (refusing to go on if the server does not offer it), re-reads
  * CAPABILITY after TLS, authenticates (honouring LOGINDISABLED, using
  * SASL-IR when offered), turns on COMPRESS when asked and offered, and
- * ENABLEs QRESYNC (and UTF8=ACCEPT) when offered.  *out is the new session
- * (caller frees with imap_close). */
+ * ENABLEs QRESYNC (and UTF8=ACCEPT) when offered; reads NAMESPACE.  *out is
+ * the new session (caller frees with imap_close).
+ * Errors: FCT_E_TLS "server does not offer STARTTLS", "refused STARTTLS",
+ * data injected after the STARTTLS OK, PREAUTH when STARTTLS was asked for,
+ * certificate failures (no credential is ever sent then); FCT_E_AUTH
+ * "login refused by server: <text>" or no usable mechanism; FCT_E_STORE
+ * (temporary) for a BYE greeting; FCT_E_CONFIG without user or password.
+ * With IMAP_TLS_NONE credentials go out in clear after a warning (not for
+ * tunnels). */
 int imap_connect(struct imap **out, const struct imap_opts *o, struct fct_err *err);
 /* The same over an already open transport (tests: xport_from_fds on a
  * socketpair; o->net is then used only for names in messages and SASL).
  * Takes ownership of x, also on failure. */
 int imap_connect_xport(struct imap **out, struct xport *x, const struct imap_opts *o,
                        struct fct_err *err);
-/* LOGOUT (best effort, short), then frees everything.  NULL is fine. */
+/* LOGOUT (best effort, each read bounded by the transport timeout; skipped
+ * after a fatal error), then frees everything.  NULL is fine. */
 void imap_close(struct imap *im);
 /* IMAP_CAP_* of the authenticated session, minus opts.disable_caps; QRESYNC
  * and UTF8 only if the ENABLE succeeded. */
@@ -202,8 +213,10 @@ struct imap_body_sink {
 /* UID FETCH uid (BODY.PEEK[] FLAGS INTERNALDATE) for each uid, pipelined up
  * to pipeline_depth, each body streamed to the sink as raw bytes (CRLF as
  * sent, never held whole in memory).  A uid that no longer exists is
- * skipped (no begin call).  If a sink call fails, the remaining commands
- * are drained and the sink's error returned. */
+ * skipped (no begin call), so is uid 0.  If a sink call fails, the
+ * remaining commands are drained and the sink's error returned; after a
+ * connection error a begun message may get no end call (the caller discards
+ * what it started). */
 int imap_fetch_bodies(struct imap *im, const uint32_t *uids, size_t n,
                       const struct imap_body_sink *sink, struct fct_err *err);
 

@@ -10,36 +10,75 @@
 
 #include "proto/sasl.h"
 
+/* The LOGIN command in pieces: a synchronizing literal ends a piece, as
+ * the server must answer "+" before the literal's bytes (which start the
+ * next piece) may follow.  At most two literals, so three pieces. */
+struct login_segs {
+	struct fct_buf seg[3];
+	int n;
+};
+
+/* Appends s as an astring: quoted when it can be, else a literal. */
+static void put_astring(struct login_segs *ls, const char *s, int nonsync)
+{
+	struct fct_buf *b = &ls->seg[ls->n];
+	size_t mark = b->len;
+
+	if (imap_put_quoted(b, s, 0) == 0)
+		return;
+	b->len = mark;
+	b->data[mark] = '\0';
+	fct_buf_printf(b, "{%zu%s}", strlen(s), nonsync ? "+" : "");
+	if (nonsync) {
+		fct_buf_puts(b, "\r\n");
+		fct_buf_puts(b, s);
+		return;
+	}
+	/* The literal's bytes start the next segment. */
+	b = &ls->seg[++ls->n];
+	fct_buf_puts(b, s);
+}
+
 static int auth_login(struct imap *im, const struct imap_opts *o, struct fct_err *err)
 {
-	struct fct_buf b;
+	struct login_segs ls;
 	struct imap_done d;
-	unsigned tag;
-	int rc = -1;
+	int nonsync = (im->caps & IMAP_CAP_LITERALPLUS) ||
+	              ((im->caps & IMAP_CAP_LITERALMINUS) && strlen(o->pass) <= 4096 &&
+	               strlen(o->user) <= 4096);
+	int i, r = 1, rc = -1;
 
-	fct_buf_init(&b);
-	fct_buf_puts(&b, "LOGIN ");
-	if (imap_put_quoted(&b, o->user, 0) < 0 || (fct_buf_putc(&b, ' '), imap_put_quoted(&b, o->pass, 0)) < 0) {
-		memset(b.data, 0, b.len);
-		fct_buf_free(&b);
-		return fct_err_set(err, FCT_E_AUTH,
-		                   "user name or password for %s cannot be sent with IMAP LOGIN "
-		                   "(non-ASCII or control characters); use AUTHENTICATE PLAIN",
-		                   im->host);
-	}
-	tag = imap_cmd(im, b.data, 1, err);
-	memset(b.data, 0, b.len);
-	fct_buf_free(&b);
-	if (!tag)
-		return -1;
+	memset(&ls, 0, sizeof ls);
+	for (i = 0; i < 3; i++)
+		fct_buf_init(&ls.seg[i]);
+	fct_buf_puts(&ls.seg[0], "LOGIN ");
+	put_astring(&ls, o->user, nonsync);
+	fct_buf_putc(&ls.seg[ls.n], ' ');
+	put_astring(&ls, o->pass, nonsync);
 	imap_done_init(&d);
-	if (imap_next(im, &d, 0, err) == 0) {
+	if (!imap_cmd(im, ls.seg[0].data, 1, err))
+		goto out;
+	for (i = 1; i <= ls.n; i++) {
+		/* A tagged answer instead of "+" means the server refused early. */
+		if ((r = imap_next(im, &d, 1, err)) != 1)
+			break;
+		if (imap_send(im, ls.seg[i].data, ls.seg[i].len, 1, err) < 0 ||
+		    imap_send(im, "\r\n", 2, 0, err) < 0)
+			goto out;
+	}
+	if (r == 0 || (r == 1 && imap_next(im, &d, 0, err) == 0)) {
 		if (d.st == IMAP_ST_OK)
 			rc = 0;
 		else
 			fct_err_set(err, FCT_E_AUTH, "login refused by server: %s", d.text);
 	}
+out:
 	imap_done_free(&d);
+	for (i = 0; i < 3; i++) {
+		if (ls.seg[i].data)
+			memset(ls.seg[i].data, 0, ls.seg[i].len);
+		fct_buf_free(&ls.seg[i]);
+	}
 	return rc;
 }
 
@@ -96,6 +135,11 @@ static int auth_sasl(struct imap *im, const struct imap_opts *o, const char *mec
 
 	if (sasl_new(&s, mech, o->user, o->pass, o->net.host, o->net.port, err) < 0)
 		return -1;
+	if (o->scram_nonce && strncasecmp(mech, "SCRAM-", 6) == 0 &&
+	    sasl_scram_set_nonce(s, o->scram_nonce) < 0) {
+		sasl_free(s);
+		return fct_err_set(err, FCT_E_CONFIG, "unusable SCRAM test nonce");
+	}
 	fct_buf_init(&b);
 	fct_buf_printf(&b, "AUTHENTICATE %s", sasl_mech(s));
 	if ((im->caps & IMAP_CAP_SASL_IR) && sasl_client_first(s)) {

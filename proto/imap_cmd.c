@@ -254,10 +254,10 @@ static int sel_untagged(struct imap *im, const struct imap_resp *r, struct fct_e
 		if (imap_seqset_each(t[i].s, t[i].len, vanished_range, sc, err) < 0)
 			return -1;
 	} else if (strcmp(r->name, "FETCH") == 0 && sc->mcb && !im->cb_failed) {
+		const struct imap_tok *body;
 		struct imap_msg m;
 		struct fct_err e;
-		int streamed;
-		if (imap_parse_fetch(r, &m, &sc->msgid, &sc->emailid, &streamed, err) < 0)
+		if (imap_parse_fetch(r, &m, &sc->msgid, &sc->emailid, &body, err) < 0)
 			return -1;
 		if (m.uid && sc->mcb(sc->ctx, &m, &e) < 0)
 			imap_cb_fail(im, &e);

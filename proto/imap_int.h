@@ -33,6 +33,7 @@ struct imap {
 	char *host;
 	int port;
 	int depth;            /* pipeline depth */
+	int body_uid_first;   /* server names the UID before BODY[]: bodies can be grouped */
 	unsigned disable;
 	unsigned caps;        /* server capabilities (minus disable) */
 	unsigned enabled;     /* QRESYNC / UTF8 after ENABLE */
@@ -41,8 +42,7 @@ struct imap {
 	unsigned tagno;       /* last tag used */
 	unsigned inflight;    /* commands sent, completion not read */
 	int dead;             /* connection unusable */
-	char dead_msg[FCT_ERR_MAX];
-	enum fct_err_kind dead_kind;
+	struct fct_err dead_err; /* why, repeated by every later call */
 	char bye[IMAP_TEXT_MAX]; /* text of an untagged BYE, "" if none */
 	struct fct_buf cont;  /* text of the last continuation request */
 	unsigned caps_gen;    /* bumped whenever a capability list arrives */
@@ -113,9 +113,10 @@ int imap_has_auth(const struct imap *im, const char *mech);
 int imap_authenticate(struct imap *im, const struct imap_opts *o, struct fct_err *err);
 
 /* imap_cmd.c, imap_msg.c */
-/* FETCH response tokens to a message; msgid/emailid point into bufs. */
+/* FETCH response tokens to a message; msgid/emailid point into bufs;
+ * *body is the BODY[] value token (STREAMED, QUOTED, NIL...) or NULL. */
 int imap_parse_fetch(const struct imap_resp *r, struct imap_msg *m, struct fct_buf *msgid,
-                     struct fct_buf *emailid, int *streamed, struct fct_err *err);
+                     struct fct_buf *emailid, const struct imap_tok **body, struct fct_err *err);
 /* "17-Jul-1996 02:44:25 -0700" to unix time; -1 if malformed. */
 int imap_parse_date(const char *s, int64_t *out);
 /* Unix time to "17-Jul-1996 02:44:25 +0000" (out >= 32 bytes). */

@@ -47,6 +47,9 @@ int imap_parse_date(const char *s, int64_t *out)
 
 	if (*p == ' ')
 		p++;
+	/* "d-Mon-yyyy hh:mm:ss +zzzz" is 25 bytes, with a two-digit day 26. */
+	if (strlen(p) != 25 && strlen(p) != 26)
+		return -1;
 	if (p[1] == '-') {
 		if (digits(p, 1, &day) < 0)
 			return -1;
@@ -139,7 +142,7 @@ static int fetch_flags(const struct imap_tok *t, size_t i, struct imap_msg *m)
 
 /* One "KEY value" pair of a FETCH response; -1 if malformed. */
 static int fetch_item(const struct imap_tok *t, size_t i, struct imap_msg *m, struct fct_buf *msgid,
-                      struct fct_buf *emailid, int *streamed)
+                      struct fct_buf *emailid, const struct imap_tok **body)
 {
 	const struct imap_tok *v = &t[t[i].next];
 
@@ -180,26 +183,25 @@ static int fetch_item(const struct imap_tok *t, size_t i, struct imap_msg *m, st
 		return 0;
 	}
 	if (imap_tok_is(&t[i], "BODY[]") || imap_tok_is(&t[i], "BINARY[]")) {
-		if (v->type == IMAP_TOK_STREAMED)
-			*streamed = 1;
+		*body = v;
 		return 0;
 	}
 	return 0; /* items we did not ask for */
 }
 
 int imap_parse_fetch(const struct imap_resp *r, struct imap_msg *m, struct fct_buf *msgid,
-                     struct fct_buf *emailid, int *streamed, struct fct_err *err)
+                     struct fct_buf *emailid, const struct imap_tok **body, struct fct_err *err)
 {
 	const struct imap_tok *t = r->tok;
 	size_t i, end;
 
 	memset(m, 0, sizeof *m);
-	*streamed = 0;
+	*body = NULL;
 	if (r->ntok == 0 || t[0].type != IMAP_TOK_LIST)
 		goto bad;
 	end = t[0].next;
 	for (i = 1; i < end; i = t[t[i].next].next) {
-		if (t[i].next >= end || fetch_item(t, i, m, msgid, emailid, streamed) < 0)
+		if (t[i].next >= end || fetch_item(t, i, m, msgid, emailid, body) < 0)
 			goto bad;
 	}
 	return 0;
@@ -275,13 +277,13 @@ struct meta_ctx {
 static int meta_untagged(struct imap *im, const struct imap_resp *r, struct fct_err *err)
 {
 	struct meta_ctx *mc = im->hctx;
+	const struct imap_tok *body;
 	struct imap_msg m;
 	struct fct_err e;
-	int streamed;
 
 	if (!r->name || strcmp(r->name, "FETCH") != 0 || im->cb_failed)
 		return 0;
-	if (imap_parse_fetch(r, &m, &mc->msgid, &mc->emailid, &streamed, err) < 0)
+	if (imap_parse_fetch(r, &m, &mc->msgid, &mc->emailid, &body, err) < 0)
 		return -1;
 	if (m.uid && mc->cb(mc->ctx, &m, &e) < 0)
 		imap_cb_fail(im, &e);
@@ -328,7 +330,7 @@ struct bodies {
 	const struct imap_body_sink *sink;
 	const uint32_t *uids;
 	size_t n, sent, oldest; /* oldest: first uid not yet streamed or done */
-	unsigned first_tag;
+	unsigned *tags;       /* per uid: tag of its command, 0 if none sent */
 	unsigned char *state; /* per uid: 1 streamed, 2 command done */
 	int streaming;
 	uint32_t cur_uid;
@@ -365,6 +367,8 @@ static int body_begin(struct imap *im, const struct imap_resp *r, uint64_t size,
 		return fct_err_set(err, FCT_E_PROTO, "IMAP server sent two bodies in one FETCH: %s",
 		                   r->raw);
 	uid = partial_uid(r);
+	if (uid)
+		im->body_uid_first = 1;
 	if (!uid) {
 		/* UID comes after the body: pipelined commands are answered in order. */
 		while (b->oldest < b->sent && b->state[b->oldest])
@@ -404,19 +408,41 @@ static void mark_uid(struct bodies *b, uint32_t uid, unsigned char st)
 		}
 }
 
+/* A body sent as a quoted string (legal for small ones): the same calls
+ * as for a streamed literal. */
+static int body_inline(struct imap *im, struct bodies *b, struct imap_msg *m,
+                       const struct imap_tok *v)
+{
+	struct fct_err e;
+
+	if (!m->uid)
+		return 0;
+	mark_uid(b, m->uid, 1);
+	m->size = v->len;
+	m->have |= IMAP_META_SIZE;
+	if (im->cb_failed)
+		return 0;
+	if (b->sink->begin(b->sink->ctx, m->uid, v->len, &e) < 0 ||
+	    (v->len && b->sink->data(b->sink->ctx, v->s, v->len, &e) < 0) ||
+	    b->sink->end(b->sink->ctx, m, &e) < 0)
+		imap_cb_fail(im, &e);
+	return 0;
+}
+
 static int body_untagged(struct imap *im, const struct imap_resp *r, struct fct_err *err)
 {
 	struct bodies *b = im->hctx;
+	const struct imap_tok *body;
 	struct imap_msg m;
 	struct fct_err e;
-	int streamed;
 
 	if (!r->name || strcmp(r->name, "FETCH") != 0)
 		return 0;
-	if (imap_parse_fetch(r, &m, &b->msgid, &b->emailid, &streamed, err) < 0)
+	if (imap_parse_fetch(r, &m, &b->msgid, &b->emailid, &body, err) < 0)
 		return -1;
 	if (!b->streaming)
-		return 0; /* a flag update, or BODY[] NIL */
+		/* A flag update, BODY[] NIL, or a body as a quoted string. */
+		return body && body->type == IMAP_TOK_QUOTED ? body_inline(im, b, &m, body) : 0;
 	b->streaming = 0;
 	if (m.uid && m.uid != b->cur_uid)
 		return fct_err_set(err, FCT_E_PROTO,
@@ -435,19 +461,57 @@ static int body_untagged(struct imap *im, const struct imap_resp *r, struct fct_
 static int body_done(struct imap *im, struct bodies *b, int *rc, struct fct_err *err)
 {
 	struct imap_done d;
+	size_t i;
 
 	imap_done_init(&d);
 	if (imap_next(im, &d, 0, err) < 0) {
 		imap_done_free(&d);
 		return -1;
 	}
-	if (d.tag >= b->first_tag && d.tag - b->first_tag < b->sent)
-		b->state[d.tag - b->first_tag] |= 2;
+	for (i = b->oldest; i < b->sent; i++)
+		if (b->tags[i] == d.tag)
+			b->state[i] |= 2;
 	if (d.st == IMAP_ST_NO)
 		fct_log_verbose(im->log, "IMAP: body fetch refused: %s", d.text);
 	else if (d.st != IMAP_ST_OK && *rc == 0)
 		*rc = imap_done_err(&d, FCT_E_FOLDER, "UID FETCH BODY[]", err);
 	imap_done_free(&d);
+	return 0;
+}
+
+/* One UID FETCH for up to BODY_GROUP of the next UIDs: per-command costs
+ * on the server dominate small messages, so bodies are asked in groups
+ * (still pipelined, and streamed one literal at a time).  Only once the
+ * server has shown it names the UID before the body: otherwise a body is
+ * matched to its command by order, which needs one UID per command. */
+#define BODY_GROUP 64
+
+static int body_send_group(struct imap *im, struct bodies *b, struct fct_err *err)
+{
+	struct fct_buf set;
+	size_t i, k = 0;
+	unsigned tag;
+
+	size_t group = im->body_uid_first ? BODY_GROUP : 1;
+
+	fct_buf_init(&set);
+	for (i = b->sent; i < b->n && k < group && b->uids[i]; i++, k++) {
+		size_t j = i;
+
+		while (j + 1 < b->n && k + (j + 1 - i) < group && b->uids[j + 1] == b->uids[j] + 1)
+			j++;
+		fct_buf_printf(&set, set.len ? ",%u" : "%u", b->uids[i]);
+		if (j > i)
+			fct_buf_printf(&set, ":%u", b->uids[j]);
+		k += j - i;
+		i = j;
+	}
+	tag = imap_cmdf(im, err, "UID FETCH %s (UID FLAGS INTERNALDATE BODY.PEEK[])", set.data);
+	fct_buf_free(&set);
+	if (!tag)
+		return -1;
+	for (; b->sent < i; b->sent++)
+		b->tags[b->sent] = tag;
 	return 0;
 }
 
@@ -464,7 +528,7 @@ int imap_fetch_bodies(struct imap *im, const uint32_t *uids, size_t n,
 	b.uids = uids;
 	b.n = n;
 	b.state = fct_xcalloc(n ? n : 1, 1);
-	b.first_tag = im->tagno + 1;
+	b.tags = fct_xcalloc(n ? n : 1, sizeof *b.tags);
 	fct_buf_init(&b.msgid);
 	fct_buf_init(&b.emailid);
 	im->on_untagged = body_untagged;
@@ -472,12 +536,13 @@ int imap_fetch_bodies(struct imap *im, const uint32_t *uids, size_t n,
 	im->lit_data = body_data;
 	im->hctx = &b;
 	while (!io && (b.sent < n || im->inflight > 0)) {
+		if (b.sent < n && uids[b.sent] == 0) {
+			b.state[b.sent++] = 3; /* no such message, ever */
+			continue;
+		}
 		if (b.sent < n && (int)im->inflight < im->depth && !im->cb_failed) {
-			if (!imap_cmdf(im, err, "UID FETCH %u (UID FLAGS INTERNALDATE BODY.PEEK[])",
-			               uids[b.sent]))
+			if (body_send_group(im, &b, err) < 0)
 				io = 1;
-			else
-				b.sent++;
 			continue;
 		}
 		if (im->inflight == 0)
@@ -487,6 +552,7 @@ int imap_fetch_bodies(struct imap *im, const uint32_t *uids, size_t n,
 	}
 	rc = imap_cmd_end(im, io ? -1 : rc, err);
 	free(b.state);
+	free(b.tags);
 	fct_buf_free(&b.msgid);
 	fct_buf_free(&b.emailid);
 	return rc;

@@ -341,10 +341,12 @@ static int quoted(struct imap_parser *p, const char *s, size_t len, size_t *pos,
 
 	for (;;) {
 		size_t j = i;
-		while (j < len && s[j] != '"' && s[j] != '\\')
+		while (j < len && s[j] != '"' && s[j] != '\\' && s[j] != '\0')
 			j++;
 		if (j >= len)
 			return perr(p, err, "unterminated quoted string");
+		if (s[j] == '\0')
+			return perr(p, err, "NUL in quoted string");
 		if (p->total + (j - i) + 1 > p->lim.max_resp)
 			return perr(p, err, "response too large");
 		fct_buf_append(&p->arena, s + i, j - i);
@@ -355,6 +357,8 @@ static int quoted(struct imap_parser *p, const char *s, size_t len, size_t *pos,
 		}
 		if (j + 1 >= len)
 			return perr(p, err, "unterminated quoted string");
+		if (s[j + 1] == '\0')
+			return perr(p, err, "NUL in quoted string");
 		fct_buf_putc(&p->arena, s[j + 1]);
 		p->total++;
 		i = j + 2;
@@ -378,8 +382,10 @@ static int atom(struct imap_parser *p, const char *s, size_t len, size_t *pos, s
 		unsigned char c = (unsigned char)s[j];
 		if (c == '[') {
 			/* A section: "BODY[HEADER.FIELDS (MESSAGE-ID)]" is one atom. */
-			const char *close = memchr(s + j, ']', len - j);
-			j = close ? (size_t)(close - s) + 1 : j + 1;
+			size_t k = j + 1;
+			while (k < len && s[k] != ']' && (unsigned char)s[k] >= 0x20 && s[k] != 0x7f)
+				k++;
+			j = (k < len && s[k] == ']') ? k + 1 : j + 1;
 			continue;
 		}
 		if (c == ' ' || c == '(' || c == ')' || c == '"' || c == '{' || c < 0x20 || c == 0x7f)

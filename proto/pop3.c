@@ -3,38 +3,13 @@
  * the dot-terminator state machine, and whatever follows it in the buffer
  * (pipelined answers) must stay there for the next response. */
 #include "proto/pop3.h"
+#include "proto/pop3_int.h"
 
-#include <ctype.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/evp.h>
-
-#include "proto/sasl.h"
-
-/* A listing longer than this is a hostile server, not a mailbox. */
-#define POP3_MAX_MSGS 2000000u
-#define POP3_MAX_DEPTH 256
-/* RFC 5034: an AUTH command with initial response must fit in 255 octets. */
-#define POP3_AUTH_CMD_MAX 255
-
-struct pop3 {
-	struct xport *x;
-	const struct fct_log *log;
-	const char *host; /* for messages; borrowed only during connect */
-	struct pop3_caps caps;
-	enum pop3_tls_mode tls;
-	char apop_ts[260];
-	char auth_used[64];
-	int depth;
-	int broken;
-	size_t rpos, rlen;
-	char line[POP3_LINE_MAX + 1];
-	char rbuf[16384];
-	struct pop3_dec dec;
-};
 
 /* ---- body decoder ---------------------------------------------------- */
 
@@ -132,7 +107,7 @@ ssize_t pop3_dec_feed(struct pop3_dec *d, const char *in, size_t n, pop3_data_fn
 /* ---- reading and writing --------------------------------------------- */
 
 /* Server text made safe for a one-line message. */
-static void clean_text(char *dst, size_t dstsz, const char *s)
+void pop3i_clean_text(char *dst, size_t dstsz, const char *s)
 {
 	size_t i;
 
@@ -167,7 +142,7 @@ static int fill(struct pop3 *p, struct fct_err *err)
 }
 
 /* One line without its CRLF (or LF), copied to p->line. */
-static int get_line(struct pop3 *p, const char **line, struct fct_err *err)
+int pop3i_get_line(struct pop3 *p, const char **line, struct fct_err *err)
 {
 	for (;;) {
 		char *nl = memchr(p->rbuf + p->rpos, '\n', p->rlen - p->rpos);
@@ -227,7 +202,7 @@ static int flush(struct pop3 *p, struct fct_err *err)
 	return 0;
 }
 
-static int send_flush(struct pop3 *p, const char *cmd, size_t secret_at, struct fct_err *err)
+int pop3i_send_flush(struct pop3 *p, const char *cmd, size_t secret_at, struct fct_err *err)
 {
 	if (send_cmd(p, cmd, secret_at, err) < 0)
 		return -1;
@@ -236,12 +211,12 @@ static int send_flush(struct pop3 *p, const char *cmd, size_t secret_at, struct 
 
 /* Reads a status line: 1 for +OK, 0 for -ERR, -1 on error.  *text is the
  * rest of the line (valid until the next read). */
-static int get_status(struct pop3 *p, const char **text, struct fct_err *err)
+int pop3i_get_status(struct pop3 *p, const char **text, struct fct_err *err)
 {
 	const char *l;
 	char shown[120];
 
-	if (get_line(p, &l, err) < 0)
+	if (pop3i_get_line(p, &l, err) < 0)
 		return -1;
 	if (strncmp(l, "+OK", 3) == 0 && (l[3] == '\0' || l[3] == ' ')) {
 		*text = l[3] ? l + 4 : l + 3;
@@ -252,7 +227,7 @@ static int get_status(struct pop3 *p, const char **text, struct fct_err *err)
 		return 0;
 	}
 	p->broken = 1;
-	clean_text(shown, sizeof shown, l);
+	pop3i_clean_text(shown, sizeof shown, l);
 	return fct_err_set(err, FCT_E_PROTO, "POP3 server sent a malformed status line: \"%s\"",
 	                   shown);
 }
@@ -262,7 +237,7 @@ static int get_ml_line(struct pop3 *p, const char **line, int *end, struct fct_e
 {
 	const char *l;
 
-	if (get_line(p, &l, err) < 0)
+	if (pop3i_get_line(p, &l, err) < 0)
 		return -1;
 	*end = (strcmp(l, ".") == 0);
 	*line = (l[0] == '.') ? l + 1 : l;
@@ -278,7 +253,7 @@ static int check_usable(struct pop3 *p, struct fct_err *err)
 }
 
 /* Turns a -ERR into an error, reading RFC 2449/3206 response codes. */
-static int resp_error(struct fct_err *err, enum fct_err_kind kind, const char *what,
+int pop3i_resp_error(struct fct_err *err, enum fct_err_kind kind, const char *what,
                       const char *text)
 {
 	static const struct {
@@ -297,7 +272,7 @@ static int resp_error(struct fct_err *err, enum fct_err_kind kind, const char *w
 	char shown[300];
 	size_t i;
 
-	clean_text(shown, sizeof shown, text);
+	pop3i_clean_text(shown, sizeof shown, text);
 	for (i = 0; i < sizeof codes / sizeof codes[0]; i++) {
 		if (strncasecmp(text, codes[i].code, strlen(codes[i].code)) == 0) {
 			fct_err_set(err, codes[i].kind, "%s: %s (server: \"%s\")", what,
@@ -324,6 +299,9 @@ static void parse_apop_ts(struct pop3 *p, const char *greet)
 	for (c = lt + 1; c < gt; c++)
 		if (*c < 0x21 || *c > 0x7e)
 			return;
+	/* RFC 1939's timestamp is a msg-id: "<process-ID.clock@hostname>". */
+	if (!memchr(lt, '@', (size_t)(gt - lt)))
+		return;
 	memcpy(p->apop_ts, lt, (size_t)(gt - lt + 1));
 	p->apop_ts[gt - lt + 1] = '\0';
 	p->caps.bits |= POP3_CAP_APOP;
@@ -347,7 +325,7 @@ static void capa_line(struct pop3 *p, const char *l)
 			p->caps.bits |= kw[i].bit;
 	}
 	if (wl == 4 && strncasecmp(l, "SASL", 4) == 0 && l[4] == ' ')
-		clean_text(p->caps.sasl, sizeof p->caps.sasl, l + 5);
+		pop3i_clean_text(p->caps.sasl, sizeof p->caps.sasl, l + 5);
 }
 
 static int do_capa(struct pop3 *p, struct fct_err *err)
@@ -357,7 +335,7 @@ static int do_capa(struct pop3 *p, struct fct_err *err)
 
 	p->caps.bits &= POP3_CAP_APOP;
 	p->caps.sasl[0] = '\0';
-	if (send_flush(p, "CAPA", (size_t)-1, err) < 0 || (st = get_status(p, &text, err)) < 0)
+	if (pop3i_send_flush(p, "CAPA", (size_t)-1, err) < 0 || (st = pop3i_get_status(p, &text, err)) < 0)
 		return -1;
 	if (st == 0)
 		return 0; /* RFC 1939 server without CAPA: USER/PASS assumed */
@@ -380,11 +358,11 @@ static int do_stls(struct pop3 *p, const struct pop3_opts *o, struct fct_err *er
 		return fct_err_set(err, FCT_E_TLS,
 		                   "POP3 server %s does not offer STLS; not sending credentials "
 		                   "without TLS", p->host);
-	if (send_flush(p, "STLS", (size_t)-1, err) < 0 || (st = get_status(p, &text, err)) < 0)
+	if (pop3i_send_flush(p, "STLS", (size_t)-1, err) < 0 || (st = pop3i_get_status(p, &text, err)) < 0)
 		return -1;
 	if (st == 0) {
 		p->broken = 1;
-		return resp_error(err, FCT_E_TLS, "POP3 server refused STLS", text);
+		return pop3i_resp_error(err, FCT_E_TLS, "POP3 server refused STLS", text);
 	}
 	if (p->rlen > p->rpos) {
 		p->broken = 1;
@@ -399,286 +377,6 @@ static int do_stls(struct pop3 *p, const struct pop3_opts *o, struct fct_err *er
 	return do_capa(p, err);
 }
 
-/* ---- authentication --------------------------------------------------- */
-
-static int login_refused(struct pop3 *p, const struct pop3_opts *o, const char *mech,
-                         const char *text, struct fct_err *err)
-{
-	char what[200];
-
-	snprintf(what, sizeof what, "POP3 login (%s) as %s on %s refused", mech, o->user,
-	         p->host);
-	return resp_error(err, FCT_E_AUTH, what, text);
-}
-
-static int auth_user(struct pop3 *p, const struct pop3_opts *o, struct fct_err *err)
-{
-	const char *text;
-	char *cmd;
-	int st;
-
-	cmd = fct_xasprintf("USER %s", o->user);
-	st = send_flush(p, cmd, (size_t)-1, err);
-	free(cmd);
-	if (st < 0 || (st = get_status(p, &text, err)) < 0)
-		return -1;
-	if (st == 0)
-		return login_refused(p, o, "USER", text, err);
-	cmd = fct_xasprintf("PASS %s", o->pass);
-	st = send_flush(p, cmd, 5, err);
-	explicit_bzero(cmd, strlen(cmd));
-	free(cmd);
-	if (st < 0 || (st = get_status(p, &text, err)) < 0)
-		return -1;
-	if (st == 0)
-		return login_refused(p, o, "USER", text, err);
-	return 0;
-}
-
-static int auth_apop(struct pop3 *p, const struct pop3_opts *o, struct fct_err *err)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, i;
-	char hex[2 * EVP_MAX_MD_SIZE + 1];
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	const char *text;
-	char *cmd;
-	int ok, st;
-
-	ok = c && EVP_DigestInit_ex(c, EVP_md5(), NULL) &&
-	     EVP_DigestUpdate(c, p->apop_ts, strlen(p->apop_ts)) &&
-	     EVP_DigestUpdate(c, o->pass, strlen(o->pass)) && EVP_DigestFinal_ex(c, md, &mdlen);
-	EVP_MD_CTX_free(c);
-	if (!ok)
-		return fct_err_set(err, FCT_E_AUTH, "APOP: MD5 unavailable in this OpenSSL");
-	for (i = 0; i < mdlen; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	cmd = fct_xasprintf("APOP %s %s", o->user, hex);
-	st = send_flush(p, cmd, strlen(o->user) + 6, err);
-	free(cmd);
-	if (st < 0 || (st = get_status(p, &text, err)) < 0)
-		return -1;
-	if (st == 0)
-		return login_refused(p, o, "APOP", text, err);
-	return 0;
-}
-
-/* Sends one base64 SASL response line (possibly empty). */
-static int sasl_send(struct pop3 *p, const unsigned char *r, size_t rlen, struct fct_err *err)
-{
-	char *b = fct_b64_encode(r, rlen);
-	int st = send_flush(p, b, 0, err);
-
-	explicit_bzero(b, strlen(b));
-	free(b);
-	return st;
-}
-
-/* The server asked to stop, or we do: "*" then its -ERR. */
-static int sasl_cancel(struct pop3 *p)
-{
-	struct fct_err e2;
-	const char *text;
-
-	if (send_flush(p, "*", (size_t)-1, &e2) < 0 || get_status(p, &text, &e2) < 0)
-		return -1;
-	return 0;
-}
-
-/* One "+ challenge" line: decode it, step, answer. */
-static int sasl_challenge(struct pop3 *p, struct sasl *s, const char *l, struct fct_err *err)
-{
-	unsigned char *in = NULL, *out = NULL;
-	size_t inlen = 0, outlen = 0;
-	const char *b = l[1] == ' ' ? l + 2 : l + 1;
-	int st;
-
-	if (fct_b64_decode(b, strlen(b), &in, &inlen) < 0) {
-		sasl_cancel(p);
-		return fct_err_set(err, FCT_E_PROTO, "POP3 AUTH %s: bad base64 from server",
-		                   sasl_mech(s));
-	}
-	st = sasl_step(s, in, inlen, &out, &outlen, err);
-	free(in);
-	if (st < 0) {
-		sasl_cancel(p);
-		return -1;
-	}
-	st = sasl_send(p, out, outlen, err);
-	if (out) {
-		explicit_bzero(out, outlen);
-		free(out);
-	}
-	return st;
-}
-
-/* The AUTH command, with an initial response when the mechanism starts and
- * the command fits RFC 5034's 255 octets. */
-static int sasl_start(struct pop3 *p, struct sasl *s, struct fct_err *err)
-{
-	unsigned char *ir = NULL;
-	size_t irlen = 0;
-	char *b = NULL, *cmd;
-	int st;
-
-	if (sasl_client_first(s)) {
-		if (sasl_step(s, NULL, 0, &ir, &irlen, err) < 0)
-			return -1;
-		b = fct_b64_encode(ir, irlen);
-		if (ir) {
-			explicit_bzero(ir, irlen);
-			free(ir);
-		}
-	}
-	if (b && strlen(sasl_mech(s)) + strlen(b) + 7 <= POP3_AUTH_CMD_MAX) {
-		cmd = fct_xasprintf("AUTH %s %s", sasl_mech(s), b[0] ? b : "=");
-		st = send_flush(p, cmd, strlen(sasl_mech(s)) + 6, err);
-		explicit_bzero(cmd, strlen(cmd));
-		free(cmd);
-		explicit_bzero(b, strlen(b));
-		free(b);
-		return st;
-	}
-	cmd = fct_xasprintf("AUTH %s", sasl_mech(s));
-	st = send_flush(p, cmd, (size_t)-1, err);
-	free(cmd);
-	if (st == 0 && b) {
-		/* The first challenge is empty; the response is what we computed. */
-		const char *l;
-		st = get_line(p, &l, err);
-		if (st == 0 && l[0] != '+')
-			st = fct_err_set(err, FCT_E_PROTO, "POP3 AUTH %s: no continuation",
-			                 sasl_mech(s));
-		if (st == 0)
-			st = send_flush(p, b, 0, err);
-	}
-	if (b) {
-		explicit_bzero(b, strlen(b));
-		free(b);
-	}
-	return st;
-}
-
-static int auth_sasl(struct pop3 *p, const struct pop3_opts *o, const char *mech,
-                     struct fct_err *err)
-{
-	struct sasl *s = NULL;
-	const char *l;
-	int rc = -1;
-
-	if (sasl_new(&s, mech, o->user, o->pass, o->net.host, o->net.port, err) < 0)
-		return -1;
-	if (sasl_start(p, s, err) < 0)
-		goto out;
-	for (;;) {
-		if (get_line(p, &l, err) < 0)
-			goto out;
-		if (strncmp(l, "+OK", 3) == 0 && (l[3] == '\0' || l[3] == ' ')) {
-			rc = sasl_done(s, err);
-			goto out;
-		}
-		if (strncmp(l, "-ERR", 4) == 0 && (l[4] == '\0' || l[4] == ' ')) {
-			login_refused(p, o, mech, l[4] ? l + 5 : l + 4, err);
-			goto out;
-		}
-		if (l[0] != '+') {
-			p->broken = 1;
-			fct_err_set(err, FCT_E_PROTO, "POP3 AUTH %s: unexpected server line", mech);
-			goto out;
-		}
-		if (sasl_challenge(p, s, l, err) < 0)
-			goto out;
-	}
-out:
-	sasl_free(s);
-	return rc;
-}
-
-static int has_word(const char *list, const char *w)
-{
-	size_t wl = strlen(w);
-
-	while (*list) {
-		size_t n;
-		list += strspn(list, " ");
-		n = strcspn(list, " ");
-		if (n == wl && strncasecmp(list, w, n) == 0)
-			return 1;
-		list += n;
-	}
-	return 0;
-}
-
-/* Whether mech can be tried here; explicit: named by the user. */
-static int mech_usable(const struct pop3 *p, const char *mech, int explicit)
-{
-	if (strcasecmp(mech, "USER") == 0)
-		return !(p->caps.bits & POP3_CAP_CAPA) || (p->caps.bits & POP3_CAP_USER);
-	if (strcasecmp(mech, "APOP") == 0)
-		return (p->caps.bits & POP3_CAP_APOP) != 0;
-	if (!sasl_supported(mech))
-		return 0;
-	if (p->caps.bits & POP3_CAP_SASL)
-		return has_word(p->caps.sasl, mech);
-	return explicit && !(p->caps.bits & POP3_CAP_CAPA);
-}
-
-static int pick_mech(const struct pop3 *p, const char *mechs, char *out, size_t outsz)
-{
-	static const char *const best[] = {"SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN", "USER",
-	                                   "APOP"};
-	const char *m = mechs ? mechs : "*";
-	size_t i;
-
-	while (*m) {
-		size_t n;
-		m += strspn(m, " ");
-		n = strcspn(m, " ");
-		if (n == 1 && *m == '*') {
-			for (i = 0; i < sizeof best / sizeof best[0]; i++) {
-				if (mech_usable(p, best[i], 0)) {
-					snprintf(out, outsz, "%s", best[i]);
-					return 0;
-				}
-			}
-		} else if (n > 0 && n < outsz) {
-			snprintf(out, outsz, "%.*s", (int)n, m);
-			if (mech_usable(p, out, 1))
-				return 0;
-		}
-		m += n;
-	}
-	return -1;
-}
-
-static int do_auth(struct pop3 *p, const struct pop3_opts *o, struct fct_err *err)
-{
-	char mech[64];
-
-	if (!o->user || !o->pass)
-		return fct_err_set(err, FCT_E_CONFIG, "POP3 %s: user and password are required",
-		                   p->host);
-	if (o->tls != POP3_TLS_NONE && o->tls != POP3_TLS_IMPLICIT && !xport_is_tls(p->x))
-		return fct_err_set(err, FCT_E_TLS, "POP3 %s: refusing to log in without TLS",
-		                   p->host);
-	if (pick_mech(p, o->auth_mechs, mech, sizeof mech) < 0)
-		return fct_err_set(err, FCT_E_AUTH,
-		                   "POP3 %s: no usable login method (server SASL: \"%s\"%s%s; "
-		                   "AuthMechs: \"%s\")", p->host, p->caps.sasl,
-		                   (p->caps.bits & POP3_CAP_USER) ? ", USER" : "",
-		                   (p->caps.bits & POP3_CAP_APOP) ? ", APOP" : "",
-		                   o->auth_mechs ? o->auth_mechs : "*");
-	if (o->tls == POP3_TLS_NONE)
-		fct_log_warn(o->log, "POP3 %s: logging in without TLS: credentials are exposed",
-		             p->host);
-	snprintf(p->auth_used, sizeof p->auth_used, "%s", mech);
-	if (strcasecmp(mech, "USER") == 0)
-		return auth_user(p, o, err);
-	if (strcasecmp(mech, "APOP") == 0)
-		return auth_apop(p, o, err);
-	return auth_sasl(p, o, mech, err);
-}
-
 /* ---- session ------------------------------------------------------------ */
 
 static int session_start(struct pop3 *p, const struct pop3_opts *o, struct fct_err *err)
@@ -686,16 +384,16 @@ static int session_start(struct pop3 *p, const struct pop3_opts *o, struct fct_e
 	const char *text;
 	int st;
 
-	if ((st = get_status(p, &text, err)) < 0)
+	if ((st = pop3i_get_status(p, &text, err)) < 0)
 		return -1;
 	if (st == 0)
-		return resp_error(err, FCT_E_STORE, "POP3 server refused the connection", text);
+		return pop3i_resp_error(err, FCT_E_STORE, "POP3 server refused the connection", text);
 	parse_apop_ts(p, text);
 	if (do_capa(p, err) < 0)
 		return -1;
 	if (o->tls == POP3_TLS_STLS && do_stls(p, o, err) < 0)
 		return -1;
-	if (do_auth(p, o, err) < 0)
+	if (pop3i_auth(p, o, err) < 0)
 		return -1;
 	/* Some servers only list UIDL, PIPELINING... once logged in. */
 	if (do_capa(p, err) < 0)
@@ -801,10 +499,10 @@ static int listing_start(struct pop3 *p, const char *cmd, struct fct_err *err)
 
 	if (check_usable(p, err) < 0)
 		return -1;
-	if (send_flush(p, cmd, (size_t)-1, err) < 0 || (st = get_status(p, &text, err)) < 0)
+	if (pop3i_send_flush(p, cmd, (size_t)-1, err) < 0 || (st = pop3i_get_status(p, &text, err)) < 0)
 		return -1;
 	if (st == 0)
-		return resp_error(err, FCT_E_STORE, cmd, text);
+		return pop3i_resp_error(err, FCT_E_STORE, cmd, text);
 	return 0;
 }
 
@@ -814,7 +512,7 @@ static int listing_bad(struct pop3 *p, const char *cmd, const char *why, const c
 	char shown[120];
 
 	p->broken = 1;
-	clean_text(shown, sizeof shown, l);
+	pop3i_clean_text(shown, sizeof shown, l);
 	return fct_err_set(err, FCT_E_PROTO, "POP3 %s: %s: \"%s\"", cmd, why, shown);
 }
 
@@ -839,6 +537,8 @@ static int uidl_check(struct pop3_uidl_ent *v, size_t n, struct fct_err *err)
 	size_t i;
 	int rc = 0;
 
+	if (n == 0)
+		return 0;
 	qsort(v, n, sizeof *v, cmp_uidl_num);
 	for (i = 1; i < n; i++)
 		if (v[i].num == v[i - 1].num)
@@ -957,7 +657,8 @@ int pop3_list(struct pop3 *p, struct pop3_list_ent **out, size_t *n, struct fct_
 		v[cnt].size = size;
 		cnt++;
 	}
-	qsort(v, cnt, sizeof *v, cmp_list_num);
+	if (cnt > 0)
+		qsort(v, cnt, sizeof *v, cmp_list_num);
 	for (i = 1; i < cnt; i++) {
 		if (v[i].num == v[i - 1].num) {
 			fct_err_set(err, FCT_E_PROTO, "POP3 LIST: message %u listed twice", v[i].num);
@@ -1010,7 +711,7 @@ static int drain(struct pop3 *p, size_t inflight, struct fct_err *err)
 	int st;
 
 	while (inflight-- > 0) {
-		if ((st = get_status(p, &text, err)) < 0)
+		if ((st = pop3i_get_status(p, &text, err)) < 0)
 			return -1;
 		if (st == 1 && read_body(p, NULL, NULL, err) < 0)
 			return -1;
@@ -1026,16 +727,16 @@ static int retr_one(struct pop3 *p, unsigned num, const struct pop3_sink *sink,
 	char what[64];
 	int st;
 
-	if ((st = get_status(p, &text, err)) < 0)
+	if ((st = pop3i_get_status(p, &text, err)) < 0)
 		return -1;
 	if (st == 0) {
 		if (sink->refused) {
 			char shown[300];
-			clean_text(shown, sizeof shown, text);
+			pop3i_clean_text(shown, sizeof shown, text);
 			return sink->refused(sink->ctx, num, shown, err) ? -1 : 0;
 		}
 		snprintf(what, sizeof what, "POP3 RETR %u refused", num);
-		return resp_error(err, FCT_E_MSG, what, text);
+		return pop3i_resp_error(err, FCT_E_MSG, what, text);
 	}
 	if (sink->begin && sink->begin(sink->ctx, num, err) != 0)
 		return -1;
@@ -1095,13 +796,13 @@ int pop3_dele(struct pop3 *p, const unsigned *nums, size_t n, size_t *ndeleted,
 				return -1;
 			sent++;
 		}
-		if (flush(p, err) < 0 || (st = get_status(p, &text, err)) < 0)
+		if (flush(p, err) < 0 || (st = pop3i_get_status(p, &text, err)) < 0)
 			return -1;
 		if (st == 1) {
 			ok++;
 		} else if (first_bad == 0) {
 			first_bad = nums[done];
-			clean_text(first_text, sizeof first_text, text);
+			pop3i_clean_text(first_text, sizeof first_text, text);
 		}
 		done++;
 	}
@@ -1110,7 +811,7 @@ int pop3_dele(struct pop3 *p, const unsigned *nums, size_t n, size_t *ndeleted,
 	if (first_bad) {
 		char what[64];
 		snprintf(what, sizeof what, "POP3 DELE %u refused", first_bad);
-		return resp_error(err, FCT_E_MSG, what, first_text);
+		return pop3i_resp_error(err, FCT_E_MSG, what, first_text);
 	}
 	return 0;
 }
@@ -1122,10 +823,10 @@ int pop3_rset(struct pop3 *p, struct fct_err *err)
 
 	if (check_usable(p, err) < 0)
 		return -1;
-	if (send_flush(p, "RSET", (size_t)-1, err) < 0 || (st = get_status(p, &text, err)) < 0)
+	if (pop3i_send_flush(p, "RSET", (size_t)-1, err) < 0 || (st = pop3i_get_status(p, &text, err)) < 0)
 		return -1;
 	if (st == 0)
-		return resp_error(err, FCT_E_STORE, "POP3 RSET refused", text);
+		return pop3i_resp_error(err, FCT_E_STORE, "POP3 RSET refused", text);
 	return 0;
 }
 
@@ -1137,13 +838,13 @@ int pop3_quit(struct pop3 *p, struct fct_err *err)
 	if (check_usable(p, err) < 0)
 		return -1;
 	p->broken = 1; /* nothing may follow QUIT */
-	if (send_flush(p, "QUIT", (size_t)-1, err) < 0 || (st = get_status(p, &text, err)) < 0) {
+	if (pop3i_send_flush(p, "QUIT", (size_t)-1, err) < 0 || (st = pop3i_get_status(p, &text, err)) < 0) {
 		fct_err_prefix(err, "POP3 QUIT unanswered, deletions may not have happened");
 		err->kind = FCT_E_STORE;
 		return -1;
 	}
 	if (st == 0)
-		return resp_error(err, FCT_E_STORE,
+		return pop3i_resp_error(err, FCT_E_STORE,
 		                  "POP3 server failed to remove the deleted messages at QUIT", text);
 	return 0;
 }

@@ -103,8 +103,8 @@ struct md_batch *md_batch_new(struct md_folder *f);
  * the batch. */
 int md_tmp_open(struct md_batch *b, struct md_tmp **out, struct fct_err *err);
 int md_tmp_write(struct md_tmp *t, const void *p, size_t n, struct fct_err *err);
-/* Finishes writing (fsync now unless fsync is off, so commit is cheap) and
- * queues the file with its flags and mtime (0: keep the current time).  On
+/* Finishes writing and queues the file with its flags and mtime (0: keep
+ * the current time); md_batch_commit makes the batch durable at once.  On
  * failure the tmp file is unlinked and forgotten. */
 int md_tmp_done(struct md_tmp *t, unsigned flags, int64_t mtime, struct fct_err *err);
 /* The unique name the message will have once committed (valid after
@@ -113,7 +113,8 @@ int md_tmp_done(struct md_tmp *t, unsigned flags, int64_t mtime, struct fct_err 
 const char *md_tmp_next_uniq(const struct md_tmp *t);
 /* Unlinks and forgets a tmp not yet done (or done but not committed). */
 void md_tmp_abort(struct md_tmp *t);
-/* Renames every queued file into new/ (no flags) or cur/ (with flags), as
+/* Flushes the batch to disk in one go (syncfs), renames every queued file
+ * into new/ (no flags) or cur/ (with flags), as
  * <uniq>,S=<size>[<delim>2,<letters>], then fsyncs new/ and cur/.  Files are
  * durable before they become visible, and visible before commit returns.
  * On failure, files already renamed stay (md_batch_count says how many);

@@ -437,6 +437,7 @@ static int open_sides(struct box_run *r, unsigned where, struct fct_err *err)
 		             r->box, (where & BOX_ON_FAR) ? "near" : "far");
 		if (!(where & BOX_ON_FAR))
 			return 1;
+		return 0; /* plan against an empty near side: the preview counts it */
 	}
 	if (!(where & BOX_ON_FAR) && imap_create(c->im, r->far_name, err) < 0)
 		return -1;
@@ -523,9 +524,18 @@ void box_count_plan(struct chan *c, const struct box_job *j)
 {
 	size_t i;
 
-	for (i = 0; i < j->plan.n; i++)
-		if (!j->suppress[i])
-			c->sum.act[j->plan.acts[i].kind]++;
+	for (i = 0; i < j->plan.n; i++) {
+		const struct plan_action *a = &j->plan.acts[i];
+
+		if (j->suppress[i])
+			continue;
+		c->sum.act[a->kind]++;
+		/* A dry run reports what the transfers would cost. */
+		if (c->opts->dry_run && a->kind == PLAN_DOWNLOAD)
+			c->sum.bytes_down += j->r.far[a->far].size;
+		if (c->opts->dry_run && a->kind == PLAN_UPLOAD)
+			c->sum.bytes_up += j->r.near[a->near].size;
+	}
 	c->sum.ambiguous += j->plan.ambiguous;
 }
 
@@ -589,6 +599,8 @@ int box_reselect(struct chan *c, struct box_job *j, struct fct_err *err)
 	return 0;
 }
 
+#define PLAN_PULL_ALL (PLAN_PULL_NEW | PLAN_PULL_RENEW | PLAN_PULL_DELETE | PLAN_PULL_FLAGS)
+
 static int record_box(struct box_job *j, struct fct_err *err)
 {
 	struct box_run *r = &j->r;
@@ -599,6 +611,12 @@ static int record_box(struct box_job *j, struct fct_err *err)
 	nb.uidvalidity = r->fbox.uidvalidity;
 	nb.uidnext = r->fbox.uidnext;
 	nb.highestmodseq = r->fbox.nomodseq ? 0 : r->fbox.highestmodseq;
+	/* A run that did not take every far change (Sync without some Pull
+	 * operation) must not let the next one start after them: QRESYNC
+	 * would never report them again.  Without a modseq the next listing
+	 * is complete. */
+	if ((j->pc.ops & PLAN_PULL_ALL) != PLAN_PULL_ALL)
+		nb.highestmodseq = 0;
 	nb.near_stamp = settled_stamp(r->near_stamp);
 	if (jrnl_begin(r->c->j, &t, err) < 0)
 		return -1;

@@ -217,9 +217,46 @@ static void normalize_box(int *v)
 		*v = -1;
 }
 
+/* Short options that take a separate argument; the optional ones (-C -R -X
+ * -L -H -D) only take attached text. */
+static int skips_next(const char *a)
+{
+	if (!strcmp(a, "--config"))
+		return 1;
+	if (a[1] == '-')
+		return 0;
+	for (const char *p = a + 1; *p; p++) {
+		if (*p == 'c')
+			return p[1] == '\0';
+		if (strchr("CRXLHD", *p))
+			return 0;
+	}
+	return 0;
+}
+
+/* `probe` and `setup` have options of their own: everything from the first
+ * operand on, if it names one of them, is left to the subcommand. */
+static int own_options_from(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--"))
+			return argc;
+		if (a[0] == '-' && a[1]) {
+			i += skips_next(a);
+			continue;
+		}
+		return (!strcmp(a, "probe") || !strcmp(a, "setup")) ? i : argc;
+	}
+	return argc;
+}
+
 int cli_parse(struct cli_opts *o, int argc, char **argv, struct fct_err *err)
 {
+	int full_argc = argc;
+
 	memset(o, 0, sizeof *o);
+	argc = own_options_from(argc, argv);
 	o->log.level = 1;
 	opterr = 0;
 	optind = 0; /* GNU getopt: full reinitialization, so parsing can be repeated */
@@ -240,7 +277,7 @@ int cli_parse(struct cli_opts *o, int argc, char **argv, struct fct_err *err)
 	normalize_box(&o->create);
 	normalize_box(&o->remove);
 	normalize_box(&o->expunge);
-	for (int i = optind; i < argc; i++) {
+	for (int i = optind; i < full_argc; i++) {
 		o->args = fct_xrealloc(o->args, (o->nargs + 1) * sizeof *o->args);
 		o->args[o->nargs++] = argv[i];
 	}

@@ -144,3 +144,16 @@ out:
 	wipe_free(pass);
 	return rc;
 }
+
+void sync_md_opts(const struct fct_config *cfg, const struct cfg_store *st,
+                  struct md_store_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->path = st->path;
+	o->names.layout = st->subfolders == 1 ? MD_LAYOUT_MAILDIRPP
+	                : st->subfolders == 2 ? MD_LAYOUT_LEGACY : MD_LAYOUT_VERBATIM;
+	o->names.flatten = st->flatten;
+	o->names.inbox_path = st->inbox;
+	o->info_delim = st->info_delim ? st->info_delim : cfg->field_delim;
+	o->fsync = cfg->fsync;
+}

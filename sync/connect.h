@@ -6,7 +6,13 @@
 #define FACTEUR_CONNECT_H
 
 #include "proto/imap.h"
+#include "store/maildir.h"
 #include "sync/config.h"
+
+/* The Maildir store options of a MaildirStore (layout, Inbox, delimiters,
+ * FSync); strings are borrowed from the config. */
+void sync_md_opts(const struct fct_config *cfg, const struct cfg_store *st,
+                  struct md_store_opts *o);
 
 /* Connects and authenticates; *out is the caller's (imap_close). */
 int sync_imap_connect(const struct cfg_account *a, const struct fct_log *log, struct imap **out,

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <ftw.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,36 +14,52 @@
 #include "sync/boxes.h"
 #include "sync/connect.h"
 #include "sync/engine.h"
+#include "sync/farbox.h"
 #include "sync/pattern.h"
 #include "sync/pop3sync.h"
 #include "sync/report.h"
 
-/* mkdir -p, for the state directory. */
-static int make_dirs(const char *path, struct fct_err *err)
+/* A dry run touches nothing: a journal or Maildir root that does not exist
+ * yet is stood in for by an empty scratch directory, removed afterwards. */
+static const char *dry_path(struct chan *c, const char *path, const char *what)
 {
-	char *p = fct_xstrdup(path), *s;
-	int rc = 0;
+	struct stat st;
 
-	for (s = p + 1; rc == 0; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char c = *s;
+	if (!c->opts->dry_run || !path || stat(path, &st) == 0)
+		return path;
+	if (!c->scratch) {
+		const char *tmp = getenv("TMPDIR");
+		char *t = fct_xasprintf("%s/facteur-dry-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 
-		*s = '\0';
-		if (mkdir(p, 0700) < 0 && errno != EEXIST)
-			rc = fct_err_sys(err, errno, "creating %s", p);
-		*s = c;
-		if (!c)
-			break;
+		if (!mkdtemp(t)) {
+			free(t);
+			return path;
+		}
+		c->scratch = t;
 	}
-	free(p);
-	return rc;
+	free(c->scratch_paths[c->nscratch]);
+	c->scratch_paths[c->nscratch] = fct_xasprintf("%s/%s", c->scratch, what);
+	return c->scratch_paths[c->nscratch++];
 }
 
-static enum md_layout layout_of(int subfolders)
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-	return subfolders == 1 ? MD_LAYOUT_MAILDIRPP
-	     : subfolders == 2 ? MD_LAYOUT_LEGACY : MD_LAYOUT_VERBATIM;
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void drop_scratch(struct chan *c)
+{
+	size_t i;
+
+	if (c->scratch)
+		nftw(c->scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(c->scratch);
+	for (i = 0; i < c->nscratch; i++)
+		free(c->scratch_paths[i]);
 }
 
 static int open_near(struct chan *c, struct fct_err *err)
@@ -50,49 +67,10 @@ static int open_near(struct chan *c, struct fct_err *err)
 	const struct cfg_store *st = c->ch->near;
 	struct md_store_opts o;
 
-	memset(&o, 0, sizeof o);
-	o.path = st->path;
-	o.names.layout = layout_of(st->subfolders);
-	o.names.flatten = st->flatten;
-	o.names.inbox_path = st->inbox;
-	o.info_delim = st->info_delim ? st->info_delim : c->cfg->field_delim;
-	o.fsync = c->cfg->fsync;
+	sync_md_opts(c->cfg, st, &o);
+	o.path = dry_path(c, st->path, "near");
+	o.names.inbox_path = dry_path(c, st->inbox, "near/INBOX");
 	return md_store_open(&c->md, &o, err);
-}
-
-/* Is this box one the command line asked for (CHANNEL:BOX,...)? */
-static int wanted(const struct run_target *t, const char *name)
-{
-	const char **b;
-
-	if (!t->boxes)
-		return 1;
-	for (b = t->boxes; *b; b++)
-		if (strcmp(*b, name) == 0 || (strcasecmp(*b, "INBOX") == 0 && strcasecmp(name, "INBOX") == 0))
-			return 1;
-	return 0;
-}
-
-struct far_walk {
-	struct chan *c;
-	struct box_set *set;
-	struct fct_buf name;
-};
-
-static int on_far_box(void *ctx, const char *name, char delim, unsigned attrs)
-{
-	struct far_walk *w = ctx;
-	struct fct_err e;
-
-	(void)delim;
-	if (attrs & (IMAP_LIST_NOSELECT | IMAP_LIST_NONEXISTENT))
-		return 0;
-	if (box_far_to_canon(name, w->c->prefix, w->c->delim, &w->name, &e) < 0) {
-		fct_log_warn(w->c->log, "%s: %s; skipped", w->c->ch->name, e.msg);
-		return 0;
-	}
-	box_set_add(w->set, w->name.data, BOX_ON_FAR);
-	return 0;
 }
 
 static int on_near_box(void *ctx, const char *name)
@@ -103,12 +81,10 @@ static int on_near_box(void *ctx, const char *name)
 
 static int list_boxes(struct chan *c, struct box_set *set, struct fct_err *err)
 {
-	struct far_walk w = {c, set, {0}};
+	struct far_names fn = {c->delim, c->prefix};
 	int rc;
 
-	fct_buf_init(&w.name);
-	rc = imap_list(c->im, "*", c->ch->far->subscribed_only, on_far_box, &w, err);
-	fct_buf_free(&w.name);
+	rc = far_list_boxes(c->im, c->ch->far, &fn, set, c->ch->name, c->log, err);
 	if (rc == 0)
 		rc = md_list(c->md, on_near_box, set, err);
 	box_set_finish(set);
@@ -183,7 +159,7 @@ static int run_patterns(struct chan *c, const struct run_target *t, struct fct_e
 	struct box_set set = {0};
 	struct box_job *jobs;
 	struct fct_buf far;
-	size_t i, n = 0;
+	size_t i, n = 0, unmapped = 0;
 	int rc;
 
 	if (list_boxes(c, &set, err) < 0) {
@@ -196,7 +172,8 @@ static int run_patterns(struct chan *c, const struct run_target *t, struct fct_e
 		const char *name = set.v[i].name;
 		struct fct_err e;
 
-		if (!box_selected((const char *const *)c->ch->patterns, name) || !wanted(t, name))
+		if (!box_selected((const char *const *)c->ch->patterns, name) ||
+		    !box_wanted((const char *const *)t->boxes, name))
 			continue;
 		if (c->opts->list_only) {
 			printf("%s\n", name);
@@ -204,11 +181,18 @@ static int run_patterns(struct chan *c, const struct run_target *t, struct fct_e
 		}
 		if (box_canon_to_far(name, c->prefix, c->delim, &far, &e) < 0) {
 			fct_log_error(c->log, "%s: %s", c->ch->name, e.msg);
+			unmapped++;
 			continue;
 		}
 		job_init(&jobs[n++], name, far.data, name, set.v[i].where);
 	}
 	rc = run_jobs(c, jobs, n, err);
+	/* A folder that cannot exist on the server is a failure, not a skip. */
+	if (rc == 0 && unmapped) {
+		c->sum.boxes_failed += unmapped;
+		rc = fct_err_set(err, FCT_E_FOLDER, "%s: %zu folder(s) cannot be named on the server",
+		                 c->ch->name, unmapped);
+	}
 	for (i = 0; i < n; i++)
 		box_job_free(&jobs[i]);
 	free(jobs);
@@ -254,29 +238,26 @@ static int run_single(struct chan *c, struct fct_err *err)
 
 static int open_far(struct chan *c, struct fct_err *err)
 {
-	const struct cfg_store *st = c->ch->far;
-	struct fct_err e;
+	struct far_names fn;
 
-	if (sync_imap_connect(st->account, c->log, &c->im, err) < 0)
+	if (sync_imap_connect(c->ch->far->account, c->log, &c->im, err) < 0)
 		return -1;
 	c->caps = imap_caps(c->im);
-	fct_err_clear(&e);
-	c->delim = st->path_delim ? st->path_delim : imap_delimiter(c->im, &e);
-	if (e.kind != FCT_E_NONE) {
-		*err = e;
+	if (far_names_resolve(c->ch->far, c->im, &fn, err) < 0)
 		return -1;
-	}
-	c->prefix = st->imap_path ? st->imap_path : st->use_namespace ? imap_namespace(c->im) : "";
+	c->delim = fn.delim;
+	c->prefix = fn.prefix;
 	return 0;
 }
 
 static int imap_channel(struct chan *c, const struct run_target *t, struct fct_err *err)
 {
-	char *dir = cfg_state_dir(c->cfg, c->ch), *lockpath = NULL;
+	char *state = cfg_state_dir(c->cfg, c->ch), *lockpath = NULL;
+	const char *dir = dry_path(c, state, "state");
 	struct fct_lock *lock = NULL;
 	int rc = -1;
 
-	if (make_dirs(dir, err) < 0)
+	if (fct_mkdir_p(dir, err) < 0)
 		goto out;
 	lockpath = fct_xasprintf("%s/lock", dir);
 	if (fct_lock_take(&lock, lockpath, c->ch->name, c->opts->wait_lock, err) < 0)
@@ -297,7 +278,8 @@ out:
 	if (lock)
 		fct_lock_release(lock);
 	free(lockpath);
-	free(dir);
+	free(state);
+	drop_scratch(c);
 	return rc;
 }
 
@@ -342,34 +324,89 @@ static int run_channel(const struct fct_config *cfg, const struct run_target *t,
 	return rc;
 }
 
+/* One channel from start to report and hook; returns 1 if anything failed. */
+static int one_channel(const struct fct_config *cfg, const struct run_target *t,
+                       const struct run_opts *opts)
+{
+	const struct cfg_channel *ch = cfg_channel(cfg, t->channel);
+	struct report rep;
+	struct fct_err err;
+	const char *hook;
+	int failed = 0;
+
+	memset(&rep, 0, sizeof rep);
+	fct_err_clear(&err);
+	rep.channel = t->channel;
+	rep.dry_run = opts->dry_run;
+	rep.ok = run_channel(cfg, t, opts, &rep, &err) == 0;
+	if (!rep.ok) {
+		fct_log_error(&opts->log, "%s", err.msg);
+		rep.error = err.msg;
+		failed = 1;
+	}
+	if (!opts->list_only)
+		report_print(&rep, opts->json, &opts->log, stdout);
+	hook = ch && ch->post_sync_cmd ? ch->post_sync_cmd : cfg->post_sync_cmd;
+	if (rep.ok && hook && !opts->dry_run && !opts->list_only &&
+	    report_hook(&rep, hook, &opts->log) != 0)
+		failed = 1;
+	return failed;
+}
+
+/* Waits for one child; returns 1 if it failed. */
+static int reap_one(void)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = wait(&status)) < 0 && errno == EINTR)
+		;
+	if (pid < 0)
+		return 0;
+	return !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+}
+
+/* Parallel N: channels are independent (own lock, journal, connection,
+ * Maildir), so each runs in a process of its own, at most N at a time. */
+static int run_parallel(const struct fct_config *cfg, const struct run_opts *opts)
+{
+	size_t i, running = 0;
+	int failed = 0;
+
+	for (i = 0; i < opts->ntargets; i++) {
+		pid_t pid;
+
+		if (running == (size_t)cfg->parallel) {
+			failed |= reap_one();
+			running--;
+		}
+		fflush(NULL);
+		pid = fork();
+		if (pid == 0) {
+			int rc = one_channel(cfg, &opts->targets[i], opts);
+
+			fflush(NULL);
+			_exit(rc);
+		}
+		if (pid < 0) {
+			failed |= one_channel(cfg, &opts->targets[i], opts);
+			continue;
+		}
+		running++;
+	}
+	while (running--)
+		failed |= reap_one();
+	return failed;
+}
+
 int sync_run(const struct fct_config *cfg, const struct run_opts *opts)
 {
 	size_t i;
 	int failed = 0;
 
-	for (i = 0; i < opts->ntargets; i++) {
-		const struct run_target *t = &opts->targets[i];
-		const struct cfg_channel *ch = cfg_channel(cfg, t->channel);
-		struct report rep;
-		struct fct_err err;
-		const char *hook;
-
-		memset(&rep, 0, sizeof rep);
-		fct_err_clear(&err);
-		rep.channel = t->channel;
-		rep.dry_run = opts->dry_run;
-		rep.ok = run_channel(cfg, t, opts, &rep, &err) == 0;
-		if (!rep.ok) {
-			fct_log_error(&opts->log, "%s", err.msg);
-			rep.error = err.msg;
-			failed = 1;
-		}
-		if (!opts->list_only)
-			report_print(&rep, opts->json, &opts->log, stdout);
-		hook = ch && ch->post_sync_cmd ? ch->post_sync_cmd : cfg->post_sync_cmd;
-		if (rep.ok && hook && !opts->dry_run && !opts->list_only &&
-		    report_hook(&rep, hook, &opts->log) != 0)
-			failed = 1;
-	}
+	if (cfg->parallel > 1 && opts->ntargets > 1 && !opts->list_only)
+		return run_parallel(cfg, opts);
+	for (i = 0; i < opts->ntargets; i++)
+		failed |= one_channel(cfg, &opts->targets[i], opts);
 	return failed;
 }

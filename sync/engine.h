@@ -50,6 +50,9 @@ struct chan {
 	const char *prefix; /* server namespace prefix stripped from names */
 	unsigned caps;
 	const struct box_job *selected; /* far box currently selected */
+	char *scratch;          /* dry run: stand-in directory, removed at the end */
+	char *scratch_paths[3];
+	size_t nscratch;
 	struct sync_counts sum;
 };
 

@@ -9,8 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sync/boxes.h"
 #include "sync/crlf.h"
 #include "sync/engine.h"
+#include "sync/progress.h"
 
 #define DL_BATCH_MSGS 256
 #define DL_BATCH_BYTES (64ull << 20)
@@ -24,6 +26,8 @@ struct exec {
 	struct jrnl_msg *made;
 	size_t nmade, capmade;
 	size_t *far_made, *near_made; /* index into made + 1, 0 = none */
+	struct progress *prog;        /* transfers' live line on a terminal */
+	struct md_folder *trash;      /* the near store's Trash, once opened */
 };
 
 /* Actions the cross-folder move pass already carried out another way. */
@@ -104,6 +108,8 @@ static void exec_free(struct exec *x)
 	free(x->made);
 	free(x->far_made);
 	free(x->near_made);
+	if (x->trash)
+		md_folder_close(x->trash);
 }
 
 static int put(struct jrnl_txn *t, struct exec *x, struct jrnl_msg *m, struct fct_err *err)
@@ -165,6 +171,30 @@ static int post_record(struct exec *x, struct jrnl_txn *t, const struct plan_act
 	return put(t, x, m, err);
 }
 
+/* Should a deleted message be kept in the store's Trash?  Not for
+ * MaxMessages expiry (the message stays on the far side), not inside the
+ * trash itself, and with TrashNewOnly only for messages never propagated. */
+static int wants_trash(const struct exec *x, const struct cfg_store *st, const char *box,
+                       const struct plan_action *a)
+{
+	if (!st->trash || a->state == PLAN_JR_FAR_ONLY || strcmp(st->trash, box) == 0)
+		return 0;
+	return !st->trash_new_only || a->jr == PLAN_NONE ||
+	       x->r->jr[a->jr].state == JRNL_PENDING_DOWNLOAD;
+}
+
+static int near_delete(struct exec *x, const struct plan_action *a, struct fct_err *err)
+{
+	struct box_run *r = x->r;
+	const char *uniq = r->near[a->near].uniq;
+
+	if (!wants_trash(x, r->c->ch->near, r->near_name, a))
+		return md_remove(r->nf, uniq, err);
+	if (!x->trash && md_folder_open(r->c->md, r->c->ch->near->trash, 1, &x->trash, err) < 0)
+		return -1;
+	return md_move(r->nf, uniq, x->trash, err);
+}
+
 /* Phase 2: near flag changes and removals (idempotent), then one directory
  * sync so they are durable before the journal says so. */
 static int near_changes(struct exec *x, struct fct_err *err)
@@ -181,7 +211,7 @@ static int near_changes(struct exec *x, struct fct_err *err)
 		if (a->kind == PLAN_FLAGS_NEAR)
 			rc = md_set_flags(r->nf, r->near[a->near].uniq, a->flags, err);
 		else if (a->kind == PLAN_DELETE_NEAR)
-			rc = md_remove(r->nf, r->near[a->near].uniq, err);
+			rc = near_delete(x, a, err);
 		else
 			continue;
 		/* Gone meanwhile (the user deleted it): the next run sees that. */
@@ -245,16 +275,43 @@ static int far_flags(struct exec *x, struct fct_err *err)
 }
 
 /* Phase 4: expunge what the plan expunges. */
+static int far_trash(struct exec *x, struct uidv *t, struct fct_err *err)
+{
+	struct chan *c = x->r->c;
+	struct fct_buf name;
+	int rc;
+
+	fct_buf_init(&name);
+	rc = box_canon_to_far(c->ch->far->trash, c->prefix, c->delim, &name, err);
+	if (rc == 0 && (rc = imap_copy(c->im, t->v, t->n, name.data, NULL, err)) < 0 &&
+	    strncmp(err->msg, "TRYCREATE", 9) == 0) {
+		rc = imap_create(c->im, name.data, err);
+		if (rc == 0)
+			rc = imap_copy(c->im, t->v, t->n, name.data, NULL, err);
+	}
+	fct_buf_free(&name);
+	return rc;
+}
+
 static int far_expunge(struct exec *x, struct fct_err *err)
 {
-	struct uidv u = {0};
+	struct uidv u = {0}, t = {0};
 	size_t i;
 	int rc = 0;
 
-	for (i = 0; i < x->p->n; i++)
-		if (!skipped(x, i) && x->p->acts[i].kind == PLAN_EXPUNGE_FAR)
-			uidv_push(&u, x->r->far[x->p->acts[i].far].uid);
-	if (u.n) {
+	for (i = 0; i < x->p->n; i++) {
+		const struct plan_action *a = &x->p->acts[i];
+
+		if (skipped(x, i) || a->kind != PLAN_EXPUNGE_FAR)
+			continue;
+		uidv_push(&u, x->r->far[a->far].uid);
+		if (wants_trash(x, x->r->c->ch->far, x->r->box, a))
+			uidv_push(&t, x->r->far[a->far].uid);
+	}
+	/* Copies to the far Trash go first: the expunge only follows them. */
+	if (t.n)
+		rc = far_trash(x, &t, err);
+	if (rc == 0 && u.n) {
 		/* Without UIDPLUS only a plain EXPUNGE exists; Expunge Far asked
 		 * for every \Deleted message to go, which is what it does. */
 		if (x->r->c->caps & IMAP_CAP_UIDPLUS)
@@ -263,6 +320,7 @@ static int far_expunge(struct exec *x, struct fct_err *err)
 			rc = imap_expunge_all(x->r->c->im, err);
 	}
 	free(u.v);
+	free(t.v);
 	return rc;
 }
 
@@ -335,6 +393,7 @@ static int dl_end(void *ctx, const struct imap_msg *m, struct fct_err *err)
 		return -1;
 	d->items[d->cur].tmp = t;
 	d->x->r->c->sum.bytes_down += d->x->r->far[a->far].size;
+	progress_step(d->x->prog, 1, d->x->r->far[a->far].size);
 	d->done++;
 	return 0;
 }
@@ -559,6 +618,7 @@ static int ul_one(struct exec *x, const struct plan_action *a, struct jrnl_msg *
 		return fct_err_set(err, FCT_E_PROTO, "APPENDUID names UIDVALIDITY %u, not %u",
 		                   uidv, r->fbox.uidvalidity);
 	r->c->sum.bytes_up += src.size;
+	progress_step(x->prog, 1, src.size);
 	if (uid) { /* without UIDPLUS the record stays pending: next run matches it */
 		m->far_uid = uid;
 		m->state = JRNL_SYNCED;
@@ -609,6 +669,27 @@ static int uploads(struct exec *x, struct fct_err *err)
 	return rc;
 }
 
+/* The transfers' totals, for the progress line. */
+static void start_progress(struct exec *x)
+{
+	const struct box_run *r = x->r;
+	uint64_t msgs = 0, bytes = 0;
+
+	for (size_t i = 0; i < x->p->n; i++) {
+		const struct plan_action *a = &x->p->acts[i];
+
+		if (a->kind == PLAN_DOWNLOAD)
+			bytes += r->far[a->far].size;
+		else if (a->kind == PLAN_UPLOAD)
+			bytes += r->near[a->near].size;
+		else
+			continue;
+		msgs++;
+	}
+	x->prog = progress_new(r->c->log, !r->c->opts->json);
+	progress_box(x->prog, r->c->ch->name, r->box, msgs, bytes);
+}
+
 int exec_plan(struct box_run *r, const struct plan *p, struct fct_err *err)
 {
 	struct exec x;
@@ -629,9 +710,12 @@ int exec_plan(struct box_run *r, const struct plan *p, struct fct_err *err)
 	if (rc == 0)
 		rc = journal_phase(&x, post_record, err);
 	if (rc == 0)
+		start_progress(&x);
+	if (rc == 0)
 		rc = downloads(&x, err);
 	if (rc == 0)
 		rc = uploads(&x, err);
+	progress_free(x.prog);
 	exec_free(&x);
 	return rc;
 }

@@ -53,3 +53,14 @@ int box_selected(const char *const *patterns, const char *name)
 	}
 	return selected;
 }
+
+int box_wanted(const char *const *boxes, const char *name)
+{
+	if (!boxes)
+		return 1;
+	for (; *boxes; boxes++)
+		if (strcmp(*boxes, name) == 0 ||
+		    (strcasecmp(*boxes, "INBOX") == 0 && strcasecmp(name, "INBOX") == 0))
+			return 1;
+	return 0;
+}

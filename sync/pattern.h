@@ -10,4 +10,8 @@ int box_selected(const char *const *patterns, const char *name);
 /* 1 if name matches the single wildcard pattern pat. */
 int box_wildmatch(const char *pat, const char *name);
 
+/* 1 if name is among the NULL-terminated boxes named on the command line
+ * (CHANNEL:BOX,...), or if boxes is NULL (no restriction). */
+int box_wanted(const char *const *boxes, const char *name);
+
 #endif

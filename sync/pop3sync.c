@@ -30,7 +30,16 @@
  * We match by content rather than by recording the final file name in the
  * intent because the Maildir layer names files at commit: matching works
  * whatever name it chose, and a byte-identical unclaimed file in the same
- * folder is, for this purpose, the same message. */
+ * folder is, for this purpose, the same message.
+ *
+ * Servers without UIDL (Keep no only; Keep yes is refused): each message is
+ * named "sha256:<hex>" after its content once downloaded, and that name goes
+ * through the same steps.  A message whose name is already journaled was
+ * stored by a run that never got QUIT's +OK: its tmp file is dropped and it
+ * is deleted again.  Byte-identical messages are therefore delivered once.
+ * After a QUIT that removed every stored message, with no message left
+ * unexamined (a refused RETR), the names are dropped: none can be on the
+ * server any more. */
 #include "sync/pop3sync.h"
 
 #include <errno.h>
@@ -56,13 +65,15 @@
 struct srv_msg {
 	unsigned num;
 	uint64_t size;
-	const char *uidl;              /* into the UIDL listing */
+	const char *uidl;              /* into the UIDL listing, or pseudo */
 	const struct jrnl_uidl *known; /* journaled, or NULL */
+	int stored;                    /* no-UIDL mode: in the Maildir and journaled */
+	char pseudo[80];               /* no-UIDL mode: "sha256:<hex>" once read */
 };
 
 /* One downloaded message of the current batch, in Maildir queue order. */
 struct dl_item {
-	const struct srv_msg *m;
+	struct srv_msg *m;
 	uint64_t size;
 	unsigned char fp[32];
 	uint64_t jid; /* pending record's id */
@@ -89,6 +100,7 @@ struct ingest {
 	size_t nuidls;
 	struct srv_msg *msgs;
 	size_t nmsgs;
+	int no_uidl; /* identities are content hashes (Keep no only) */
 	EVP_MD_CTX *sha;
 };
 
@@ -97,7 +109,7 @@ struct dl_batch {
 	struct ingest *ig;
 	struct md_batch *mb;
 	struct md_tmp *cur;
-	const struct srv_msg *const *want; /* messages asked for, in order */
+	struct srv_msg *const *want; /* messages asked for, in order */
 	size_t nwant, next;
 	struct dl_item *items;
 	size_t nitems;
@@ -120,25 +132,6 @@ static int64_t ingest_now(const struct pop3sync_opts *o)
 	return (int64_t)time(NULL);
 }
 
-static int mkdir_p(const char *path, struct fct_err *err)
-{
-	char *p = fct_xstrdup(path), *s;
-	int rc = 0;
-
-	for (s = p + 1; rc == 0; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char c = *s;
-		*s = '\0';
-		if (mkdir(p, 0700) < 0 && errno != EEXIST)
-			rc = fct_err_sys(err, errno, "cannot create %s", p);
-		*s = c;
-		if (c == '\0')
-			break;
-	}
-	free(p);
-	return rc;
-}
 
 /* ---- setup ------------------------------------------------------------ */
 
@@ -169,7 +162,7 @@ static int open_state(struct ingest *ig, struct fct_err *err)
 
 	if (!dir)
 		return fct_err_set(err, FCT_E_CONFIG, "no state directory");
-	if (mkdir_p(dir, err) < 0) {
+	if (fct_mkdir_p(dir, err) < 0) {
 		free(dir);
 		return -1;
 	}
@@ -194,7 +187,7 @@ static int open_maildir(struct ingest *ig, struct fct_err *err)
 	                                       : MD_LAYOUT_VERBATIM;
 	mo.names.flatten = n->flatten;
 	mo.names.inbox_path = n->inbox;
-	mo.info_delim = n->info_delim;
+	mo.info_delim = n->info_delim ? n->info_delim : ig->cfg->field_delim;
 	mo.fsync = ig->cfg->fsync;
 	if (md_store_open(&ig->ms, &mo, err) < 0)
 		return -1;
@@ -231,14 +224,26 @@ static int hash_file(struct ingest *ig, const char *uniq, unsigned char fp[32],
 	return rc;
 }
 
-static int uniq_claimed(const struct jrnl_uidl *u, size_t n, const char *uniq)
+static int cmp_str_ptr(const void *a, const void *b)
 {
-	size_t i;
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
 
-	for (i = 0; i < n; i++)
-		if (u[i].near_uniq && strcmp(u[i].near_uniq, uniq) == 0)
-			return 1;
-	return 0;
+/* Marks the folder entries a journaled UIDL already points at. */
+static void mark_claimed(const struct ingest *ig, const struct md_entry *e, size_t ne,
+                         char *claimed)
+{
+	const char **names = fct_xcalloc(ig->nknown ? ig->nknown : 1, sizeof *names);
+	size_t n = 0, i;
+
+	for (i = 0; i < ig->nknown; i++)
+		if (ig->known[i].near_uniq)
+			names[n++] = ig->known[i].near_uniq;
+	if (n > 0)
+		qsort(names, n, sizeof *names, cmp_str_ptr);
+	for (i = 0; i < ne; i++)
+		claimed[i] = n > 0 && bsearch(&e[i].uniq, names, n, sizeof *names, cmp_str_ptr);
+	free(names);
 }
 
 /* The unclaimed file in the folder with m's size and SHA-256, or -1. */
@@ -251,8 +256,12 @@ static long find_delivered(struct ingest *ig, const struct jrnl_msg *m, struct m
 	for (i = 0; i < ne; i++) {
 		if (claimed[i] || e[i].size != m->size)
 			continue;
-		if (hash_file(ig, e[i].uniq, fp, err) < 0)
-			return -2;
+		if (hash_file(ig, e[i].uniq, fp, err) < 0) {
+			if (err->kind != FCT_E_MSG)
+				return -2;
+			fct_err_clear(err); /* removed since the scan: not this one */
+			continue;
+		}
 		if (memcmp(fp, m->fp, sizeof fp) == 0)
 			return (long)i;
 	}
@@ -269,8 +278,7 @@ static int recover_apply(struct ingest *ig, struct jrnl_msg *pm, size_t npm, str
 	long k;
 	int rc = -1;
 
-	for (i = 0; i < ne; i++)
-		claimed[i] = (char)uniq_claimed(ig->known, ig->nknown, e[i].uniq);
+	mark_claimed(ig, e, ne, claimed);
 	if (jrnl_begin(ig->j, &t, err) < 0)
 		goto out;
 	for (i = 0; i < npm; i++) {
@@ -407,43 +415,72 @@ static const struct jrnl_uidl *find_known(const struct ingest *ig, const char *u
 	return bsearch(uidl, ig->known, ig->nknown, sizeof *ig->known, cmp_known);
 }
 
-/* UIDL and LIST, joined by message number. */
-static int list_server(struct ingest *ig, struct fct_err *err)
+/* UIDL if the server has it: 1 listed, 0 no UIDL (Keep no only). */
+static int list_uidl(struct ingest *ig, struct fct_err *err)
 {
 	const struct pop3_caps *c = pop3_caps(ig->p);
-	struct pop3_list_ent *l = NULL;
-	size_t nl = 0, i, k = 0;
+	int has = !(c->bits & POP3_CAP_CAPA) || (c->bits & POP3_CAP_UIDL);
 
-	if ((c->bits & POP3_CAP_CAPA) && !(c->bits & POP3_CAP_UIDL))
-		return fct_err_set(err, FCT_E_CONFIG, "server has no UIDL: %s",
-		                   ig->pst->keep ? "Keep yes impossible"
-		                                 : "cannot download exactly once");
-	if (pop3_uidl(ig->p, &ig->uidls, &ig->nuidls, err) < 0)
+	if (has && pop3_uidl(ig->p, &ig->uidls, &ig->nuidls, err) == 0)
+		return 1;
+	/* Without CAPA, a -ERR to UIDL is how we learn it is missing. */
+	if (has && err->kind != FCT_E_STORE)
 		return -1;
-	if (pop3_list(ig->p, &l, &nl, err) < 0)
-		return -1;
-	ig->msgs = fct_xcalloc(ig->nuidls ? ig->nuidls : 1, sizeof *ig->msgs);
-	for (i = 0; i < ig->nuidls; i++) {
-		struct srv_msg *m = &ig->msgs[i];
-		m->num = ig->uidls[i].num;
-		m->uidl = ig->uidls[i].uidl;
-		m->known = find_known(ig, m->uidl);
-		while (k < nl && l[k].num < m->num)
-			k++;
-		if (k == nl || l[k].num != m->num) {
-			free(l);
-			return fct_err_set(err, FCT_E_PROTO,
-			                   "POP3 message %u is in UIDL but not in LIST", m->num);
-		}
-		m->size = l[k].size;
-	}
-	ig->nmsgs = ig->nuidls;
-	ig->sum->on_server = ig->nmsgs;
-	free(l);
+	if (ig->pst->keep)
+		return fct_err_set(err, FCT_E_CONFIG, "server has no UIDL: Keep yes impossible");
+	fct_err_clear(err);
+	fct_log_verbose(ig->log, "channel %s: server has no UIDL: messages are identified by "
+	                "content", ig->ch->name);
+	ig->no_uidl = 1;
 	return 0;
 }
 
+/* Joins LIST to the UIDL listing (or takes it alone without UIDL). */
+static int join_list(struct ingest *ig, const struct pop3_list_ent *l, size_t nl,
+                     struct fct_err *err)
+{
+	size_t n = ig->no_uidl ? nl : ig->nuidls, i, k = 0;
+
+	ig->msgs = fct_xcalloc(n ? n : 1, sizeof *ig->msgs);
+	for (i = 0; i < n; i++) {
+		struct srv_msg *m = &ig->msgs[i];
+		m->num = ig->no_uidl ? l[i].num : ig->uidls[i].num;
+		if (!ig->no_uidl) {
+			m->uidl = ig->uidls[i].uidl;
+			m->known = find_known(ig, m->uidl);
+		}
+		while (k < nl && l[k].num < m->num)
+			k++;
+		if (k == nl || l[k].num != m->num)
+			return fct_err_set(err, FCT_E_PROTO,
+			                   "POP3 message %u is in UIDL but not in LIST", m->num);
+		m->size = l[k].size;
+	}
+	ig->nmsgs = n;
+	ig->sum->on_server = n;
+	return 0;
+}
+
+static int list_server(struct ingest *ig, struct fct_err *err)
+{
+	struct pop3_list_ent *l = NULL;
+	size_t nl = 0;
+	int rc;
+
+	if (list_uidl(ig, err) < 0 || pop3_list(ig->p, &l, &nl, err) < 0)
+		return -1;
+	rc = join_list(ig, l, nl, err);
+	free(l);
+	return rc;
+}
+
 /* ---- download ------------------------------------------------------------ */
+
+/* For messages: the UIDL, or what stands for it without UIDL. */
+static const char *msg_name(const struct srv_msg *m)
+{
+	return m->uidl ? m->uidl : "no UIDL";
+}
 
 static int sink_begin(void *ctx, unsigned num, struct fct_err *err)
 {
@@ -470,18 +507,48 @@ static int sink_data(void *ctx, const char *p, size_t n, struct fct_err *err)
 	return 0;
 }
 
+/* No-UIDL mode: names the message by its content; 1 if that content was
+ * already stored (by an earlier run whose QUIT did not happen, or earlier
+ * in this run). */
+static int pseudo_seen(struct dl_batch *b, struct dl_item *it)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct srv_msg *m = it->m;
+	size_t i;
+
+	memcpy(m->pseudo, "sha256:", 7);
+	for (i = 0; i < 32; i++) {
+		m->pseudo[7 + 2 * i] = hex[it->fp[i] >> 4];
+		m->pseudo[8 + 2 * i] = hex[it->fp[i] & 15];
+	}
+	m->pseudo[71] = '\0';
+	m->uidl = m->pseudo;
+	if (find_known(b->ig, m->pseudo))
+		return 1;
+	for (i = 0; i < b->nitems; i++)
+		if (strcmp(b->items[i].m->uidl, m->pseudo) == 0)
+			return 1;
+	return 0;
+}
+
 static int sink_end(void *ctx, unsigned num, struct fct_err *err)
 {
 	struct dl_batch *b = ctx;
+	struct dl_item *it = &b->items[b->nitems];
 	struct md_tmp *t = b->cur;
 
 	(void)num;
 	b->cur = NULL;
+	b->next++;
+	EVP_DigestFinal_ex(b->ig->sha, it->fp, NULL);
+	if (b->ig->no_uidl && pseudo_seen(b, it)) {
+		md_tmp_abort(t);
+		it->m->stored = 1;
+		return 0;
+	}
 	if (md_tmp_done(t, 0, 0, err) < 0)
 		return -1;
-	EVP_DigestFinal_ex(b->ig->sha, b->items[b->nitems].fp, NULL);
 	b->nitems++;
-	b->next++;
 	return 0;
 }
 
@@ -491,7 +558,7 @@ static int sink_refused(void *ctx, unsigned num, const char *text, struct fct_er
 
 	(void)err;
 	fct_log_warn(b->ig->log, "channel %s: server refused message %u (%s): %s; skipped",
-	             b->ig->ch->name, num, b->want[b->next]->uidl, text);
+	             b->ig->ch->name, num, msg_name(b->want[b->next]), text);
 	b->ig->sum->refused++;
 	b->next++;
 	return 0;
@@ -575,13 +642,17 @@ static int batch_finish(struct ingest *ig, struct dl_batch *b, struct fct_err *e
 	for (i = 0; i < done; i++) {
 		ig->sum->downloaded++;
 		ig->sum->bytes += b->items[i].size;
+		b->items[i].m->stored = 1;
 	}
+	/* No-UIDL mode looks new content up in the journal. */
+	if (ig->no_uidl && load_known(ig, err) < 0)
+		return -1;
 	if (rc == 0 && crash_here(ig, POP3SYNC_CRASH_AFTER_JOURNAL, err))
 		return -1;
 	return rc;
 }
 
-static int download_batch(struct ingest *ig, const struct srv_msg *const *want, size_t n,
+static int download_batch(struct ingest *ig, struct srv_msg *const *want, size_t n,
                           struct fct_err *err)
 {
 	struct pop3_sink sink = {sink_begin, sink_data, sink_end, sink_refused, NULL};
@@ -624,20 +695,20 @@ static int download_all(struct ingest *ig, struct fct_err *err)
 {
 	size_t maxn = ig->o->batch_msgs ? ig->o->batch_msgs : BATCH_MSGS_DEFAULT;
 	uint64_t maxb = ig->o->batch_bytes ? ig->o->batch_bytes : BATCH_BYTES_DEFAULT;
-	const struct srv_msg **want = fct_xcalloc(maxn, sizeof *want);
+	struct srv_msg **want = fct_xcalloc(maxn, sizeof *want);
 	size_t i = 0, n;
 	uint64_t bytes;
 	int rc = 0;
 
 	while (rc == 0 && i < ig->nmsgs) {
 		for (n = 0, bytes = 0; i < ig->nmsgs && n < maxn; i++) {
-			const struct srv_msg *m = &ig->msgs[i];
+			struct srv_msg *m = &ig->msgs[i];
 			if (m->known)
 				continue;
 			if (over_limit(ig, m)) {
 				fct_log_warn(ig->log, "channel %s: message %u (%s) is %llu bytes, over "
 				             "MaxSize: left on the server", ig->ch->name, m->num,
-				             m->uidl, (unsigned long long)m->size);
+				             msg_name(m), (unsigned long long)m->size);
 				ig->sum->too_big++;
 				ig->sum->too_big_bytes += m->size;
 				continue;
@@ -679,6 +750,10 @@ static int forget_gone(struct ingest *ig, struct fct_err *err)
 	size_t i;
 	int rc = 0;
 
+	if (ig->no_uidl) {
+		free(idx);
+		return 0; /* see drop_pseudo() */
+	}
 	for (i = 0; i < ig->nuidls; i++)
 		idx[i] = &ig->uidls[i];
 	qsort(idx, ig->nuidls, sizeof *idx, cmp_uidl_ptr);
@@ -711,6 +786,37 @@ static int may_delete(const struct ingest *ig, const struct jrnl_uidl *u)
 	return days > 0 && ig->now - u->first_seen >= days * 86400;
 }
 
+static int want_delete(const struct ingest *ig, const struct srv_msg *m)
+{
+	const struct jrnl_uidl *u;
+
+	if (ig->no_uidl)
+		return m->stored; /* Keep no */
+	u = find_known(ig, m->uidl);
+	return u && may_delete(ig, u);
+}
+
+/* No-UIDL mode, after a QUIT that removed everything stored: the content
+ * names only served to recognise messages a failed QUIT left behind, and
+ * none are left now. */
+static int drop_pseudo(struct ingest *ig, struct fct_err *err)
+{
+	struct jrnl_txn *t;
+	size_t i;
+
+	if (load_known(ig, err) < 0 || jrnl_begin(ig->j, &t, err) < 0)
+		return -1;
+	for (i = 0; i < ig->nknown; i++) {
+		if (strncmp(ig->known[i].uidl, "sha256:", 7) != 0)
+			continue;
+		if (jrnl_uidl_del(t, ig->box, ig->known[i].uidl, err) < 0) {
+			jrnl_abort(t);
+			return -1;
+		}
+	}
+	return jrnl_commit(t, err);
+}
+
 static int delete_and_quit(struct ingest *ig, struct fct_err *err)
 {
 	unsigned *nums = fct_xcalloc(ig->nmsgs ? ig->nmsgs : 1, sizeof *nums);
@@ -723,8 +829,7 @@ static int delete_and_quit(struct ingest *ig, struct fct_err *err)
 		return -1;
 	}
 	for (i = 0; i < ig->nmsgs; i++) {
-		const struct jrnl_uidl *u = find_known(ig, ig->msgs[i].uidl);
-		if (u && may_delete(ig, u)) {
+		if (want_delete(ig, &ig->msgs[i])) {
 			nums[n++] = ig->msgs[i].num;
 			bytes += ig->msgs[i].size;
 		}
@@ -743,6 +848,11 @@ static int delete_and_quit(struct ingest *ig, struct fct_err *err)
 	else if (!ig->o->dry_run) {
 		ig->sum->deleted = ok;
 		ig->sum->deleted_bytes = ok == n ? bytes : 0;
+		/* Only when no stored message can still be on the server.  Messages
+		 * over MaxSize were never stored (unless MaxSize shrank between a
+		 * failed QUIT and now: accepted, or the names would pile up). */
+		if (ig->no_uidl && ok == n && !ig->sum->refused)
+			rc = drop_pseudo(ig, err);
 	}
 	return rc;
 }
@@ -800,10 +910,13 @@ int pop3_ingest(const struct fct_config *cfg, const struct cfg_channel *ch,
 		rc = ingest_run(&ig, err);
 	ingest_free(&ig);
 	if (rc < 0) {
-		fct_err_prefix(err, "channel %s", ch->name);
+		char *already = fct_xasprintf("channel %s ", ch->name);
+		if (strncmp(err->msg, already, strlen(already)) != 0)
+			fct_err_prefix(err, "channel %s", ch->name);
+		free(already);
 		return -1;
 	}
-	fct_log_info(o->log, "channel %s: %s%zu downloaded (%llu bytes), %zu deleted, "
+	fct_log_verbose(o->log, "channel %s: %s%zu downloaded (%llu bytes), %zu deleted, "
 	             "%zu left on the server over MaxSize", ch->name,
 	             o->dry_run ? "dry run: " : "", sum->downloaded,
 	             (unsigned long long)sum->bytes, sum->deleted, sum->too_big);

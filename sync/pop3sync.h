@@ -3,6 +3,10 @@
  * INBOX by default), remembering delivered UIDLs in the channel's journal,
  * then deleting on the server what Keep / DeleteAfter allow.
  *
+ * A server without UIDL works with Keep no only: messages are then named
+ * by a hash of their content (see pop3sync.c).  The channel's run lock is
+ * "<state dir>/lock", taken here: callers must not hold it.
+ *
  * Ownership: everything passed in is borrowed for the duration of the call;
  * nothing is kept afterwards.  The crash protocol is described at the top of
  * pop3sync.c. */
@@ -41,13 +45,13 @@ struct pop3sync_summary {
 	size_t downloaded;      /* delivered into the Maildir this run */
 	uint64_t bytes;         /* their size as written (LF line ends) */
 	size_t deleted;         /* removed on the server (QUIT succeeded) */
-	uint64_t deleted_bytes;
+	uint64_t deleted_bytes; /* their LIST sizes; 0 if some DELE was refused */
 	size_t too_big;         /* new messages over MaxSize, left on the server */
 	uint64_t too_big_bytes;
 	size_t refused;         /* RETR answered -ERR (e.g. removed meanwhile) */
 	size_t recovered;       /* delivered by an interrupted run, journaled now */
 	size_t forgotten;       /* journaled UIDLs no longer on the server */
-	int dry_run;
+	int dry_run;            /* then downloaded/deleted count what a run would do */
 };
 
 /* Runs one ingestion of channel ch (its far store must be a POP3 store, its

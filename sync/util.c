@@ -1,6 +1,7 @@
 #include "sync/util.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -297,4 +298,25 @@ int64_t fct_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int fct_mkdir_p(const char *path, struct fct_err *err)
+{
+	char *p = fct_xstrdup(path), *s;
+	int rc = 0;
+
+	for (s = p + 1; rc == 0; s++) {
+		char c = *s;
+
+		if (c != '/' && c != '\0')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST)
+			rc = fct_err_sys(err, errno, "creating directory %s", p);
+		*s = c;
+		if (!c)
+			break;
+	}
+	free(p);
+	return rc;
 }

@@ -106,6 +106,9 @@ void fct_flags_to_imap(unsigned flags, char *out, size_t outsz);
 /* One IMAP flag atom (case-insensitive) to its bit, 0 if not one of ours. */
 unsigned fct_flag_from_imap(const char *atom, size_t n);
 
+/* mkdir -p with mode 0700 for directories it creates. */
+int fct_mkdir_p(const char *path, struct fct_err *err);
+
 /* Monotonic milliseconds, for timeouts and rates. */
 int64_t fct_now_ms(void);
 

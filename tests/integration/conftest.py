@@ -4,6 +4,7 @@ dovecot: one private Dovecot for the whole session (dovecot.Dovecot), stopped
     at the end even when tests fail; start-up failures raise, never skip.
 user:    a fresh dovecot.User with an empty mailbox, one per test.
 imap:    a logged-in imaplib.IMAP4_SSL for `user`, logged out afterwards.
+pop3:    the same with poplib.POP3_SSL.
 """
 
 import os
@@ -14,6 +15,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import dovecot as dovecot_mod  # noqa: E402
+from conftest_servers import *  # noqa: E402,F401,F403  (Cyrus, Courier)
 
 
 @pytest.fixture(scope="session")
@@ -37,5 +39,16 @@ def imap(dovecot, user):
     yield conn
     try:
         conn.logout()
+    except Exception:
+        pass
+
+
+@pytest.fixture
+def pop3(dovecot, user):
+    """A logged-in poplib.POP3_SSL for `user`, closed afterwards."""
+    conn = dovecot.pop3(user)
+    yield conn
+    try:
+        conn.quit()
     except Exception:
         pass

@@ -14,6 +14,7 @@ tests never skip because the server is missing or broken.
 """
 
 import collections
+import grp
 import imaplib
 import os
 import poplib
@@ -33,6 +34,8 @@ PORT_NAMES = ("imap", "imaps", "pop3", "pop3s")
 START_TIMEOUT = 20.0
 
 User = collections.namedtuple("User", "name password")
+# Always present; tests that write mail should prefer new_user().
+FIXED_USERS = (("alice", "alice-secret"), ("bob", "bob-secret"))
 
 
 class DovecotError(RuntimeError):
@@ -52,6 +55,17 @@ def free_ports(n):
     finally:
         for s in socks:
             s.close()
+
+
+def _die_with_parent():
+    """In the child before exec: ask Linux for SIGTERM when the parent
+    dies (prctl PR_SET_PDEATHSIG); silently nothing elsewhere."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _find(prog):
@@ -143,6 +157,7 @@ protocol imap {{
 }}
 
 service imap-login {{
+  {chroot}
   inet_listener imap {{
     address = {host}
     port = {imap}
@@ -154,6 +169,7 @@ service imap-login {{
   }}
 }}
 service pop3-login {{
+  {chroot}
   inet_listener pop3 {{
     address = {host}
     port = {pop3}
@@ -164,10 +180,18 @@ service pop3-login {{
     ssl = yes
   }}
 }}
-# No anvil/connection limits worth hitting in tests.
 service imap {{
   process_limit = 256
 }}
+# Every test client comes from 127.0.0.1: without this, one wrong-password
+# test would slow every later login by up to 15 s (anvil's per-IP penalty).
+service anvil {{
+  {chroot}
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+auth_failure_delay = 0
 """
 
 
@@ -175,7 +199,7 @@ class Dovecot:
     """One private Dovecot.  `root` is its directory (created if None);
     start() writes the config and runs `dovecot -F -c CONFIG` as a child.
     Attributes valid after start(): host, ports (dict imap/imaps/pop3/pop3s),
-    cert, config, root."""
+    cert, config, root, users (alice and bob)."""
 
     def __init__(self, root=None):
         self.own_root = root is None
@@ -186,10 +210,11 @@ class Dovecot:
         self.cert = os.path.join(self.root, "tls", "cert.pem")
         self.key = os.path.join(self.root, "tls", "key.pem")
         self.config = os.path.join(self.root, "dovecot.conf")
-        self.users = os.path.join(self.root, "users")
+        self.users_dir = os.path.join(self.root, "users")
         self.mail_root = os.path.join(self.root, "mail")
         self.log = os.path.join(self.root, "log", "dovecot.log")
         self.proc = None
+        self.users = {}  # name -> User, the FIXED_USERS
         self._lock = threading.Lock()
         self._serial = 0
         if os.geteuid() == 0:
@@ -198,8 +223,9 @@ class Dovecot:
             self.internal = ("dovecot", "dovecot", "dovenull")
         else:
             self.uid, self.gid = os.getuid(), os.getgid()
+            # Unprivileged: every Dovecot process runs as the caller.
             me = pwd.getpwuid(self.uid).pw_name
-            self.internal = (me, me, me)
+            self.internal = (me, grp.getgrgid(self.gid).gr_name, me)
 
     # -- set-up ---------------------------------------------------------
 
@@ -216,6 +242,8 @@ class Dovecot:
                                    "directory" % (d, self.uid))
             d = os.path.dirname(d)
         os.chown(self.mail_root, self.uid, self.gid)
+        for name, pw in FIXED_USERS:
+            self.users[name] = self.add_user(name, pw)
         if not os.path.exists(self.cert):
             make_cert(os.path.join(self.root, "tls"))
         names = PORT_NAMES
@@ -226,39 +254,54 @@ class Dovecot:
             uid=self.uid, gid=self.gid,
             internal_user=self.internal[0], internal_group=self.internal[1],
             login_user=self.internal[2],
+            # chroot needs root; unprivileged runs go without.
+            chroot="" if os.geteuid() == 0 else "chroot =",
             instance="facteur-test-%d" % os.getpid(), **self.ports)
         with open(self.config, "w") as f:
             f.write(text)
 
-    def start(self):
+    def start(self, detach=False):
         """Start the server and wait until all four listeners accept.
-        Raises DovecotError with the log tail on failure."""
+        Unless `detach`, the server gets SIGTERM when this process dies, so
+        a killed test run leaves no Dovecot behind.  Raises DovecotError
+        with the log tail on failure."""
         if self.proc is not None:
             raise DovecotError("dovecot already running in " + self.root)
+        chosen_here = not self.ports
+        for attempt in range(3):
+            try:
+                return self._start_once(detach)
+            except DovecotError as e:
+                # Another process took a port between bind(0) and Dovecot's
+                # own bind: pick new ones, unless the caller fixed them.
+                if not chosen_here or "in use" not in str(e) or attempt == 2:
+                    raise
+                self.ports = {}
+
+    def _start_once(self, detach):
         self._prepare()
+        try:
+            log_from = os.path.getsize(self.log)
+        except OSError:
+            log_from = 0
         out = open(os.path.join(self.root, "log", "master.out"), "ab")
         try:
             self.proc = subprocess.Popen(
                 [_find("dovecot"), "-F", "-c", self.config],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                start_new_session=True)
+                start_new_session=True,
+                preexec_fn=None if detach else _die_with_parent)
         finally:
             out.close()
         deadline = time.monotonic() + START_TIMEOUT
-        pending = set(PORT_NAMES)
+        pending = set(PORT_NAMES) | {"log"}
         while pending:
             if self.proc.poll() is not None:
                 rc = self.proc.returncode
                 self.proc = None
                 raise DovecotError("dovecot exited with %d at startup:\n%s"
                                    % (rc, self.log_tail()))
-            for name in sorted(pending):
-                try:
-                    socket.create_connection((self.host, self.ports[name]),
-                                             timeout=1).close()
-                    pending.discard(name)
-                except OSError:
-                    pass
+            self._probe(pending, log_from)
             if pending and time.monotonic() > deadline:
                 self.stop()
                 raise DovecotError("dovecot did not open %s within %ds:\n%s"
@@ -267,6 +310,27 @@ class Dovecot:
             if pending:
                 time.sleep(0.05)
         return self
+
+    def _probe(self, pending, log_from):
+        """Strike from `pending` the listeners that accept, and "log" once
+        the master has logged that it started: it binds its listeners one
+        by one and exits if a later one fails, so accepting ports alone do
+        not prove it is up."""
+        for name in sorted(pending - {"log"}):
+            try:
+                socket.create_connection((self.host, self.ports[name]),
+                                         timeout=1).close()
+                pending.discard(name)
+            except OSError:
+                pass
+        if "log" in pending:
+            try:
+                with open(self.log, "rb") as f:
+                    f.seek(log_from)
+                    if b"master: Info: Dovecot v" in f.read():
+                        pending.discard("log")
+            except OSError:
+                pass
 
     def stop(self):
         """Stop the master (and with it every child); safe to call twice."""
@@ -284,8 +348,6 @@ class Dovecot:
     def restart(self):
         """Stop and start again on the same ports, config and data."""
         self.stop()
-        # The master may release its listening sockets a little after exit
-        # of its children; start() waits for all listeners anyway.
         self.start()
 
     def cleanup(self):
@@ -320,7 +382,7 @@ class Dovecot:
         home = os.path.join(self.mail_root, name)
         line = "%s:{PLAIN}%s:%d:%d::%s::\n" % (name, password, self.uid,
                                                self.gid, home)
-        path = os.path.join(self.users, name)
+        path = os.path.join(self.users_dir, name)
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
             f.write(line)
@@ -394,10 +456,36 @@ class Dovecot:
 # -- CLI ----------------------------------------------------------------
 
 
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # an unreaped zombie is as good as gone
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _read_pid(root):
+    try:
+        with open(os.path.join(root, "master.pid")) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
 def _cli_start(root):
     os.makedirs(root, exist_ok=True)
+    pid = _read_pid(root)
+    if pid is not None and _pid_alive(pid):
+        raise DovecotError("a server started in %s is still running (pid %d):"
+                           " stop it first" % (root, pid))
     d = Dovecot(os.path.abspath(root))
-    d.start()
+    d.start(detach=True)
     # The server outlives this process; `stop` finds it through the pid file.
     with open(os.path.join(d.root, "master.pid"), "w") as f:
         f.write("%d\n" % d.proc.pid)
@@ -406,27 +494,17 @@ def _cli_start(root):
 
 
 def _cli_stop(root):
-    pidfile = os.path.join(os.path.abspath(root), "master.pid")
-    try:
-        with open(pidfile) as f:
-            pid = int(f.read().strip())
-    except (OSError, ValueError):
-        return 0  # nothing running
-    try:
+    pid = _read_pid(root)
+    if pid is None:
+        return 0  # nothing was started here
+    if _pid_alive(pid):
         os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pid = None
-    deadline = time.monotonic() + 10
-    while pid is not None and time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.05)
-    else:
-        if pid is not None:
+        deadline = time.monotonic() + 10
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _pid_alive(pid):
             os.killpg(pid, signal.SIGKILL)
-    os.unlink(pidfile)
+    os.unlink(os.path.join(root, "master.pid"))
     return 0
 
 

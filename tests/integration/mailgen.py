@@ -122,6 +122,33 @@ def generate(seed, count, start=0, max_body=400000):
         yield make_message(seed, i, max_body=max_body)
 
 
+def odd_messages(seed):
+    """Legal but awkward messages, CRLF: no final line end, a 20 000-byte
+    line, headers only, an empty body, 8-bit UTF-8 headers and body, a
+    body of blank lines, a folded header.  Each has a Message-ID."""
+    base = BASE_DATE + datetime.timedelta(days=seed)
+
+    def msg(i, headers, body):
+        mid = "<odd.%d.%d@%s>" % (seed, i, DOMAIN)
+        head = ("From: Odd <odd@example.org>\r\nTo: x@example.org\r\n"
+                "Date: %s\r\nMessage-ID: %s\r\n%s" % (
+                    base.strftime("%a, %d %b %Y %H:%M:%S +0000"), mid, headers))
+        return Message(mid, base, head.encode("utf-8") + body)
+
+    rng = random.Random(seed)
+    long_line = "".join(rng.choice("abcdefghij ") for _ in range(20000))
+    return [
+        msg(0, "Subject: no final newline\r\n\r\n", b"last line has no CRLF"),
+        msg(1, "Subject: long line\r\n\r\n", long_line.encode() + b"\r\n"),
+        msg(2, "Subject: headers only\r\n", b""),
+        msg(3, "Subject: empty body\r\n\r\n", b""),
+        msg(4, "Subject: Grüße aus Köln\r\nContent-Type: text/plain; "
+               "charset=utf-8\r\n\r\n", "Ça va? Ünïcödé ✓\r\n".encode()),
+        msg(5, "Subject: blank lines\r\n\r\n", b"\r\n\r\n\r\n"),
+        msg(6, "Subject: a folded\r\n header line\r\n\r\n", b"body\r\n"),
+    ]
+
+
 if __name__ == "__main__":
     import sys
     for m in generate(int(sys.argv[1]) if len(sys.argv) > 1 else 1,

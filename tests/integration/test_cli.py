@@ -131,13 +131,6 @@ def test_no_target(tmp_path):
     assert "no channel specified" in out.stderr
 
 
-@pytest.mark.parametrize("name", ["watch", "status", "check", "probe", "setup"])
-def test_subcommands_not_yet(tmp_path, name):
-    out = run([name], tmp_path)
-    assert out.returncode == 1
-    assert out.stderr.strip() == f"facteur: '{name}' is not available yet"
-
-
 def test_channel_named_like_subcommand_wins(tmp_path):
     text = GOOD.format(root=tmp_path).replace("mail", "status")
     cfg = write(tmp_path / "st.rc", text)

@@ -4,6 +4,7 @@ change on either side is never missed because of it, even one made right
 after a sync.  Outcomes are checked with imaplib and mailbox.Maildir."""
 
 import json
+import os
 import time
 
 import util
@@ -70,5 +71,21 @@ def test_noop_resync_is_small_on_the_wire(dovecot, tmp_path):
         # dominate, whatever the number of messages.
         assert s["wire_in"] + s["wire_out"] < 5000, s
         assert len(w.near()) == 300
+    finally:
+        w.close()
+
+
+def test_dry_run_counts_and_touches_nothing(dovecot, tmp_path):
+    w = World(dovecot, tmp_path)
+    try:
+        msgs = seed_far(w, "INBOX", 46, 7) + seed_far(w, "Lists", 47, 4)
+        before = sorted(os.listdir(tmp_path))
+        rc, out, err = util.run_facteur(["-a", "--dry-run", "--json"], w.cfg, check_rc=0)
+        s = json.loads(out.strip().splitlines()[-1])
+        assert s["dry_run"] and s["pulled"] == len(msgs)
+        assert s["bytes_down"] == sum(len(m.data) for m in msgs)
+        assert sorted(os.listdir(tmp_path)) == before  # no Maildir, no journal
+        w.sync()
+        assert len(w.near()) == len(msgs)
     finally:
         w.close()

@@ -176,3 +176,25 @@ def test_server_folder_deleted_with_remove(dovecot, tmp_path):
         w.assert_converged()
     finally:
         w.close()
+
+
+def test_trash_keeps_deleted_messages(dovecot, tmp_path):
+    """Trash on either store: a deletion propagated to that side first
+    copies the message into its Trash folder."""
+    w = World(dovecot, tmp_path, Patterns="INBOX")
+    try:
+        text = open(w.cfg.path).read()
+        text = text.replace("\nAccount test\n", "\nAccount test\nTrash Trash\n", 1)
+        text = text.replace("SubFolders Verbatim\n", "SubFolders Verbatim\nTrash Trash\n", 1)
+        open(w.cfg.path, "w").write(text)
+        a, b = seed_far(w, "INBOX", 59, 2)
+        w.sync()
+        util.expunge_message(w.imap, "INBOX", a.message_id)  # deleted on the server
+        util.maildir_delete(w.mail, b.message_id)            # deleted locally
+        w.sync()
+        near_trash = mailbox.Maildir(os.path.join(w.mail, "Trash"), create=False)
+        assert [m["Message-ID"] for m in near_trash] == [a.message_id]
+        assert list(util.server_messages(w.imap, "Trash")) == [b.message_id]
+        assert w.far() == {} and w.near() == {a.message_id: ("", "Trash")}
+    finally:
+        w.close()

@@ -6,14 +6,17 @@ Nothing here uses facteur to check facteur: the server side is read over
 IMAP with imaplib, the local side with the standard library.
 """
 
+import base64
 import collections
 import email.parser
 import email.policy
 import imaplib
+import itertools
 import mailbox
 import os
 import re
 import subprocess
+import time
 
 import mailgen
 
@@ -44,8 +47,39 @@ def imap_flags(letter_str):
 # -- IMAP side --------------------------------------------------------------
 
 
+def mutf7_encode(name):
+    """UTF-8 folder name -> IMAP modified UTF-7 (RFC 3501 5.1.3)."""
+    out, run = [], []
+
+    def flush():
+        if run:
+            b = "".join(run).encode("utf-16-be")
+            out.append("&" + base64.b64encode(b).decode().rstrip("=")
+                       .replace("/", ",") + "-")
+            run.clear()
+
+    for ch in name:
+        if 0x20 <= ord(ch) <= 0x7e:
+            flush()
+            out.append("&-" if ch == "&" else ch)
+        else:
+            run.append(ch)
+    flush()
+    return "".join(out)
+
+
+def mutf7_decode(name):
+    def dec(m):
+        if m.group(1) == "":
+            return "&"
+        b64 = m.group(1).replace(",", "/")
+        return base64.b64decode(b64 + "=" * (-len(b64) % 4)).decode("utf-16-be")
+    return re.sub(r"&([^-]*)-", dec, name)
+
+
 def q(name):
-    """An IMAP quoted string for a mailbox name (ASCII names only)."""
+    """An IMAP quoted string for a UTF-8 mailbox name (mUTF-7 encoded)."""
+    name = mutf7_encode(name)
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -56,9 +90,12 @@ def check(resp, what):
     return data
 
 
-def create_folder(imap, folder):
-    if folder.upper() != "INBOX":
-        check(imap.create(q(folder)), "CREATE " + folder)
+def create_folder(imap, folder, exist_ok=False):
+    if folder.upper() == "INBOX":
+        return
+    typ, data = imap.create(q(folder))
+    if typ != "OK" and not (exist_ok and b"[ALREADYEXISTS]" in data[0]):
+        raise AssertionError("IMAP CREATE %s failed: %s %r" % (folder, typ, data))
 
 
 def append(imap, folder, msg, flags=""):
@@ -70,10 +107,11 @@ def append(imap, folder, msg, flags=""):
 
 
 def seed(imap, folder, messages, flags_for=None, create=True):
-    """Create `folder` (unless INBOX) and APPEND every message; flags_for(i)
-    may return Maildir letters for message i.  Returns the list appended."""
+    """Create `folder` unless it exists and APPEND every message;
+    flags_for(i) may return Maildir letters for message i.  Returns the list
+    appended."""
     if create:
-        create_folder(imap, folder)
+        create_folder(imap, folder, exist_ok=True)
     out = []
     for i, m in enumerate(messages):
         append(imap, folder, m, flags_for(i) if flags_for else "")
@@ -134,8 +172,14 @@ def server_bodies(imap, folder):
     return out
 
 
+def server_bodies_list(imap, folder):
+    """Every message's bytes in `folder`, for messages without Message-ID."""
+    return [part[1] for part in _fetch(imap, folder, "(UID BODY.PEEK[])")
+            if isinstance(part, tuple)]
+
+
 def server_folders(imap):
-    """Names of all selectable folders (ASCII names)."""
+    """Names of all selectable folders, decoded to UTF-8."""
     names = []
     for line in check(imap.list(), "LIST"):
         m = re.match(rb'\(([^)]*)\) (?:"[^"]*"|NIL) (.*)$', line)
@@ -144,7 +188,7 @@ def server_folders(imap):
         name = m.group(2).decode()
         if name.startswith('"'):
             name = name[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-        names.append(name)
+        names.append(mutf7_decode(name))
     return sorted(names)
 
 
@@ -228,6 +272,12 @@ def maildir_bodies(root, folder):
     return out
 
 
+def maildir_bodies_list(root, folder):
+    """Every local message's file bytes in `folder`."""
+    md = _open_md(root, folder)
+    return [md.get_bytes(k) for k in md.keys()]
+
+
 def maildir_snapshot(root):
     """{relative file path: (size, mtime_ns, inode)} of every message file
     under root (cur/ and new/ only: facteur's own state files may change),
@@ -244,17 +294,27 @@ def maildir_snapshot(root):
     return out
 
 
+_deliveries = itertools.count()
+
+
 def maildir_deliver(root, folder, msg, flags=""):
-    """Write one message into local `folder` as a mail client would: into
-    cur/ with `flags` if any, else new/; LF line ends.  Returns the key."""
+    """Write one message into local `folder` as a mail delivery agent would:
+    the exact bytes (CRLF turned to LF) into tmp/, then renamed into cur/
+    with `flags` if any, else new/.  Creates the folder.  Returns the key.
+    (mailbox.Maildir.add would re-serialize the message: not byte-exact.)"""
     d = maildir_folders(root).get(folder) or os.path.join(root, folder)
-    os.makedirs(os.path.dirname(d), exist_ok=True)
-    md = mailbox.Maildir(d, factory=None, create=True)
-    m = mailbox.MaildirMessage(msg.data.replace(b"\r\n", b"\n"))
+    for sub in ("cur", "new", "tmp"):
+        os.makedirs(os.path.join(d, sub), exist_ok=True)
+    key = "%d.M%dP%dQ%d.facteur-test" % (time.time(), time.time_ns() % 10**6,
+                                         os.getpid(), next(_deliveries))
+    tmp = os.path.join(d, "tmp", key)
+    with open(tmp, "wb") as f:
+        f.write(msg.data.replace(b"\r\n", b"\n"))
     if flags:
-        m.set_subdir("cur")
-        m.set_flags(flags)
-    return md.add(m)
+        os.rename(tmp, os.path.join(d, "cur", key + ":2," + "".join(sorted(flags))))
+    else:
+        os.rename(tmp, os.path.join(d, "new", key))
+    return key
 
 
 def _find_local(root, message_id):
@@ -302,27 +362,52 @@ def make_config(tmp, user, ports, cert, password=None, tls="imaps",
     `password`) into directory `tmp`, Maildir in tmp/Mail.  channel_opts are
     Channel keywords, e.g. MaxSize="10k", Expunge="None", Sync="Pull";
     they override the defaults Patterns */Create Both/Expunge Both/
-    SyncState *.  tls is "imaps" or "starttls".  Returns a Config."""
+    SyncState *; a value of None drops the keyword.  tls is "imaps" or
+    "starttls".  Returns a Config."""
+    channel = {"Patterns": "*", "Create": "Both", "Expunge": "Both",
+               "SyncState": "*"}
+    channel.update(channel_opts)
+    return _write_config(tmp, user, password, "IMAP", ports, cert, tls,
+                         account_opts, {}, near_opts, name, channel)
+
+
+def make_pop3_config(tmp, user, ports, cert, password=None, tls="pop3s",
+                     account_opts=None, store_opts=None, near_opts=None,
+                     name="pop", **channel_opts):
+    """The same for POP3 ingestion: POP3Account + POP3Store (store_opts,
+    e.g. Keep="no", DeleteAfter=3, MaxSize="50k") into a MaildirStore.
+    tls is "pop3s" or "starttls" (STLS).  Returns a Config."""
+    channel = {"SyncState": "*"}
+    channel.update(channel_opts)
+    return _write_config(tmp, user, password, "POP3", ports, cert, tls,
+                         account_opts, store_opts, near_opts, name, channel)
+
+
+def _write_config(tmp, user, password, proto, ports, cert, tls,
+                  account_opts, store_opts, near_opts, name, channel_opts):
     tmp = str(tmp)
+    os.makedirs(tmp, exist_ok=True)
     if hasattr(user, "password"):
         user, password = user.name, user.password
     maildir = os.path.join(tmp, "Mail")
+    implicit = tls in ("imaps", "pop3s")
+    port_key = proto.lower() + ("s" if implicit else "")
     account = {
         "Host": "127.0.0.1",
-        "Port": ports["imaps"] if tls == "imaps" else ports["imap"],
+        "Port": ports[port_key],
         "User": user,
         "Pass": password,
-        "TLSType": "IMAPS" if tls == "imaps" else "STARTTLS",
+        "TLSType": (proto + "S") if implicit else "STARTTLS",
         "CertificateFile": cert,
     }
     account.update(account_opts or {})
+    far = {"Account": name}
+    far.update(store_opts or {})
     near = {"Path": maildir + "/", "Inbox": maildir + "/INBOX",
             "SubFolders": "Verbatim"}
     near.update(near_opts or {})
-    channel = {"Far": ":%s-far:" % name, "Near": ":%s-near:" % name,
-               "Patterns": "*", "Create": "Both", "Expunge": "Both",
-               "SyncState": "*"}
-    channel.update({k: str(v) for k, v in channel_opts.items()})
+    channel = {"Far": ":%s-far:" % name, "Near": ":%s-near:" % name}
+    channel.update(channel_opts)
 
     def section(kind, sname, kv):
         lines = ["%s %s" % (kind, sname)]
@@ -330,8 +415,8 @@ def make_config(tmp, user, ports, cert, password=None, tls="imaps",
         return "\n".join(lines) + "\n"
 
     text = "# facteur test config\n\n" + "\n".join([
-        section("IMAPAccount", name, account),
-        section("IMAPStore", name + "-far", {"Account": name}),
+        section(proto + "Account", name, account),
+        section(proto + "Store", name + "-far", far),
         section("MaildirStore", name + "-near", near),
         section("Channel", name, channel),
     ])

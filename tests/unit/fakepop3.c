@@ -10,12 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #define FP_MAXMSG 64
 
@@ -29,6 +34,8 @@ struct fp_msg {
 struct fp_sess {
 	const struct fakepop3_cfg *c;
 	int fd;
+	SSL_CTX *ctx;
+	SSL *ssl;
 	char buf[8192];
 	size_t len;
 	int authed;
@@ -64,7 +71,7 @@ static void fp_send(struct fp_sess *s, const char *p, size_t n)
 
 	while (n > 0) {
 		size_t k = step < n ? step : n;
-		ssize_t w = write(s->fd, p, k);
+		ssize_t w = s->ssl ? SSL_write(s->ssl, p, (int)k) : write(s->fd, p, k);
 		if (w <= 0)
 			_exit(3);
 		p += w;
@@ -98,7 +105,8 @@ static int fp_getline(struct fp_sess *s, char *line, size_t max)
 		}
 		if (s->len == sizeof s->buf)
 			return 0;
-		ssize_t r = read(s->fd, s->buf + s->len, sizeof s->buf - s->len);
+		ssize_t r = s->ssl ? SSL_read(s->ssl, s->buf + s->len, (int)(sizeof s->buf - s->len))
+		                   : read(s->fd, s->buf + s->len, sizeof s->buf - s->len);
 		if (r <= 0)
 			return 0;
 		fp_log(s, "received.log", s->buf + s->len, (size_t)r);
@@ -180,6 +188,139 @@ static struct fp_msg *fp_msg(struct fp_sess *s, const char *arg)
 	if (n < 1 || n > s->nmsgs || s->msgs[n - 1].deleted)
 		return NULL;
 	return &s->msgs[n - 1];
+}
+
+static void fp_tls_start(struct fp_sess *s)
+{
+	char crt[700], key[700];
+
+	fp_path(crt, sizeof crt, s->c->dir, "cert.pem");
+	fp_path(key, sizeof key, s->c->dir, "key.pem");
+	s->ctx = SSL_CTX_new(TLS_server_method());
+	if (!s->ctx || SSL_CTX_use_certificate_file(s->ctx, crt, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(s->ctx, key, SSL_FILETYPE_PEM) != 1)
+		_exit(2);
+	s->ssl = SSL_new(s->ctx);
+	SSL_set_fd(s->ssl, s->fd);
+	fp_log(s, "received.log", "--TLS--\n", 8);
+	if (SSL_accept(s->ssl) != 1)
+		_exit(0); /* the client refused the certificate: expected in some tests */
+}
+
+static void fp_b64(const unsigned char *p, size_t n, char *out)
+{
+	EVP_EncodeBlock((unsigned char *)out, p, (int)n);
+}
+
+/* Decodes base64 into out (NUL-terminated); returns the length or -1. */
+static int fp_unb64(const char *in, unsigned char *out, size_t outsz)
+{
+	size_t n = strlen(in);
+	int k;
+
+	if (n == 0) {
+		out[0] = '\0';
+		return 0;
+	}
+	if (n % 4 || (n / 4) * 3 + 1 > outsz)
+		return -1;
+	k = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
+	if (k < 0)
+		return -1;
+	k -= (in[n - 1] == '=') + (n > 1 && in[n - 2] == '=');
+	out[k] = '\0';
+	return k;
+}
+
+static void fp_login_ok(struct fp_sess *s);
+static void fp_login_fail(struct fp_sess *s);
+
+/* The server side of SCRAM-SHA-256 (RFC 5802/7677), with RFC 5034 framing. */
+static void fp_scram(struct fp_sess *s, const char *ir)
+{
+	static const unsigned char salt[] = "fakesalt0123";
+	unsigned char cf[512], fin[512], salted[32], ckey[32], stored[32], csig[32], proof[32];
+	unsigned char skey[32], ssig[32];
+	char line[1024], sfirst[512], auth[2048], b[512], b2[256], want[64];
+	const char *bare, *r, *p;
+	unsigned int l = 0;
+	int i;
+
+	if (!*ir) {
+		fp_puts(s, "+ \r\n");
+		if (!fp_getline(s, line, sizeof line))
+			_exit(0);
+		ir = line;
+	}
+	if (fp_unb64(ir, cf, sizeof cf) < 0 || strncmp((char *)cf, "n,,", 3) != 0 ||
+	    !(r = strstr((char *)cf, ",r="))) {
+		fp_login_fail(s);
+		return;
+	}
+	bare = (char *)cf + 3;
+	fp_b64(salt, sizeof salt - 1, b2);
+	snprintf(sfirst, sizeof sfirst, "r=%sSRVNONCE,s=%s,i=4096", r + 3, b2);
+	fp_b64((unsigned char *)sfirst, strlen(sfirst), b);
+	fp_puts(s, "+ ");
+	fp_puts(s, b);
+	fp_puts(s, "\r\n");
+	if (!fp_getline(s, line, sizeof line))
+		_exit(0);
+	if (fp_unb64(line, fin, sizeof fin) < 0 || !(p = strstr((char *)fin, ",p="))) {
+		fp_login_fail(s);
+		return;
+	}
+	snprintf(auth, sizeof auth, "%s,%s,%.*s", bare, sfirst, (int)(p - (char *)fin),
+	         (char *)fin);
+	PKCS5_PBKDF2_HMAC(s->c->pass, (int)strlen(s->c->pass), salt, sizeof salt - 1, 4096,
+	                  EVP_sha256(), 32, salted);
+	HMAC(EVP_sha256(), salted, 32, (const unsigned char *)"Client Key", 10, ckey, &l);
+	EVP_Digest(ckey, 32, stored, NULL, EVP_sha256(), NULL);
+	HMAC(EVP_sha256(), stored, 32, (unsigned char *)auth, strlen(auth), csig, &l);
+	for (i = 0; i < 32; i++)
+		proof[i] = ckey[i] ^ csig[i];
+	fp_b64(proof, 32, want);
+	if (strcmp(p + 3, want) != 0) {
+		fp_login_fail(s);
+		return;
+	}
+	HMAC(EVP_sha256(), salted, 32, (const unsigned char *)"Server Key", 10, skey, &l);
+	HMAC(EVP_sha256(), skey, 32, (unsigned char *)auth, strlen(auth), ssig, &l);
+	if (s->c->scram == 2)
+		ssig[0] ^= 1;
+	fp_b64(ssig, 32, want);
+	snprintf(b2, sizeof b2, "v=%s", want);
+	fp_b64((unsigned char *)b2, strlen(b2), b);
+	fp_puts(s, "+ ");
+	fp_puts(s, b);
+	fp_puts(s, "\r\n");
+	if (!fp_getline(s, line, sizeof line))
+		_exit(0);
+	if (strcmp(line, "*") == 0)
+		fp_puts(s, "-ERR cancelled\r\n");
+	else
+		fp_login_ok(s);
+}
+
+/* XOAUTH2: a wrong token gets the JSON error challenge, then -ERR. */
+static void fp_xoauth2(struct fp_sess *s, const char *ir)
+{
+	static const char json[] = "{\"status\":\"401\",\"schemes\":\"bearer\"}";
+	unsigned char got[1024];
+	char want[600], b[128], line[256];
+
+	snprintf(want, sizeof want, "user=%s\001auth=Bearer %s\001\001", s->c->user, s->c->pass);
+	if (fp_unb64(ir, got, sizeof got) >= 0 && strcmp((char *)got, want) == 0) {
+		fp_login_ok(s);
+		return;
+	}
+	fp_b64((const unsigned char *)json, sizeof json - 1, b);
+	fp_puts(s, "+ ");
+	fp_puts(s, b);
+	fp_puts(s, "\r\n");
+	if (!fp_getline(s, line, sizeof line))
+		_exit(0);
+	fp_puts(s, line[0] ? "-ERR protocol violation\r\n" : "-ERR [AUTH] invalid token\r\n");
 }
 
 static void fp_login_fail(struct fp_sess *s)
@@ -336,6 +477,12 @@ static int fp_auth_cmd(struct fp_sess *s, const char *verb, const char *arg)
 		fp_apop(s, arg);
 	} else if (!strcasecmp(verb, "AUTH") && !strncasecmp(arg, "PLAIN", 5)) {
 		fp_auth_plain(s, arg[5] == ' ' ? arg + 6 : arg + 5);
+	} else if (!strcasecmp(verb, "AUTH") && !strncasecmp(arg, "SCRAM-SHA-256", 13) &&
+	           s->c->scram) {
+		fp_scram(s, arg[13] == ' ' ? arg + 14 : arg + 13);
+	} else if (!strcasecmp(verb, "AUTH") && !strncasecmp(arg, "XOAUTH2 ", 8) &&
+	           s->c->xoauth2) {
+		fp_xoauth2(s, arg + 8);
 	} else if (!strcasecmp(verb, "STLS")) {
 		if (s->c->stls == 0) {
 			fp_puts(s, "-ERR STLS not available\r\n");
@@ -343,7 +490,9 @@ static int fp_auth_cmd(struct fp_sess *s, const char *verb, const char *arg)
 		}
 		fp_puts(s, s->c->stls == 2 ? "+OK Begin TLS\r\n+OK injected\r\n"
 		                           : "+OK Begin TLS\r\n");
-		return -1;
+		if (s->c->stls != 3)
+			return -1;
+		fp_tls_start(s);
 	} else {
 		return 0;
 	}
@@ -352,7 +501,9 @@ static int fp_auth_cmd(struct fp_sess *s, const char *verb, const char *arg)
 
 static int fp_trans_cmd(struct fp_sess *s, const char *verb, const char *arg)
 {
-	if (!strcasecmp(verb, "UIDL")) {
+	if (!strcasecmp(verb, "UIDL") && s->c->no_uidl) {
+		fp_puts(s, "-ERR unknown command\r\n");
+	} else if (!strcasecmp(verb, "UIDL")) {
 		fp_listing(s, 1);
 	} else if (!strcasecmp(verb, "LIST")) {
 		fp_listing(s, 0);
@@ -383,6 +534,8 @@ static void fp_session(const struct fakepop3_cfg *c, int fd)
 
 	s->c = c;
 	s->fd = fd;
+	if (c->tls_implicit)
+		fp_tls_start(s);
 	fp_puts(s, c->greeting ? c->greeting : "+OK fake <1896.697170952@fake>");
 	fp_puts(s, "\r\n");
 	while (fp_getline(s, line, sizeof line)) {
@@ -397,7 +550,7 @@ static void fp_session(const struct fakepop3_cfg *c, int fd)
 				continue;
 			}
 			fp_puts(s, "+OK\r\n");
-			fp_puts(s, c->capa);
+			fp_puts(s, s->ssl && c->capa_tls ? c->capa_tls : c->capa);
 			fp_puts(s, ".\r\n");
 		} else if (!strcasecmp(line, "QUIT")) {
 			fp_quit(s);
@@ -411,6 +564,11 @@ static void fp_session(const struct fakepop3_cfg *c, int fd)
 	}
 	for (int i = 0; i < s->nmsgs; i++)
 		free(s->msgs[i].wire);
+	if (s->ssl) {
+		SSL_shutdown(s->ssl);
+		SSL_free(s->ssl);
+		SSL_CTX_free(s->ctx);
+	}
 	free(s);
 	close(fd);
 }
@@ -455,6 +613,8 @@ int fakepop3_listen(struct fakepop3 *f, const struct fakepop3_cfg *c)
 		return -1;
 	}
 	if (f->pid == 0) {
+		/* Never outlive a test binary that aborted. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		signal(SIGPIPE, SIG_IGN);
 		for (;;) {
 			int fd = accept(ls, NULL, NULL);
@@ -532,6 +692,8 @@ int fakepop3_add(const char *dir, const char *uidl, const char *content)
 	size_t n = strlen(content);
 	int fd;
 
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -1;
 	snprintf(path, sizeof path, "%s/box", dir);
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
 		return -1;
@@ -561,4 +723,71 @@ int fakepop3_count(const char *dir)
 		n += de->d_name[0] != '.';
 	closedir(d);
 	return n;
+}
+
+int fakepop3_make_cert(const char *dir)
+{
+	static const struct {
+		int nid;
+		const char *v;
+	} ext[] = {{NID_basic_constraints, "critical,CA:TRUE"},
+	           {NID_subject_key_identifier, "hash"},
+	           {NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1"}};
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *c = X509_new();
+	X509_NAME *n;
+	X509V3_CTX v3;
+	char path[700];
+	FILE *fp;
+	size_t i;
+	int rc = -1;
+
+	if (!k || !c || (mkdir(dir, 0700) < 0 && errno != EEXIST))
+		goto out;
+	X509_set_version(c, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(c), 1939);
+	X509_gmtime_adj(X509_getm_notBefore(c), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(c), 86400);
+	X509_set_pubkey(c, k);
+	n = X509_get_subject_name(c);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1,
+	                           -1, 0);
+	X509_set_issuer_name(c, n);
+	X509V3_set_ctx_nodb(&v3);
+	X509V3_set_ctx(&v3, c, c, NULL, NULL, 0);
+	for (i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+		X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &v3, ext[i].nid, ext[i].v);
+		if (!e)
+			goto out;
+		X509_add_ext(c, e, -1);
+		X509_EXTENSION_free(e);
+	}
+	if (X509_sign(c, k, EVP_sha256()) <= 0)
+		goto out;
+	snprintf(path, sizeof path, "%s/cert.pem", dir);
+	if (!(fp = fopen(path, "w")))
+		goto out;
+	PEM_write_X509(fp, c);
+	fclose(fp);
+	snprintf(path, sizeof path, "%s/key.pem", dir);
+	if (!(fp = fopen(path, "w")))
+		goto out;
+	PEM_write_PrivateKey(fp, k, NULL, NULL, 0, NULL, NULL);
+	fclose(fp);
+	rc = 0;
+out:
+	X509_free(c);
+	EVP_PKEY_free(k);
+	return rc;
+}
+
+char *fakepop3_tmpdir(char *buf, size_t n, const char *tag)
+{
+	const char *base = getenv("TMPDIR");
+
+	/* Paths are built in fixed buffers: keep the base short. */
+	if (!base || !*base || strlen(base) > 60)
+		base = P_tmpdir;
+	snprintf(buf, n, "%s/fct-%s-XXXXXX", base, tag);
+	return mkdtemp(buf);
 }

@@ -8,7 +8,8 @@
  * state survives across sessions and tests can add mail between runs.
  * Every byte the server receives is appended to <dir>/received.log; for each
  * read() the number of complete command lines it held goes as one line to
- * <dir>/reads.log (to observe pipelining). */
+ * <dir>/reads.log (to observe pipelining).  When TLS starts, the line
+ * "--TLS--" is logged there, so tests see what was sent before and after. */
 #ifndef FAKEPOP3_H
 #define FAKEPOP3_H
 
@@ -23,7 +24,13 @@ struct fakepop3_cfg {
 	int no_user;            /* refuse USER */
 	int no_apop;            /* refuse APOP */
 	int no_sasl_plain;      /* refuse AUTH PLAIN */
-	int stls;               /* 0: STLS -> -ERR; 1: +OK then close; 2: +OK plus junk */
+	int stls;               /* 0: STLS -> -ERR; 1: +OK then close; 2: +OK plus junk;
+	                           3: +OK then a real TLS handshake (fakepop3_make_cert) */
+	int tls_implicit;       /* TLS from the first byte (POP3S) */
+	const char *capa_tls;   /* CAPA lines once TLS is up; NULL: same as capa */
+	int scram;              /* 1: AUTH SCRAM-SHA-256; 2: same, bad server signature */
+	int xoauth2;            /* accept AUTH XOAUTH2 with pass as the token */
+	int no_uidl;            /* UIDL -> -ERR */
 	const char *uidl_raw;   /* UIDL listing lines to send instead of the real ones */
 	const char *list_raw;   /* same for LIST */
 	const char *retr_refuse;/* UIDL whose RETR answers -ERR */
@@ -48,6 +55,10 @@ int fakepop3_pair(struct fakepop3 *f, const struct fakepop3_cfg *c, int *client_
 int fakepop3_stop(struct fakepop3 *f);
 /* malloc'd contents of dir/name ("" if missing), NUL-terminated. */
 char *fakepop3_slurp(const char *dir, const char *name, size_t *len);
+/* A fresh directory under TMPDIR (or the system default): buf, or NULL. */
+char *fakepop3_tmpdir(char *buf, size_t n, const char *tag);
+/* Self-signed certificate for localhost / 127.0.0.1: dir/cert.pem, dir/key.pem. */
+int fakepop3_make_cert(const char *dir);
 /* Writes a message file dir/box/uidl. */
 int fakepop3_add(const char *dir, const char *uidl, const char *content);
 /* Number of messages in dir/box. */

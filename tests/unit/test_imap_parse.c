@@ -25,6 +25,7 @@ static void dump_toks(struct fct_buf *b, const struct imap_tok *t, size_t from, 
 			break;
 		case IMAP_TOK_QUOTED:
 			fct_buf_printf(b, "\"%s\"", t[i].s);
+			assert_int_equal(strlen(t[i].s), t[i].len);
 			break;
 		case IMAP_TOK_LITERAL:
 			fct_buf_printf(b, "{%zu}", t[i].len);
@@ -374,6 +375,9 @@ static void malformed(void **state)
 	EXPECT_ERROR("*\r\n", "untagged response without keyword");
 	EXPECT_ERROR("* 99999999999 EXISTS\r\n", "message number out of range");
 	EXPECT_ERROR("* X a\001b\r\n", "unexpected character");
+	EXPECT_ERROR("* X BODY[\001]\r\n", "unexpected character");
+	EXPECT_ERROR("* LIST () \"/\" \"a\0b\"\r\n", "NUL in quoted string");
+	EXPECT_ERROR("* LIST () \"/\" \"a\\\0b\"\r\n", "NUL in quoted string");
 	/* Parser state after a complete response must not leak into errors. */
 	EXPECT_ERROR("a1 OK fine\r\n* 1 FETCH (((\r\n", "unterminated list");
 }
@@ -497,6 +501,65 @@ static void literal_left(void **state)
 	imap_parser_free(p);
 }
 
+/* Mutated transcripts, fed in random pieces: either parsed or refused with
+ * FCT_E_PROTO, never a crash (ASan/UBSan builds check the memory side). */
+static void mutations(void **state)
+{
+	uint32_t seed = 12345;
+	char buf[sizeof transcript];
+	struct imap_parse_limits lim;
+	int iter, errors = 0;
+
+	(void)state;
+	imap_parse_default_limits(&lim);
+	lim.max_depth = 4;
+	lim.max_items = 60;
+	lim.max_line = 300;
+	lim.max_buffered_literal = 64;
+	for (iter = 0; iter < 3000; iter++) {
+		struct imap_parser *p = imap_parser_new(iter % 2 ? &lim : NULL);
+		struct sink s;
+		struct imap_parse_hooks h = {t_begin, t_data, &s};
+		struct fct_buf out;
+		struct fct_err err;
+		size_t pos = 0, n = sizeof transcript - 1;
+		int k, r = 0;
+
+		memcpy(buf, transcript, n);
+		for (k = 0; k < 1 + iter % 8; k++) {
+			seed = seed * 1103515245u + 12345u;
+			buf[(seed >> 8) % n] = (char)(seed >> 24);
+		}
+		memset(&s, 0, sizeof s);
+		fct_buf_init(&s.body);
+		fct_buf_init(&out);
+		imap_parser_set_hooks(p, &h);
+		while (pos < n && r >= 0) {
+			size_t step, used;
+			seed = seed * 1103515245u + 12345u;
+			step = 1 + (seed >> 16) % 64;
+			if (step > n - pos)
+				step = n - pos;
+			r = imap_parse_feed(p, buf + pos, step, &used, &err);
+			if (r == 1)
+				dump(&out, imap_parse_resp(p));
+			if (r >= 0)
+				pos += used;
+		}
+		if (r < 0) {
+			assert_int_equal(err.kind, FCT_E_PROTO);
+			assert_non_null(strstr(err.msg, "IMAP protocol error"));
+			errors++;
+		}
+		imap_parser_free(p);
+		fct_buf_free(&s.body);
+		fct_buf_free(&out);
+	}
+	/* The mutations must actually hit the error paths. */
+	assert_true(errors > 100);
+	assert_true(errors < 3000);
+}
+
 struct ranges {
 	char out[256];
 	size_t len;
@@ -553,6 +616,7 @@ int main(void)
 		cmocka_unit_test(hook_failure),
 		cmocka_unit_test(unterminated_literal_waits),
 		cmocka_unit_test(literal_left),
+		cmocka_unit_test(mutations),
 		cmocka_unit_test(seqsets),
 		cmocka_unit_test(sanitize),
 	};
