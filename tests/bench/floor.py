@@ -9,8 +9,9 @@
         SRC (any cur/ or new/) is written into DEST/tmp, and every batch
         (default 100 messages or 16 MiB, facteur's delivery batch) is
         fsync'ed file by file, renamed into DEST/new and the directory
-        fsync'ed.  The source is read before the clock matters to nobody:
-        the caller times the whole process, so read it warm.
+        fsync'ed.  The caller times the whole process, reading included;
+        the source files were just written, so they come from the page
+        cache.
 
 The driver runs each as a fresh process and takes wall time, CPU and peak
 RSS from wait4(), like for the tools.
