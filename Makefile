@@ -155,4 +155,12 @@ torture: all
 clean:
 	rm -rf build build-san build-fuzz facteur demo
 
+# Benchmarks against mbsync, OfflineIMAP and mpop (tests/bench/): they
+# report in tests/bench/RESULTS.md and never fail on a number; never part of
+# `make check`.  BENCH_QUICK=1: the small corpus, a few minutes.
+bench: $(BIN)
+	@sh tests/bench/deps.sh
+	$(PYTHON) tests/bench/bench.py $(if $(filter 1,$(BENCH_QUICK)),--quick) \
+		--facteur $(abspath $(BIN)) $(BENCH_ARGS)
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
