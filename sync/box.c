@@ -232,31 +232,6 @@ out:
 	return rc;
 }
 
-/* Size a message would have on the wire (CRLF line ends), by reading it;
- * adopt hook: without the X-TUID line mbsync adds to its copies, so they
- * match their originals (sync/mbsync_state.h). */
-static int wire_size(struct md_folder *f, const char *uniq, uint64_t *size, struct fct_err *err)
-{
-	struct crlf_enc e = {0};
-	struct mbs_tuid tu = {0};
-	char buf[65536];
-	uint64_t total = 0, fsize;
-	ssize_t n;
-	int fd;
-
-	if (md_open_msg(f, uniq, &fd, &fsize, err) < 0)
-		return -1;
-	while ((n = read(fd, buf, sizeof buf)) > 0) {
-		total += crlf_enc_size(&e, buf, (size_t)n);
-		mbs_tuid_step(&tu, buf, (size_t)n);
-	}
-	close(fd);
-	if (n < 0)
-		return fct_err_sys(err, errno, "reading message %s", uniq);
-	*size = total - (tu.found <= total ? tu.found : 0);
-	return 0;
-}
-
 static int jr_cmp_uniq(const void *k, const void *x)
 {
 	const struct jrnl_msg *const *m = x;
@@ -302,7 +277,7 @@ static int list_near(struct box_run *r, int match_all, struct md_entry *ents, si
 		}
 		if (k && (*k)->size) {
 			p->size = (*k)->size;
-		} else if (wire_size(r->nf, ents[i].uniq, &p->size, err) < 0) {
+		} else if (mbs_identity_size(r->nf, ents[i].uniq, &p->size, err) < 0) {
 			rc = err->kind == FCT_E_MSG ? 0 : -1; /* vanished meanwhile: size stays */
 		}
 		if (rc == 0 && md_msgid(r->nf, ents[i].uniq, &id, err) == 0) {

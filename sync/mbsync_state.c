@@ -409,7 +409,7 @@ static int read_near_uidvalidity(const char *dir, uint32_t *uv)
 	return (num(&q, uv) == 0 && (*q == '\n' || *q == 0)) ? 0 : -1;
 }
 
-static int wire_size_of(struct md_folder *f, const char *uniq, uint64_t *size, struct fct_err *err)
+int mbs_identity_size(struct md_folder *f, const char *uniq, uint64_t *size, struct fct_err *err)
 {
 	struct crlf_enc e = {0};
 	struct mbs_tuid tu = {0};
@@ -597,7 +597,7 @@ static int import_pair(struct imp *m, struct jrnl_txn *t, const struct mbs_pair 
 	jm.flags = p->flags;
 	jm.state = JRNL_SYNCED;
 	jm.stamp = (int64_t)time(NULL);
-	if (wire_size_of(m->f, ne->uniq, &jm.size, &e) < 0) {
+	if (mbs_identity_size(m->f, ne->uniq, &jm.size, &e) < 0) {
 		m->missing++; /* vanished meanwhile: the planner will see it gone */
 		return 0;
 	}

@@ -87,6 +87,13 @@ struct mbs_tuid {
 };
 void mbs_tuid_step(struct mbs_tuid *t, const char *p, size_t n);
 
+/* The size a local message has as its server original: read from the file
+ * with CRLF line ends counted and mbsync's X-TUID line left out, so copies
+ * and originals compare equal when matched by (Message-ID, size). */
+struct md_folder;
+int mbs_identity_size(struct md_folder *f, const char *uniq, uint64_t *size,
+                      struct fct_err *err);
+
 struct chan;
 struct box_job;
 
