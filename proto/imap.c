@@ -593,6 +593,13 @@ static int start_compress(struct imap *im, struct fct_err *err)
 	return 0;
 }
 
+static int want_compress(const struct imap *im, const struct imap_opts *o)
+{
+	if (!(im->caps & IMAP_CAP_COMPRESS) || o->compress == 0)
+		return 0;
+	return o->compress > 0 || !xport_peer_is_loopback(im->x);
+}
+
 static int enable(struct imap *im, struct fct_err *err)
 {
 	unsigned want = im->caps & (IMAP_CAP_QRESYNC | IMAP_CAP_UTF8);
@@ -682,7 +689,7 @@ static int setup(struct imap *im, const struct imap_opts *o, struct fct_err *err
 		if (need_caps(im, gen, err) < 0)
 			return -1;
 	}
-	if (o->compress && (im->caps & IMAP_CAP_COMPRESS) && start_compress(im, err) < 0)
+	if (want_compress(im, o) && start_compress(im, err) < 0)
 		return -1;
 	if (enable(im, err) < 0 || send_id(im, err) < 0 || namespace(im, err) < 0)
 		return -1;

@@ -74,7 +74,10 @@ struct imap_opts {
 	                                  * tried (no guessing: lockouts). */
 	int pipeline_depth;              /* max commands in flight; <= 0: 32 */
 	unsigned disable_caps;           /* IMAP_CAP_* bits treated as absent */
-	int compress;                    /* use COMPRESS=DEFLATE if offered */
+	int compress;                    /* COMPRESS=DEFLATE if offered: 1 always,
+	                                  * 0 never, -1 unless the server is on
+	                                  * loopback (no link to save bytes on; both
+	                                  * ends would only spend CPU) */
 	const struct fct_log *log;
 	const char *scram_nonce;         /* tests only: fixed SCRAM client nonce; NULL */
 };

@@ -86,6 +86,9 @@ ssize_t xport_read(struct xport *x, void *buf, size_t n, struct fct_err *err);
  * SIGPIPE never kills the process: a vanished peer is an FCT_E_IO error. */
 int xport_write(struct xport *x, const void *buf, size_t n, struct fct_err *err);
 int xport_flush(struct xport *x, struct fct_err *err);
+/* 1 if the stream is a TCP connection to this machine (127.0.0.0/8, ::1 or
+ * an IPv4-mapped loopback address); 0 for anything else, tunnels included. */
+int xport_peer_is_loopback(const struct xport *x);
 /* 1 if bytes are waiting in a layer (TLS record data, compressed input), so
  * polling xport_fd() could miss them; the next read is then served mostly or
  * wholly from memory.  0 means: poll xport_fd() before reading. */

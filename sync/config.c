@@ -82,7 +82,7 @@ struct cfg_account *cfg_account_new(const char *name, int is_pop3, const char *f
 	a->timeout_s = 20;
 	a->tls = CFG_TLS_STARTTLS;
 	a->system_certs = 1;
-	a->compress = 1;
+	a->compress = -1;
 	a->file = file;
 	a->line = line;
 	return a;

@@ -37,7 +37,8 @@ struct cfg_account {
 	char *cipher_string;
 	int pipeline_depth;  /* 0 = unlimited (mbsync's default) */
 	char **disabled_exts;/* NULL-terminated, upper-case, or NULL */
-	int compress;        /* default 1; 0 when DisableExtension COMPRESS */
+	int compress;        /* Compress: 1 yes, 0 no (or DisableExtension COMPRESS),
+	                      * -1 auto (default: not over loopback) */
 	const char *file;    /* where declared; points into fct_config.path's copy */
 	int line;
 	int inline_decl;     /* declared by account options inside an IMAPStore */

@@ -13,7 +13,7 @@ enum kw_id {
 	K_HOST, K_PORT, K_TIMEOUT, K_USER, K_USERCMD, K_PASS, K_PASSCMD,
 	K_USEKEYCHAIN, K_TUNNEL, K_AUTHMECHS, K_TLSTYPE, K_TLSVERSIONS,
 	K_SYSCERTS, K_CERTFILE, K_CLIENTCERT, K_CLIENTKEY, K_CIPHERS,
-	K_PIPELINE, K_DISABLEEXT,
+	K_PIPELINE, K_DISABLEEXT, K_COMPRESS,
 	K_ACCOUNT, K_USENAMESPACE, K_PATHDELIM, K_SUBSCRIBED, K_TRASH,
 	K_TRASHNEWONLY, K_TRASHREMOTENEW, K_MAXSIZE, K_MAPINBOX, K_FLATTEN,
 	K_PATH, K_INBOX, K_SUBFOLDERS, K_ALTMAP, K_INFODELIM, K_KEEP,
@@ -61,6 +61,7 @@ static const struct kw kws[] = {
 	{"CipherString", K_CIPHERS, ACC_BOTH, 0, 0},
 	{"PipelineDepth", K_PIPELINE, ACC_BOTH, 0, 0},
 	{"DisableExtension", K_DISABLEEXT, ACC_IMAP, 1, 0},
+	{"Compress", K_COMPRESS, ACC_IMAP, 0, 0},
 	{"DisableExtensions", K_DISABLEEXT, ACC_IMAP, 1, 0},
 	{"Account", K_ACCOUNT, SEC_IMAPSTORE | SEC_POP3STORE, 0, 0},
 	{"UseNamespace", K_USENAMESPACE, SEC_IMAPSTORE, 0, 0},
@@ -321,6 +322,12 @@ static int kw_account(struct cfg_parser *p, int id, const struct cfg_line *l)
 	case K_CLIENTCERT: return set_path(p, &a->client_cert, v);
 	case K_CLIENTKEY: return set_path(p, &a->client_key, v);
 	case K_CIPHERS: set_str(&a->cipher_string, v); return 0;
+	case K_COMPRESS:
+		if (!strcasecmp(v, "auto")) {
+			a->compress = -1;
+			return 0;
+		}
+		return parse_bool(p, l->argv[0], v, &a->compress);
 	case K_DISABLEEXT:
 		push_upper_list(&a->disabled_exts, l);
 		for (char **e = a->disabled_exts; *e; e++)

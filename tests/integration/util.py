@@ -400,6 +400,10 @@ def _write_config(tmp, user, password, proto, ports, cert, tls,
         "TLSType": (proto + "S") if implicit else "STARTTLS",
         "CertificateFile": cert,
     }
+    if proto == "IMAP":
+        # facteur leaves COMPRESS off over loopback by default; the suite
+        # keeps it on, as users of a remote server get it.
+        account["Compress"] = "yes"
     account.update(account_opts or {})
     far = {"Account": name}
     far.update(store_opts or {})
