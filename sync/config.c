@@ -595,6 +595,7 @@ static struct fct_config *config_new(const char *path)
 	c->field_delim = ':';
 	c->buffer_limit = 10u << 20;
 	c->parallel = 1;
+	c->parallel_folders = 4;
 	return c;
 }
 

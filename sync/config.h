@@ -72,6 +72,7 @@ struct cfg_store {
 
 /* Operation sets, one per direction (pull: far -> near, push: near -> far). */
 enum { CFG_OP_NEW = 1, CFG_OP_RENEW = 2, CFG_OP_DELETE = 4, CFG_OP_FLAGS = 8 };
+#define CFG_MAX_PARALLEL_FOLDERS 16 /* ParallelFolders upper bound */
 #define CFG_OP_ALL (CFG_OP_NEW | CFG_OP_RENEW | CFG_OP_DELETE | CFG_OP_FLAGS)
 
 /* A Sync line (or the command line's -n/-L/-H... options) before merging:
@@ -133,6 +134,7 @@ struct fct_config {
 	uint64_t buffer_limit; /* BufferLimit bytes, default 10M */
 	char *post_sync_cmd; /* global PostSyncCommand, or NULL */
 	int parallel;        /* Parallel, default 1 */
+	int parallel_folders;/* ParallelFolders: IMAP sessions per channel, default 4 */
 };
 
 /* Reads and validates a configuration.  path NULL: $XDG_CONFIG_HOME/facteur/config

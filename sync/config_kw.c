@@ -22,7 +22,7 @@ enum kw_id {
 	K_CREATE, K_REMOVE, K_EXPUNGE, K_EXPUNGESOLO, K_COPYARRIVAL, K_EXPIRESIDE,
 	K_SYNCSTATE, K_POSTSYNC, K_WATCH,
 	K_MEMBERS,
-	K_FSYNC, K_FIELDDELIM, K_BUFFERLIMIT, K_PARALLEL,
+	K_FSYNC, K_FIELDDELIM, K_BUFFERLIMIT, K_PARALLEL, K_PARALLELFOLDERS,
 };
 
 #define ACC_BOTH (SEC_IMAPACCT | SEC_POP3ACCT | SEC_IMAPSTORE)
@@ -104,6 +104,7 @@ static const struct kw kws[] = {
 	{"FieldDelimiter", K_FIELDDELIM, SEC_GLOBAL, 0, 0},
 	{"BufferLimit", K_BUFFERLIMIT, SEC_GLOBAL, 0, 0},
 	{"Parallel", K_PARALLEL, SEC_GLOBAL, 0, 0},
+	{"ParallelFolders", K_PARALLELFOLDERS, SEC_GLOBAL, 0, 0},
 };
 
 static const struct {
@@ -565,6 +566,13 @@ static int kw_global(struct cfg_parser *p, int id, const struct cfg_line *l)
 		if (n == 0)
 			return cfg_perr(p, "Parallel: must be at least 1");
 		c->parallel = (int)n;
+		return 0;
+	case K_PARALLELFOLDERS:
+		if (parse_uint(p, kw, v, CFG_MAX_PARALLEL_FOLDERS, &n))
+			return -1;
+		if (n == 0)
+			return cfg_perr(p, "ParallelFolders: must be at least 1");
+		c->parallel_folders = (int)n;
 		return 0;
 	case K_POSTSYNC: set_str(&c->post_sync_cmd, v); return 0;
 	default: return kw_chanopt(p, &p->glob, id, l);

@@ -14,6 +14,7 @@
 #include "sync/boxes.h"
 #include "sync/connect.h"
 #include "sync/engine.h"
+#include "sync/parallel.h"
 #include "sync/farbox.h"
 #include "sync/pattern.h"
 #include "sync/pop3sync.h"
@@ -97,6 +98,50 @@ static int fatal(const struct fct_err *e)
 	return e->kind != FCT_E_FOLDER && e->kind != FCT_E_MSG;
 }
 
+/* Applies jobs in turn on this process's session. */
+struct in_turn {
+	struct chan *c;
+	struct box_job **jobs;
+	size_t n;
+	int *stop;
+	struct fct_err *err;
+};
+
+static int apply_in_turn(void *ctx)
+{
+	struct in_turn *t = ctx;
+	struct fct_err e;
+	int failed = 0;
+
+	for (size_t i = 0; i < t->n && !*t->stop; i++) {
+		fct_err_clear(&e);
+		if (box_apply(t->c, t->jobs[i], &e) < 0) {
+			fct_log_error(t->c->log, "%s", e.msg);
+			t->c->sum.boxes_failed++;
+			failed = 1;
+			*t->stop = fatal(&e);
+			*t->err = e;
+		}
+	}
+	return failed ? -1 : 0;
+}
+
+/* The heavy folders go to parallel sessions (sync/parallel.c) while this
+ * one applies the rest; else all in turn. */
+static int apply_all(struct chan *c, struct box_job **ready, size_t n, int *stop,
+                     struct fct_err *err)
+{
+	size_t nheavy = par_split(c, ready, n);
+	struct in_turn light = {c, ready + nheavy, n - nheavy, stop, err};
+	struct in_turn all = {c, ready, n, stop, err};
+	int rc;
+
+	if (!nheavy)
+		return apply_in_turn(&all);
+	rc = par_apply(c, ready, nheavy, apply_in_turn, &light, stop, err);
+	return rc == 1 ? apply_in_turn(&all) : rc;
+}
+
 /* Surveys every box, settles moves across them, then applies each plan.
  * A failure in one box is reported and the others go on, unless the
  * session or the store is gone. */
@@ -128,16 +173,8 @@ static int run_jobs(struct chan *c, struct box_job *jobs, size_t n, struct fct_e
 		stop = fatal(&e);
 		*err = e;
 	}
-	for (i = 0; i < nready && !stop; i++) {
-		fct_err_clear(&e);
-		if (box_apply(c, ready[i], &e) < 0) {
-			fct_log_error(c->log, "%s", e.msg);
-			c->sum.boxes_failed++;
-			failed = 1;
-			stop = fatal(&e);
-			*err = e;
-		}
-	}
+	if (!stop && nready && apply_all(c, ready, nready, &stop, err) < 0)
+		failed = 1;
 	free(ready);
 	if (failed && !stop)
 		fct_err_set(err, FCT_E_FOLDER, "%s: %zu box(es) failed", c->ch->name,
@@ -263,6 +300,7 @@ static int imap_channel(struct chan *c, const struct run_target *t, struct fct_e
 	lockpath = fct_xasprintf("%s/lock", dir);
 	if (fct_lock_take(&lock, lockpath, c->ch->name, c->opts->wait_lock, err) < 0)
 		goto out;
+	c->state_path = dir;
 	if (jrnl_open(&c->j, dir, err) < 0 || open_near(c, err) < 0 || open_far(c, err) < 0)
 		goto out;
 	rc = c->ch->patterns ? run_patterns(c, t, err) : run_single(c, err);

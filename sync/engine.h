@@ -57,6 +57,9 @@ struct chan {
 	char *scratch_paths[3];
 	size_t nscratch;
 	struct sync_counts sum;
+	const char *state_path; /* the journal's directory, to reopen it */
+	int worker;             /* a parallel folder worker (sync/parallel.c) */
+	struct imap *parked_im; /* worker: the parent's session, never used */
 };
 
 /* What exec.c works on: the listings the plan indexes into. */

@@ -719,7 +719,7 @@ static void start_progress(struct exec *x)
 			continue;
 		msgs++;
 	}
-	x->prog = progress_new(r->c->log, !r->c->opts->json);
+	x->prog = progress_new(r->c->log, !r->c->opts->json && !r->c->worker);
 	progress_box(x->prog, r->c->ch->name, r->box, msgs, bytes);
 }
 

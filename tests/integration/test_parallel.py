@@ -50,3 +50,53 @@ def test_one_failing_channel_does_not_stop_the_others(dovecot, tmp_path):
     assert "c1" in err and "login refused" in err
     assert len(util.maildir_messages(mails[0])) == 5
     assert len(util.maildir_messages(mails[2])) == 5
+
+
+def test_folders_of_one_channel_in_parallel(dovecot, tmp_path):
+    """ParallelFolders: folders with much to transfer are applied over
+    several sessions at once; both sides end identical, and the next run
+    finds nothing to do (the journal recorded every folder)."""
+    u = dovecot.new_user()
+    imap = dovecot.imap(u)
+    want = {}
+    for i, folder in enumerate(("INBOX", "Archive", "Lists/dev", "Sent")):
+        msgs = util.gen(900 + i, 30, max_body=90000)
+        util.seed(imap, folder, msgs, create=folder != "INBOX")
+        want[folder] = sorted(m.message_id for m in msgs)
+    cfg = util.make_config(tmp_path, u, dovecot.ports, dovecot.cert)
+    # Local mail to upload too, enough to make its folder worth a session.
+    for m in util.gen(950, 30, max_body=90000):
+        util.maildir_deliver(cfg.maildir, "Drafts", m)
+        want.setdefault("Drafts", []).append(m.message_id)
+    want["Drafts"].sort()
+    text = open(cfg.path).read()
+    with open(cfg.path, "w") as f:
+        f.write("ParallelFolders 3\n" + text)
+    rc, out, err = util.run_facteur(["-V", "-a"], cfg.path, check_rc=0)
+    assert "folders applied over 3 sessions" in out + err, out + err
+    local = {}
+    for mid, _, folder, _ in util.maildir_list(cfg.maildir):
+        local.setdefault(folder, []).append(mid)
+    assert {f: sorted(v) for f, v in local.items() if v} == want
+    for folder, mids in want.items():
+        assert sorted(util.server_messages(imap, folder)) == mids, folder
+    rc, out, err = util.run_facteur(["-a"], cfg.path, check_rc=0)
+    assert "pulled 0 " in out + err and "pushed 0 " in out + err, out + err
+    assert "folders applied over" not in out + err
+    imap.logout()
+
+
+def test_parallel_folders_one_keeps_one_session(dovecot, tmp_path):
+    u = dovecot.new_user()
+    imap = dovecot.imap(u)
+    for i, folder in enumerate(("INBOX", "Archive")):
+        util.seed(imap, folder, util.gen(960 + i, 20, max_body=90000),
+                  create=folder != "INBOX")
+    imap.logout()
+    cfg = util.make_config(tmp_path, u, dovecot.ports, dovecot.cert)
+    text = open(cfg.path).read()
+    with open(cfg.path, "w") as f:
+        f.write("ParallelFolders 1\n" + text)
+    rc, out, err = util.run_facteur(["-V", "-a"], cfg.path, check_rc=0)
+    assert "folders applied over" not in out + err
+    assert len(util.maildir_messages(cfg.maildir)) == 40

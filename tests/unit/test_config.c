@@ -89,6 +89,7 @@ static void test_full_globals(void **state)
 	assert_int_equal(c->field_delim, ';');
 	assert_int_equal(c->buffer_limit, 4u << 20);
 	assert_int_equal(c->parallel, 3);
+	assert_int_equal(c->parallel_folders, 2);
 	assert_string_equal(c->post_sync_cmd, "notmuch new");
 	assert_int_equal(c->naccounts, 4); /* work, cmd, inline (from the store), pop */
 	assert_int_equal(c->nstores, 5);
@@ -331,9 +332,11 @@ static void test_defaults(void **state)
 	assert_int_equal(c->field_delim, ':');
 	assert_int_equal(c->buffer_limit, 10u << 20);
 	assert_int_equal(c->parallel, 1);
+	assert_int_equal(c->parallel_folders, 4);
 	assert_null(c->post_sync_cmd);
 	const struct cfg_account *a = account(c, "a");
 	assert_int_equal(a->port, 0);
+	assert_int_equal(a->compress, -1);
 	assert_int_equal(a->timeout_s, 20);
 	assert_int_equal(a->tls, CFG_TLS_STARTTLS);
 	assert_false(a->tls_explicit);
@@ -548,6 +551,10 @@ static void test_errors_values(void **state)
 		{MD_AB "Channel c\nFar a\n",
 		 "t.conf:8: Far: malformed mailbox spec 'a' (expected :store:[box])"},
 		{"Parallel 0\n", "t.conf:1: Parallel: must be at least 1"},
+		{"ParallelFolders 0\n", "t.conf:1: ParallelFolders: must be at least 1"},
+		{"ParallelFolders 17\n", "t.conf:1: ParallelFolders: invalid number '17' (0 to 16)"},
+		{"IMAPAccount a\nHost h\nCompress maybe\n",
+		 "t.conf:3: Compress: invalid boolean 'maybe' (use yes or no)"},
 		{"IMAPAccount a\nHost h\nPipelineDepth 0\n",
 		 "t.conf:3: PipelineDepth: must be at least 1"},
 		{"MaildirStore a\nPath ~nosuchuser-facteur/x\n",
