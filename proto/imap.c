@@ -740,6 +740,9 @@ int imap_connect_xport(struct imap **out, struct xport *x, const struct imap_opt
 	/* QRESYNC is built on CONDSTORE (RFC 7162): without one, no other. */
 	if (im->disable & IMAP_CAP_CONDSTORE)
 		im->disable |= IMAP_CAP_QRESYNC;
+	/* LIST-STATUS is a LIST-EXTENDED return option (RFC 5819). */
+	if (im->disable & IMAP_CAP_LIST_EXTENDED)
+		im->disable |= IMAP_CAP_LIST_STATUS;
 	fct_buf_init(&im->auth);
 	fct_buf_init(&im->cont);
 	im->w = wire_new(x, IMAP_MAX_LINE, o->log, "imap");

@@ -171,10 +171,13 @@ static void rev1_and_rev2(void **state)
 		"C:A2 LSUB \"\" \"*\"",
 		"S:* LSUB () \"/\" \"Fr&APw-h\"",
 		"S:A2 OK done",
-		"C:A3 CREATE \"&AMQ-rger\"",
+		"C:A3 LIST \"\" \"*\"",
+		"S:* LIST () \"/\" \"Fr&APw-h\"",
 		"S:A3 OK done",
-		"C:A4 LOGOUT",
-		"S:A4 OK",
+		"C:A4 CREATE \"&AMQ-rger\"",
+		"S:A4 OK done",
+		"C:A5 LOGOUT",
+		"S:A5 OK",
 		NULL};
 	struct rec r;
 	struct t t;
@@ -193,7 +196,8 @@ static void rev1_and_rev2(void **state)
 	t_free(&t);
 }
 
-/* DisableExtension still applies to what IMAP4rev2 implies. */
+/* DisableExtension still applies to what IMAP4rev2 implies; LIST-STATUS
+ * goes with LIST-EXTENDED. */
 static void rev2_only_disabled(void **state)
 {
 	static const char *const script[] = {
@@ -212,7 +216,7 @@ static void rev2_only_disabled(void **state)
 
 	(void)state;
 	t_init(&t, IMAP_TLS_NONE);
-	t.o.disable_caps = IMAP_CAP_LIST_STATUS | IMAP_CAP_LIST_EXTENDED | IMAP_CAP_UIDPLUS;
+	t.o.disable_caps = IMAP_CAP_LIST_EXTENDED | IMAP_CAP_UIDPLUS;
 	CONNECT_OK(&t, script);
 	assert_false(imap_caps(t.im) & (IMAP_CAP_LIST_STATUS | IMAP_CAP_UIDPLUS));
 	assert_true(imap_caps(t.im) & IMAP_CAP_MOVE);
