@@ -124,3 +124,34 @@ def test_subscribed_only(dovecot, tmp_path, hidden):
         assert "Gone" not in util.server_folders(imap)
     finally:
         imap.logout()
+
+
+def test_special_use_on_cyrus(cyrus_slash, tmp_path):
+    """Cyrus offers SPECIAL-USE (Dovecot as configured here does not): the
+    listing asks for the special-use attributes along with the statuses,
+    and mailboxes carrying one sync like any other."""
+    server = cyrus_slash
+    user = server.new_user()
+    imap = server.imap(user)
+    try:
+        for name, use in (("Trash", "\\Trash"), ("Archive", "\\Archive")):
+            util.check(imap._simple_command("CREATE", util.q(name),
+                                            "(USE (%s))" % use), "CREATE " + name)
+        msgs = util.seed(imap, "Archive", util.gen(98, 2), create=False)
+        msgs += util.seed(imap, "Trash", util.gen(99, 1), create=False)
+        cfg = util.make_config(tmp_path, user, server.ports, server.cert)
+        trace = run_traced(cfg)
+
+        sent, got = lines(trace, ">"), lines(trace, "<")
+        assert any(re.match(r'^\S+ LIST "" "\*" RETURN \(SPECIAL-USE STATUS '
+                            r'\(UIDVALIDITY UIDNEXT MESSAGES HIGHESTMODSEQ\)\)$', l)
+                   for l in sent), sent
+        for name, use in (("Trash", "Trash"), ("Archive", "Archive")):
+            assert any(re.match(r'\* LIST \([^)]*\\%s[^)]*\) "/" "?%s"?$' % (use, name), l)
+                       for l in got), got
+        assert sorted(util.maildir_folders(cfg.maildir)) == ["Archive", "INBOX", "Trash"]
+        near = util.maildir_messages(cfg.maildir)
+        assert near == far_all(imap)
+        assert set(near) == {m.message_id for m in msgs}
+    finally:
+        imap.logout()
