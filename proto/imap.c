@@ -313,6 +313,7 @@ static int read_resp(struct imap *im, const struct imap_resp **out, struct fct_e
 static void caps_clear(struct imap *im)
 {
 	im->caps = 0;
+	im->rev1 = 0;
 	fct_buf_reset(&im->auth);
 	fct_buf_putc(&im->auth, ' ');
 	im->caps_gen++;
@@ -327,7 +328,29 @@ static void cap_add(struct imap *im, const char *s, size_t n)
 		fct_buf_putc(&im->auth, ' ');
 		return;
 	}
+	if (n == 9 && strncasecmp(s, "IMAP4REV1", 9) == 0)
+		im->rev1 = 1;
 	im->caps |= cap_bit(s, n) & ~im->disable;
+}
+
+/* What RFC 9051 made part of IMAP4rev2 and facteur uses: a server that
+ * speaks only that version need not list them (clients are to require no
+ * capability name but IMAP4rev2). */
+#define REV2_BUILTIN                                                                           \
+	(IMAP_CAP_UIDPLUS | IMAP_CAP_MOVE | IMAP_CAP_ESEARCH | IMAP_CAP_LIST_EXTENDED |            \
+	 IMAP_CAP_LIST_STATUS | IMAP_CAP_NAMESPACE | IMAP_CAP_ENABLE | IMAP_CAP_IDLE |             \
+	 IMAP_CAP_SASL_IR | IMAP_CAP_LITERALMINUS)
+
+/* An IMAP4rev2-only server: its built-in extensions are there, and its
+ * mailbox names are UTF-8 without any ENABLE (modified UTF-7 is rev1's).
+ * A server offering both versions stays in rev1 mode: facteur does not
+ * ENABLE IMAP4rev2, and such servers list their extensions for rev1. */
+static void rev2_only(struct imap *im)
+{
+	if (!(im->caps & IMAP_CAP_IMAP4REV2) || im->rev1)
+		return;
+	im->caps |= REV2_BUILTIN & ~im->disable;
+	im->enabled |= IMAP_CAP_UTF8;
 }
 
 static void caps_from_text(struct imap *im, const char *s)
@@ -689,6 +712,7 @@ static int setup(struct imap *im, const struct imap_opts *o, struct fct_err *err
 		if (need_caps(im, gen, err) < 0)
 			return -1;
 	}
+	rev2_only(im);
 	if (want_compress(im, o) && start_compress(im, err) < 0)
 		return -1;
 	if (enable(im, err) < 0 || send_id(im, err) < 0 || namespace(im, err) < 0)
@@ -723,6 +747,9 @@ int imap_connect_xport(struct imap **out, struct xport *x, const struct imap_opt
 	/* QRESYNC is built on CONDSTORE (RFC 7162): without one, no other. */
 	if (im->disable & IMAP_CAP_CONDSTORE)
 		im->disable |= IMAP_CAP_QRESYNC;
+	/* LIST-STATUS is a LIST-EXTENDED return option (RFC 5819). */
+	if (im->disable & IMAP_CAP_LIST_EXTENDED)
+		im->disable |= IMAP_CAP_LIST_STATUS;
 	fct_buf_init(&im->auth);
 	fct_buf_init(&im->cont);
 	im->w = wire_new(x, IMAP_MAX_LINE, o->log, "imap");

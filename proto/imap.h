@@ -73,7 +73,9 @@ struct imap_opts {
 	                                  * Only the first usable mechanism is
 	                                  * tried (no guessing: lockouts). */
 	int pipeline_depth;              /* max commands in flight; <= 0: 32 */
-	unsigned disable_caps;           /* IMAP_CAP_* bits treated as absent */
+	unsigned disable_caps;           /* IMAP_CAP_* bits treated as absent (CONDSTORE
+	                                  * takes QRESYNC along, LIST-EXTENDED
+	                                  * LIST-STATUS) */
 	int compress;                    /* COMPRESS=DEFLATE if offered: 1 always,
 	                                  * 0 never, -1 unless the server is on
 	                                  * loopback (no link to save bytes on; both
@@ -143,8 +145,10 @@ enum {
  * to go on; nonzero stops the listing (imap_list then fails with
  * FCT_E_CANCEL after draining the command). */
 typedef int (*imap_list_cb)(void *ctx, const char *name_utf8, char delim, unsigned attrs);
-/* LIST "" pattern (or LSUB-equivalent LIST (SUBSCRIBED) / LSUB when
- * subscribed_only).  pattern is UTF-8 and may hold % and *. */
+/* LIST "" pattern (or LSUB-equivalent LIST (SUBSCRIBED) when
+ * subscribed_only; without LIST-EXTENDED, LSUB then LIST, so that
+ * subscriptions without a mailbox come with IMAP_LIST_NONEXISTENT as
+ * well).  pattern is UTF-8 and may hold % and *. */
 int imap_list(struct imap *im, const char *pattern, int subscribed_only, imap_list_cb cb,
               void *ctx, struct fct_err *err);
 

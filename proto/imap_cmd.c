@@ -151,6 +151,81 @@ static int list_untagged(struct imap *im, const struct imap_resp *r, struct fct_
 	return 0;
 }
 
+/* LSUB (no LIST-EXTENDED) names subscriptions whether or not their mailbox
+ * exists, and nothing says which do not: a plain LIST tells, so the caller
+ * gets what LIST (SUBSCRIBED) would have said, \NonExistent included. */
+struct lsub_ent {
+	char *name;
+	char delim;
+	unsigned attrs;
+	int listed;
+};
+
+struct lsub_set {
+	struct lsub_ent *v;
+	size_t n, cap;
+};
+
+static int lsub_collect(void *ctx, const char *name, char delim, unsigned attrs)
+{
+	struct lsub_set *s = ctx;
+
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 16;
+		s->v = fct_xrealloc(s->v, s->cap * sizeof *s->v);
+	}
+	s->v[s->n++] = (struct lsub_ent){fct_xstrdup(name), delim, attrs, 0};
+	return 0;
+}
+
+static int lsub_match(void *ctx, const char *name, char delim, unsigned attrs)
+{
+	struct lsub_set *s = ctx;
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (!s->v[i].listed && strcmp(s->v[i].name, name) == 0) {
+			s->v[i].listed = 1;
+			s->v[i].delim = delim;
+			s->v[i].attrs |= attrs;
+		}
+	return 0;
+}
+
+static int list_lsub(struct imap *im, const char *q, imap_list_cb cb, void *ctx,
+                     struct fct_err *err)
+{
+	struct lsub_set s = {0};
+	struct list_ctx lc = {lsub_collect, &s, 1, {0}};
+	size_t i;
+	int rc;
+
+	fct_buf_init(&lc.name);
+	im->on_untagged = list_untagged;
+	im->hctx = &lc;
+	rc = imap_simple(im, FCT_E_STORE, "LSUB", err, "LSUB \"\" %s", q);
+	rc = imap_cmd_end(im, rc, err);
+	if (rc == 0 && s.n) {
+		lc = (struct list_ctx){lsub_match, &s, 0, lc.name};
+		im->on_untagged = list_untagged;
+		im->hctx = &lc;
+		rc = imap_simple(im, FCT_E_STORE, "LIST", err, "LIST \"\" %s", q);
+		rc = imap_cmd_end(im, rc, err);
+	}
+	for (i = 0; i < s.n; i++) {
+		unsigned attrs = s.v[i].attrs | IMAP_LIST_SUBSCRIBED;
+
+		if (!s.v[i].listed)
+			attrs |= IMAP_LIST_NONEXISTENT;
+		if (rc == 0 && cb(ctx, s.v[i].name, s.v[i].delim, attrs) != 0)
+			rc = fct_err_set(err, FCT_E_CANCEL, "mailbox listing stopped by the caller");
+		free(s.v[i].name);
+	}
+	free(s.v);
+	fct_buf_free(&lc.name);
+	return rc;
+}
+
 int imap_list(struct imap *im, const char *pattern, int subscribed_only, imap_list_cb cb,
               void *ctx, struct fct_err *err)
 {
@@ -160,14 +235,17 @@ int imap_list(struct imap *im, const char *pattern, int subscribed_only, imap_li
 
 	if (!q)
 		return -1;
+	if (subscribed_only && !(im->caps & IMAP_CAP_LIST_EXTENDED)) {
+		rc = list_lsub(im, q, cb, ctx, err);
+		free(q);
+		return rc;
+	}
 	fct_buf_init(&lc.name);
 	im->on_untagged = list_untagged;
 	im->hctx = &lc;
-	if (subscribed_only && (im->caps & IMAP_CAP_LIST_EXTENDED)) {
+	if (subscribed_only) {
 		lc.lsub = 1;
 		rc = imap_simple(im, FCT_E_STORE, "LIST", err, "LIST (SUBSCRIBED) \"\" %s", q);
-	} else if (subscribed_only) {
-		rc = imap_simple(im, FCT_E_STORE, "LSUB", err, "LSUB \"\" %s", q);
 	} else if ((im->caps & IMAP_CAP_LIST_EXTENDED) && (im->caps & IMAP_CAP_SPECIAL_USE)) {
 		rc = imap_simple(im, FCT_E_STORE, "LIST", err, "LIST \"\" %s RETURN (SPECIAL-USE)", q);
 	} else {

@@ -40,6 +40,7 @@ struct imap {
 	unsigned disable;
 	unsigned caps;        /* server capabilities (minus disable) */
 	unsigned enabled;     /* QRESYNC / UTF8 after ENABLE */
+	int rev1;             /* the last capability list names IMAP4rev1 */
 	int caps_known;
 	struct fct_buf auth;  /* " MECH1 MECH2 " offered with AUTH= */
 	unsigned tagno;       /* last tag used */

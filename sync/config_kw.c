@@ -69,7 +69,7 @@ static const struct kw kws[] = {
 	{"SubscribedOnly", K_SUBSCRIBED, SEC_IMAPSTORE, 0, 0},
 	{"Trash", K_TRASH, ST_MAIL, 0, 0},
 	{"TrashNewOnly", K_TRASHNEWONLY, ST_MAIL, 0, 0},
-	{"TrashRemoteNew", K_TRASHREMOTENEW, ST_MAIL, 0, 1},
+	{"TrashRemoteNew", K_TRASHREMOTENEW, ST_MAIL, 0, 0},
 	{"MaxSize", K_MAXSIZE, ST_MAIL | SEC_POP3STORE | SEC_CHANNEL, 0, 0},
 	{"MapInbox", K_MAPINBOX, ST_MAIL, 0, 1},
 	{"Flatten", K_FLATTEN, ST_MAIL, 0, 0},

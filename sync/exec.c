@@ -13,6 +13,7 @@
 #include "sync/crlf.h"
 #include "sync/engine.h"
 #include "sync/progress.h"
+#include "sync/trash.h"
 
 #define DL_BATCH_MSGS 256
 #define DL_BATCH_BYTES (64ull << 20)
@@ -202,6 +203,8 @@ static int near_changes(struct exec *x, struct fct_err *err)
 	struct box_run *r = x->r;
 	size_t i, done = 0;
 
+	if (trash_near_new(r, x->p, err) < 0)
+		return -1;
 	for (i = 0; i < x->p->n; i++) {
 		if (skipped(x, i))
 			continue;
@@ -297,7 +300,7 @@ static int far_expunge(struct exec *x, struct fct_err *err)
 {
 	struct uidv u = {0}, t = {0};
 	size_t i;
-	int rc = 0;
+	int rc = trash_far_new(x->r, x->p, err);
 
 	for (i = 0; i < x->p->n; i++) {
 		const struct plan_action *a = &x->p->acts[i];
@@ -309,7 +312,7 @@ static int far_expunge(struct exec *x, struct fct_err *err)
 			uidv_push(&t, x->r->far[a->far].uid);
 	}
 	/* Copies to the far Trash go first: the expunge only follows them. */
-	if (t.n)
+	if (rc == 0 && t.n)
 		rc = far_trash(x, &t, err);
 	if (rc == 0 && u.n) {
 		/* Without UIDPLUS only a plain EXPUNGE exists; Expunge Far asked

@@ -283,7 +283,7 @@ static void new_far(struct ctx *c, size_t f, size_t j, unsigned op, int skipped)
 	unsigned F = far_flags(c, f);
 
 	if (cfg->expunge_far && (F & DEL)) {
-		emit(c, PLAN_EXPUNGE_FAR, f, PLAN_NONE, j);
+		emit(c, PLAN_EXPUNGE_FAR, f, PLAN_NONE, j)->unsynced = 1;
 		if (j != PLAN_NONE)
 			emit(c, PLAN_JR_FORGET, f, PLAN_NONE, j);
 		return;
@@ -310,7 +310,7 @@ static void new_near(struct ctx *c, size_t n, size_t j, unsigned op, int skipped
 	unsigned N = near_flags(c, n);
 
 	if (cfg->expunge_near && (N & DEL)) {
-		emit(c, PLAN_DELETE_NEAR, PLAN_NONE, n, j);
+		emit(c, PLAN_DELETE_NEAR, PLAN_NONE, n, j)->unsynced = 1;
 		if (j != PLAN_NONE)
 			emit(c, PLAN_JR_FORGET, PLAN_NONE, n, j);
 		return;

@@ -51,7 +51,8 @@
  *   - the source is flagged deleted and the destination would expunge it
  *     (far \Deleted with expunge_near, near T with expunge_far): no action;
  *     and a deleted-flagged unknown message is expunged on its own side when
- *     that side expunges (EXPUNGE_FAR / DELETE_NEAR, nothing else);
+ *     that side expunges (EXPUNGE_FAR / DELETE_NEAR marked unsynced,
+ *     nothing else);
  *   - size > max_size (max_size != 0): SKIP_TOO_BIG, which the executor
  *     records as a SKIPPED record, so it is reported once, not every run;
  *   - (download only) the far UID is outside the max_messages window.
@@ -259,6 +260,10 @@ struct plan_action {
 	unsigned flags;
 	unsigned add, del; /* FLAGS_*: bits to add / remove; DELETE_FAR: add = \Deleted */
 	int state;       /* record-writing kinds: the record's state afterwards */
+	/* EXPUNGE_FAR / DELETE_NEAR: the message never reached the other side
+	 * (no record, or one still pending or skipped), so this removal is its
+	 * last copy's; TrashRemoteNew saves it to the other store's Trash. */
+	int unsynced;
 };
 
 struct plan_in {

@@ -636,9 +636,14 @@ static void list_status_names(void **state)
 		"S:A7 OK",
 		"C:A8 LSUB \"\" \"*\"",
 		"S:* LSUB () \"/\" Sub",
+		"S:* LSUB () \"/\" Gone",
 		"S:A8 OK",
-		"C:A9 LOGOUT",
+		"C:A9 LIST \"\" \"*\"",
+		"S:* LIST (\\HasNoChildren) \"/\" Sub",
+		"S:* LIST (\\HasNoChildren) \"/\" Other",
 		"S:A9 OK",
+		"C:A10 LOGOUT",
+		"S:A10 OK",
 		NULL};
 	struct imap_box box;
 	struct rec r;
@@ -667,7 +672,8 @@ static void list_status_names(void **state)
 	assert_int_equal(imap_rename(t.im, "a", "b", &t.err), 0);
 	fct_buf_reset(&r.b);
 	assert_int_equal(imap_list(t.im, "*", 1, rec_list, &r, &t.err), 0);
-	assert_string_equal(r.b.data, "Sub|/|8;");
+	/* LSUB names subscriptions to deleted mailboxes too: LIST tells. */
+	assert_string_equal(r.b.data, "Sub|/|28;Gone|/|c;");
 	/* Names that cannot be sent never reach the server. */
 	assert_int_equal(imap_create(t.im, "a\r\nA9 LOGOUT", &t.err), -1);
 	assert_int_equal(t.err.kind, FCT_E_FOLDER);

@@ -202,6 +202,49 @@ static void oracle_check(const struct scen *s, const struct pm_world *w, const s
 				 !((N & DEL) && (s->xfar || s->xnear)));
 }
 
+/* Which removals are a message's last copy (TrashRemoteNew saves those):
+ * only ones of messages the journal never saw on the other side. */
+static size_t count_unsynced(const struct plan *p, enum plan_kind k)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < p->n; i++)
+		if (p->acts[i].unsynced && p->acts[i].kind == k)
+			n++;
+	return n;
+}
+
+static void unsynced_check(const struct scen *s, const struct plan *p)
+{
+	unsigned F = s->far ? side_flags[s->far - 1] : 0, N = s->near ? side_flags[s->near - 1] : 0;
+	size_t uf = count_unsynced(p, PLAN_EXPUNGE_FAR), un = count_unsynced(p, PLAN_DELETE_NEAR);
+	int propagated = s->jk == J_SYNCED || s->jk == J_FAR_ONLY || s->jk == J_NEAR_ONLY ||
+	                 s->jk == J_PEND_MOVE;
+	size_t i;
+
+	for (i = 0; i < p->n; i++) {
+		const struct plan_action *a = &p->acts[i];
+
+		if (!a->unsynced)
+			continue;
+		SCHECK(s, a->kind == PLAN_EXPUNGE_FAR || a->kind == PLAN_DELETE_NEAR, 1);
+		SCHECK(s, a->kind == PLAN_EXPUNGE_FAR ? a->near : a->far, PLAN_NONE);
+	}
+	SCHECK(s, uf <= 1 && un <= 1, 1);
+	if (!s->uidv && propagated)
+		SCHECK(s, uf + un, 0);
+	if (s->jk == J_NONE && s->far && s->near)
+		SCHECK(s, uf + un, 0);
+	if (s->jk == J_NONE && s->far && !s->near)
+		SCHECK(s, uf, s->xfar && (F & DEL));
+	if (s->jk == J_NONE && !s->far && s->near)
+		SCHECK(s, un, s->xnear && (N & DEL));
+	if (!s->uidv && s->jk == J_PEND_DL && s->far && !s->near)
+		SCHECK(s, uf, s->xfar && (F & DEL));
+	if (!s->uidv && s->jk == J_PEND_UL && !s->far && s->near)
+		SCHECK(s, un, s->xnear && (N & DEL));
+}
+
 /* Plans, executes (the model checks every action), checks the oracle, and
  * plans again: a second run over the result has nothing left to do. */
 static void run_scen(const struct scen *s, struct pm_world *w)
@@ -211,6 +254,7 @@ static void run_scen(const struct scen *s, struct pm_world *w)
 
 	build_scen(w, s);
 	assert_int_equal(pm_plan(w, &p, &err), 0);
+	unsynced_check(s, &p);
 	pm_apply(w, &p);
 	oracle_check(s, w, &p);
 	assert_int_equal(pm_plan(w, &p2, &err), 0);
