@@ -187,6 +187,7 @@ static int open_maildir(struct ingest *ig, struct fct_err *err)
 	                                       : MD_LAYOUT_VERBATIM;
 	mo.names.flatten = n->flatten;
 	mo.names.inbox_path = n->inbox;
+	mo.names.map_inbox = n->map_inbox;
 	mo.info_delim = n->info_delim ? n->info_delim : ig->cfg->field_delim;
 	mo.fsync = ig->cfg->fsync;
 	if (md_store_open(&ig->ms, &mo, err) < 0)
