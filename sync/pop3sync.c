@@ -55,6 +55,7 @@
 #include "store/journal.h"
 #include "store/lock.h"
 #include "store/maildir.h"
+#include "sync/connect.h"
 
 #define BATCH_MSGS_DEFAULT 100
 #define BATCH_BYTES_DEFAULT (16ull << 20)
@@ -153,25 +154,181 @@ static int check_stores(struct ingest *ig, struct fct_err *err)
 	return 0;
 }
 
-static int open_state(struct ingest *ig, struct fct_err *err)
+/* The journal key of the account's UIDLs: a POP3 account has one mailbox,
+ * the server's INBOX, whichever folder a channel delivers it into. */
+#define POP3_JOURNAL_BOX "INBOX"
+
+static int open_journal(struct ingest *ig, const char *dir, const char *owner,
+                        struct fct_err *err)
 {
-	char *dir = ig->o->state_dir ? fct_xstrdup(ig->o->state_dir)
-	                             : cfg_state_dir(ig->cfg, ig->ch);
 	char *lockpath;
 	int rc;
 
-	if (!dir)
-		return fct_err_set(err, FCT_E_CONFIG, "no state directory");
-	if (fct_mkdir_p(dir, err) < 0) {
-		free(dir);
+	if (fct_mkdir_p(dir, err) < 0)
 		return -1;
-	}
 	lockpath = fct_xasprintf("%s/lock", dir);
-	rc = fct_lock_take(&ig->lock, lockpath, ig->ch->name, ig->o->wait_lock, err);
+	rc = fct_lock_take(&ig->lock, lockpath, owner, ig->o->wait_lock, err);
 	free(lockpath);
 	if (rc == 0)
 		rc = jrnl_open(&ig->j, dir, err);
+	return rc;
+}
+
+static int uidl_key_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct jrnl_uidl *)elem)->uidl);
+}
+
+/* Adds the old journal's UIDLs (old[0..no)) to the account's (cur[0..nc),
+ * sorted), keeping the earlier first-seen time of a UIDL known to both. */
+static int merge_uidls(struct jrnl_txn *t, const struct jrnl_uidl *old, size_t no,
+                       const struct jrnl_uidl *cur, size_t nc, struct fct_err *err)
+{
+	for (size_t i = 0; i < no; i++) {
+		const struct jrnl_uidl *c =
+			nc ? bsearch(old[i].uidl, cur, nc, sizeof *cur, uidl_key_cmp) : NULL;
+
+		if (c && c->first_seen <= old[i].first_seen)
+			continue;
+		if (jrnl_uidl_put(t, POP3_JOURNAL_BOX, &old[i], err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Carries the old journal's pending downloads over (recover() settles them
+ * against the folder), unless the account already has one for that UIDL:
+ * an earlier merge that did not get to empty the old journal. */
+static int merge_pending(struct jrnl_txn *t, struct jrnl_msg *old, size_t no,
+                         const struct jrnl_msg *cur, size_t nc, struct fct_err *err)
+{
+	for (size_t i = 0; i < no; i++) {
+		size_t k;
+
+		if (old[i].state != JRNL_PENDING_DOWNLOAD || !old[i].aux)
+			continue;
+		for (k = 0; k < nc; k++)
+			if (cur[k].state == JRNL_PENDING_DOWNLOAD && cur[k].aux &&
+			    strcmp(cur[k].aux, old[i].aux) == 0)
+				break;
+		old[i].id = 0;
+		if (k == nc && jrnl_msg_put(t, POP3_JOURNAL_BOX, &old[i], err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int drop_old_box(struct jrnl *oj, const char *box, struct fct_err *err)
+{
+	struct jrnl_txn *t;
+
+	if (jrnl_begin(oj, &t, err) < 0)
+		return -1;
+	if (jrnl_box_del(t, box, err) < 0) {
+		jrnl_abort(t);
+		return -1;
+	}
+	return jrnl_commit(t, err);
+}
+
+/* Merges what old journal oj knows under the channel's near box into the
+ * account's journal, then drops it from oj.  A crash in between merges
+ * again: the union is the same. */
+static int merge_state(struct ingest *ig, struct jrnl *oj, const char *old_dir,
+                       struct fct_err *err)
+{
+	const char *obox = ig->ch->near_box ? ig->ch->near_box : "INBOX";
+	struct jrnl_uidl *ou = NULL, *cu = NULL;
+	struct jrnl_msg *om = NULL, *cm = NULL;
+	size_t nou = 0, ncu = 0, nom = 0, ncm = 0;
+	struct jrnl_txn *t = NULL;
+	int rc = -1;
+
+	if (jrnl_uidl_load(oj, obox, &ou, &nou, err) < 0 ||
+	    jrnl_msgs_load(oj, obox, &om, &nom, err) < 0)
+		goto out;
+	if (nou == 0 && nom == 0) {
+		rc = 0;
+		goto out;
+	}
+	if (jrnl_uidl_load(ig->j, POP3_JOURNAL_BOX, &cu, &ncu, err) < 0 ||
+	    jrnl_msgs_load(ig->j, POP3_JOURNAL_BOX, &cm, &ncm, err) < 0 ||
+	    jrnl_begin(ig->j, &t, err) < 0)
+		goto out;
+	if (merge_uidls(t, ou, nou, cu, ncu, err) < 0 || merge_pending(t, om, nom, cm, ncm, err) < 0)
+		goto out;
+	rc = jrnl_commit(t, err);
+	t = NULL;
+	if (rc == 0)
+		rc = drop_old_box(oj, obox, err);
+	if (rc == 0)
+		fct_log_info(ig->log, "channel %s: %zu known UIDL(s) taken over from %s into the "
+		             "POP3 account's state", ig->ch->name, nou, old_dir);
+out:
+	if (t)
+		jrnl_abort(t);
+	jrnl_uidls_free(ou, nou);
+	jrnl_uidls_free(cu, ncu);
+	jrnl_msgs_free(om, nom);
+	jrnl_msgs_free(cm, ncm);
+	return rc;
+}
+
+/* Before the state was the account's, each channel kept its UIDLs in its
+ * own journal (cfg_state_dir), so upgrading must not download again what
+ * such a journal knows.  Its lock is held meanwhile: an older facteur may
+ * be running that channel. */
+static int adopt_channel_state(struct ingest *ig, struct fct_err *err)
+{
+	char *old = cfg_state_dir(ig->cfg, ig->ch), *p;
+	struct fct_lock *lock = NULL;
+	struct jrnl *oj = NULL;
+	struct stat st;
+	int rc = 0;
+
+	if (!old)
+		return 0;
+	p = fct_xasprintf("%s/data.mdb", old);
+	if (stat(p, &st) == 0) {
+		free(p);
+		p = fct_xasprintf("%s/lock", old);
+		rc = fct_lock_take(&lock, p, ig->ch->name, ig->o->wait_lock, err);
+		if (rc == 0)
+			rc = jrnl_open(&oj, old, err);
+		if (rc == 0)
+			rc = merge_state(ig, oj, old, err);
+	}
+	free(p);
+	jrnl_close(oj);
+	fct_lock_release(lock);
+	free(old);
+	return rc;
+}
+
+/* The UIDLs are the POP3 account's (user, host, port), as mpop keeps them:
+ * renaming a channel, or a second channel on the same account, must not
+ * download again what was delivered.  The account's lock serializes every
+ * channel on it.  An explicit state_dir (tests) is used as it is. */
+static int open_state(struct ingest *ig, struct fct_err *err)
+{
+	const struct cfg_account *a = ig->pst->account;
+	char *user = NULL, *dir, *owner;
+	int rc;
+
+	if (ig->o->state_dir)
+		return open_journal(ig, ig->o->state_dir, ig->ch->name, err);
+	if (cfg_get_user(a, &user, err) < 0)
+		return -1;
+	dir = cfg_pop3_state_dir(ig->cfg, ig->ch, user, sync_default_port(a));
+	free(user);
+	if (!dir)
+		return fct_err_set(err, FCT_E_CONFIG, "no state directory");
+	owner = fct_xasprintf("for POP3 account %s", a->name);
+	rc = open_journal(ig, dir, owner, err);
+	free(owner);
 	free(dir);
+	if (rc == 0 && !ig->o->dry_run)
+		rc = adopt_channel_state(ig, err);
 	return rc;
 }
 
@@ -293,13 +450,13 @@ static int recover_apply(struct ingest *ig, struct jrnl_msg *pm, size_t npm, str
 			u.uidl = pm[i].aux;
 			u.first_seen = pm[i].stamp;
 			u.near_uniq = e[k].uniq;
-			if (jrnl_uidl_put(t, ig->box, &u, err) < 0)
+			if (jrnl_uidl_put(t, POP3_JOURNAL_BOX, &u, err) < 0)
 				goto out;
 			ig->sum->recovered++;
 			fct_log_verbose(ig->log, "channel %s: message %s was delivered by an "
 			                "interrupted run; journaled now", ig->ch->name, pm[i].aux);
 		}
-		if (jrnl_msg_del(t, ig->box, pm[i].id, err) < 0)
+		if (jrnl_msg_del(t, POP3_JOURNAL_BOX, pm[i].id, err) < 0)
 			goto out;
 	}
 	rc = jrnl_commit(t, err);
@@ -316,7 +473,7 @@ static int load_known(struct ingest *ig, struct fct_err *err)
 	jrnl_uidls_free(ig->known, ig->nknown);
 	ig->known = NULL;
 	ig->nknown = 0;
-	return jrnl_uidl_load(ig->j, ig->box, &ig->known, &ig->nknown, err);
+	return jrnl_uidl_load(ig->j, POP3_JOURNAL_BOX, &ig->known, &ig->nknown, err);
 }
 
 static int recover(struct ingest *ig, struct fct_err *err)
@@ -326,7 +483,7 @@ static int recover(struct ingest *ig, struct fct_err *err)
 	size_t npm = 0, ne = 0, i, pending = 0;
 	int rc = -1;
 
-	if (jrnl_msgs_load(ig->j, ig->box, &pm, &npm, err) < 0)
+	if (jrnl_msgs_load(ig->j, POP3_JOURNAL_BOX, &pm, &npm, err) < 0)
 		return -1;
 	for (i = 0; i < npm; i++)
 		pending += pm[i].state == JRNL_PENDING_DOWNLOAD;
@@ -581,7 +738,7 @@ static int journal_intent(struct ingest *ig, struct dl_batch *b, struct fct_err 
 		m.has_fp = 1;
 		m.aux = (char *)(uintptr_t)b->items[i].m->uidl; /* not modified */
 		m.stamp = ig->now;
-		if (jrnl_msg_put(t, ig->box, &m, err) < 0) {
+		if (jrnl_msg_put(t, POP3_JOURNAL_BOX, &m, err) < 0) {
 			jrnl_abort(t);
 			return -1;
 		}
@@ -605,10 +762,10 @@ static int journal_delivered(struct ingest *ig, struct dl_batch *b, size_t done,
 			u.uidl = (char *)(uintptr_t)b->items[i].m->uidl; /* not modified */
 			u.first_seen = ig->now;
 			u.near_uniq = (char *)(uintptr_t)md_batch_uniq(b->mb, i);
-			if (jrnl_uidl_put(t, ig->box, &u, err) < 0)
+			if (jrnl_uidl_put(t, POP3_JOURNAL_BOX, &u, err) < 0)
 				goto fail;
 		}
-		if (jrnl_msg_del(t, ig->box, b->items[i].jid, err) < 0)
+		if (jrnl_msg_del(t, POP3_JOURNAL_BOX, b->items[i].jid, err) < 0)
 			goto fail;
 	}
 	return jrnl_commit(t, err);
@@ -768,7 +925,7 @@ static int forget_gone(struct ingest *ig, struct fct_err *err)
 		if (!t && jrnl_begin(ig->j, &t, err) < 0)
 			rc = -1;
 		else
-			rc = jrnl_uidl_del(t, ig->box, ig->known[i].uidl, err);
+			rc = jrnl_uidl_del(t, POP3_JOURNAL_BOX, ig->known[i].uidl, err);
 	}
 	if (t && rc == 0)
 		rc = jrnl_commit(t, err);
@@ -810,7 +967,7 @@ static int drop_pseudo(struct ingest *ig, struct fct_err *err)
 	for (i = 0; i < ig->nknown; i++) {
 		if (strncmp(ig->known[i].uidl, "sha256:", 7) != 0)
 			continue;
-		if (jrnl_uidl_del(t, ig->box, ig->known[i].uidl, err) < 0) {
+		if (jrnl_uidl_del(t, POP3_JOURNAL_BOX, ig->known[i].uidl, err) < 0) {
 			jrnl_abort(t);
 			return -1;
 		}
