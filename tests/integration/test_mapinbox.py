@@ -162,3 +162,18 @@ def test_near_mapped_inbox_created_when_missing(server, tmp_path):
         assert sorted(util.maildir_folders(w.mail)) == ["INBOX"]
     finally:
         w.close()
+
+
+def test_channel_box_names_the_mapped_inbox(server, tmp_path):
+    """Without Patterns, "Far :store:NAME" with the far store's MapInbox
+    NAME pairs the server's INBOX (mbsync maps channel boxes too)."""
+    w = World(server, tmp_path, far_opts={"MapInbox": "Inbox-mirror"},
+              Patterns=None, Far=":test-far:Inbox-mirror",
+              Near=":test-near:Mirror")
+    try:
+        inbox = w.seed("INBOX", 30, 2)
+        util.sync(w.cfg)
+        assert w.near() == {"Mirror": inbox}
+        assert w.fn("Inbox-mirror") not in util.server_folders(w.imap)
+    finally:
+        w.close()
