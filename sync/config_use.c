@@ -139,14 +139,20 @@ char *cfg_state_dir(const struct fct_config *c, const struct cfg_channel *ch)
 	return r;
 }
 
-/* Bytes that are not plainly safe in a file name become %XX, so distinct
- * identities never share a directory. */
+/* Letters, digits and "._+-" (no leading '.': no "." or ".." component). */
+static int plain_byte(unsigned ch, int first)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       ch == '_' || ch == '+' || ch == '-' || (ch == '.' && !first);
+}
+
+/* Other bytes become %XX, so distinct identities never share a directory. */
 static void put_escaped(struct fct_buf *b, const char *s, int lower)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		unsigned ch = lower && *p >= 'A' && *p <= 'Z' ? *p + 32u : *p;
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		    (ch && strchr("._+-", (int)ch) && !(p == (const unsigned char *)s && ch == '.')))
+
+		if (plain_byte(ch, p == (const unsigned char *)s))
 			fct_buf_putc(b, (char)ch);
 		else
 			fct_buf_printf(b, "%%%02X", ch);
