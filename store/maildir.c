@@ -104,6 +104,8 @@ int md_store_open(struct md_store **out, const struct md_store_opts *o, struct f
 		while (n > 1 && s->inbox_copy[n - 1] == '/')
 			s->inbox_copy[--n] = '\0';
 	}
+	if (o->names.map_inbox)
+		s->names.map_inbox = s->map_copy = fct_xstrdup(o->names.map_inbox);
 	s->delim = o->info_delim ? o->info_delim : ':';
 	s->fsync = o->fsync;
 	s->fault = o->fault;
@@ -128,6 +130,7 @@ void md_store_free(struct md_store *s)
 		return;
 	free(s->root);
 	free(s->inbox_copy);
+	free(s->map_copy);
 	free(s);
 }
 
@@ -344,6 +347,7 @@ static int walk_dir(struct walk *w, const char *abs, const char *key, int depth)
 int md_list(struct md_store *s, int (*cb)(void *ctx, const char *name), void *ctx, struct fct_err *err)
 {
 	struct walk w = { s, cb, ctx, { NULL, 0, 0 } };
+	const char *alias;
 	int rc = 0;
 
 	(void)err;
@@ -351,6 +355,10 @@ int md_list(struct md_store *s, int (*cb)(void *ctx, const char *name), void *ct
 		rc = walk_dir(&w, s->names.inbox_path, s->names.inbox_path, 0);
 	if (!rc)
 		rc = walk_dir(&w, s->root, "", 0);
+	/* MapInbox: INBOX is listed under its second name too (mbsync does). */
+	alias = md_names_inbox_alias(&s->names);
+	if (!rc && alias && md_folder_exists(s, "INBOX"))
+		rc = cb(ctx, alias);
 	fct_buf_free(&w.name);
 	return rc;
 }
@@ -401,7 +409,7 @@ int md_folder_delete(struct md_store *s, const char *name, struct fct_err *err)
 	char *path, *p;
 	int rc = 0;
 
-	if (md_name_is_inbox(name))
+	if (md_name_is_inbox(md_name_unmap(&s->names, name)))
 		return fct_err_set(err, FCT_E_FOLDER, "folder %s: INBOX cannot be deleted", name);
 	if (folder_path(s, name, &path, err) < 0)
 		return -1;
@@ -495,7 +503,8 @@ int md_folder_rename(struct md_store *s, const char *from, const char *to, struc
 	struct child_acc a = { from, strlen(from), NULL, 0 };
 	int rc;
 
-	if (md_name_is_inbox(from) || md_name_is_inbox(to))
+	if (md_name_is_inbox(md_name_unmap(&s->names, from)) ||
+	    md_name_is_inbox(md_name_unmap(&s->names, to)))
 		return fct_err_set(err, FCT_E_FOLDER, "folder %s: renaming INBOX is not supported", from);
 	if (!md_folder_exists(s, from))
 		return fct_err_set(err, FCT_E_FOLDER, "folder %s: does not exist", from);

@@ -45,7 +45,8 @@ void md_store_free(struct md_store *s);
 const char *md_store_root(const struct md_store *s);
 
 /* Calls cb(ctx, name) for every folder (a directory with cur/ and new/),
- * recursively, INBOX included when it exists.  Directories that map to no
+ * recursively, INBOX included when it exists (and then its MapInbox name
+ * too, after the others).  Directories that map to no
  * valid folder name are skipped.  A non-zero return from cb stops the walk
  * and is returned as is (cb fills err if it wants to). */
 int md_list(struct md_store *s, int (*cb)(void *ctx, const char *name), void *ctx, struct fct_err *err);

@@ -9,6 +9,7 @@ struct md_store {
 	char *root;
 	struct md_names names;
 	char *inbox_copy; /* owned copy names.inbox_path points to */
+	char *map_copy;   /* owned copy names.map_inbox points to */
 	char delim;
 	int fsync;
 	void (*fault)(void *ctx, const char *where);

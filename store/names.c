@@ -1,6 +1,8 @@
 /* Folder name <-> path mapping; see names.h for the rules. */
 #include "store/names.h"
 
+#include "sync/boxes.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -16,6 +18,16 @@ int md_name_is_inbox(const char *name)
 static int first_is_inbox(const char *name)
 {
 	return strncasecmp(name, "INBOX", 5) == 0 && (name[5] == '\0' || name[5] == '/');
+}
+
+const char *md_names_inbox_alias(const struct md_names *n)
+{
+	return box_inbox_alias(n->map_inbox);
+}
+
+const char *md_name_unmap(const struct md_names *n, const char *name)
+{
+	return box_unmap_inbox(n->map_inbox, name);
 }
 
 static int reserved_comp(const char *c, size_t n)
@@ -96,6 +108,8 @@ int md_name_to_path(const struct md_names *n, const char *name, struct fct_buf *
 	fct_buf_append(out, "", 0); /* out->data is a string even when empty */
 	if (!name)
 		return fct_err_set(err, FCT_E_FOLDER, "folder name missing");
+	name = md_name_unmap(n, name);
+	p = name;
 	if (check_comps(name, err) < 0)
 		return -1;
 	if (md_name_is_inbox(name)) {

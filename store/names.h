@@ -25,7 +25,9 @@
  * does) in Verbatim and Legacy its subfolders live inside it:
  * "INBOX/x" -> "<inbox_path>/x" (Legacy "<inbox_path>/.x").  Maildir++ and
  * Flatten keep them under the root (".INBOX.x", "INBOX<flatten>x").
- * Absolute results only ever start with inbox_path. */
+ * Absolute results only ever start with inbox_path.
+ * MapInbox (map_inbox set): that folder name is a second name of INBOX, as
+ * in mbsync: it maps to INBOX's path, and the path maps back to "INBOX". */
 #ifndef FACTEUR_NAMES_H
 #define FACTEUR_NAMES_H
 
@@ -42,6 +44,7 @@ struct md_names {
 	enum md_layout layout;
 	char flatten;           /* 0 = none, else the char replacing '/' */
 	const char *inbox_path; /* absolute path for INBOX, or NULL (borrowed) */
+	const char *map_inbox;  /* MapInbox: another name of INBOX, or NULL (borrowed) */
 };
 
 /* Folder name -> path relative to the store root (or inbox_path, absolute,
@@ -61,5 +64,10 @@ int md_path_to_name(const struct md_names *n, const char *relpath, struct fct_bu
 
 /* 1 if name is INBOX (case-insensitive), 0 otherwise. */
 int md_name_is_inbox(const char *name);
+
+/* n's MapInbox name when in effect, or NULL (the rule is box_inbox_alias's). */
+const char *md_names_inbox_alias(const struct md_names *n);
+/* "INBOX" if name is n's MapInbox name, else name itself. */
+const char *md_name_unmap(const struct md_names *n, const char *name);
 
 #endif

@@ -288,7 +288,7 @@ static int audit_patterns(struct audit *a, struct fct_err *err)
 		if (!box_selected((const char *const *)a->ch->patterns, name) ||
 		    !box_wanted((const char *const *)a->t->boxes, name))
 			continue;
-		rc = box_canon_to_far(name, a->prefix, a->delim, &far, err);
+		rc = far_box_name(a->ch->far, &fn, name, &far, err);
 		if (rc == 0)
 			rc = audit_box(a, name, far.data, name, err);
 	}
@@ -342,7 +342,8 @@ static int audit_channel(struct audit *a, int wait_lock, struct fct_err *err)
 	if (a->ch->patterns) {
 		rc = audit_patterns(a, err);
 	} else {
-		const char *far = a->ch->far_box ? a->ch->far_box : "INBOX";
+		const char *far = box_unmap_inbox(a->ch->far->map_inbox,
+		                                  a->ch->far_box ? a->ch->far_box : "INBOX");
 		const char *near = a->ch->near_box ? a->ch->near_box : "INBOX";
 
 		rc = audit_box(a, near, far, near, err);

@@ -53,6 +53,19 @@ static int is_inbox(const char *name)
 	return strcasecmp(name, "INBOX") == 0;
 }
 
+const char *box_inbox_alias(const char *map)
+{
+	if (!map || !*map || (strncasecmp(map, "INBOX", 5) == 0 && (!map[5] || map[5] == '/')))
+		return NULL;
+	return map;
+}
+
+const char *box_unmap_inbox(const char *map, const char *name)
+{
+	map = box_inbox_alias(map);
+	return map && name && strcmp(map, name) == 0 ? "INBOX" : name;
+}
+
 int box_far_to_canon(const char *far, const char *prefix, char delim, struct fct_buf *out,
                      struct fct_err *err)
 {

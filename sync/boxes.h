@@ -32,6 +32,15 @@ void box_set_free(struct box_set *s);
  * FCT_E_FOLDER naming it.  Names outside the prefix are returned unchanged. */
 int box_far_to_canon(const char *far, const char *prefix, char delim, struct fct_buf *out,
                      struct fct_err *err);
+/* MapInbox: the second name a store gives its INBOX (mbsync's virtual
+ * mailbox, relative to the store's Path or namespace like every canonical
+ * name).  box_inbox_alias returns map when it is in effect, NULL when it is
+ * unset, empty, or INBOX (any case) or under it: such a name already is
+ * INBOX or its subfolder.  box_unmap_inbox returns "INBOX" for that name,
+ * else name unchanged.  Both sides of a channel map through these. */
+const char *box_inbox_alias(const char *map);
+const char *box_unmap_inbox(const char *map, const char *name);
+
 /* Canonical -> server name; a component holding delim cannot be mapped. */
 int box_canon_to_far(const char *canon, const char *prefix, char delim, struct fct_buf *out,
                      struct fct_err *err);

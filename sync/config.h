@@ -177,4 +177,13 @@ int cfg_get_user(const struct cfg_account *a, char **out, struct fct_err *err);
  * '/' in a channel name becomes '_'.  NULL only if there is no home directory. */
 char *cfg_state_dir(const struct fct_config *c, const struct cfg_channel *ch);
 
+/* The state directory of the POP3 account behind channel ch's far store,
+ * shared by every channel on that account (as mpop keys its UIDLs): under
+ * the same base as cfg_state_dir (ch's SyncState), "pop3/USER@HOST:PORT",
+ * with user the resolved User, the host lower-cased ("tunnel-ACCOUNT" for a
+ * Tunnel), port the effective one, and bytes outside [A-Za-z0-9._+-]
+ * written %XX.  NULL if there is no home directory or no account. */
+char *cfg_pop3_state_dir(const struct fct_config *c, const struct cfg_channel *ch,
+                         const char *user, int port);
+
 #endif

@@ -71,7 +71,7 @@ static const struct kw kws[] = {
 	{"TrashNewOnly", K_TRASHNEWONLY, ST_MAIL, 0, 0},
 	{"TrashRemoteNew", K_TRASHREMOTENEW, ST_MAIL, 0, 0},
 	{"MaxSize", K_MAXSIZE, ST_MAIL | SEC_POP3STORE | SEC_CHANNEL, 0, 0},
-	{"MapInbox", K_MAPINBOX, ST_MAIL, 0, 1},
+	{"MapInbox", K_MAPINBOX, ST_MAIL, 0, 0},
 	{"Flatten", K_FLATTEN, ST_MAIL, 0, 0},
 	{"Path", K_PATH, ST_MAIL, 0, 0},
 	{"Inbox", K_INBOX, SEC_MDSTORE, 0, 0},

@@ -100,10 +100,9 @@ static char *component(const char *name)
 	return s;
 }
 
-char *cfg_state_dir(const struct fct_config *c, const struct cfg_channel *ch)
+/* The state path rel (one or more components) under ch's SyncState base. */
+static char *state_path(const struct cfg_channel *ch, const char *rel)
 {
-	(void)c;
-	char *comp = component(ch->name);
 	char *r = NULL;
 	const char *ss = ch->sync_state;
 	if (ss && !strcmp(ss, "*")) {
@@ -115,19 +114,74 @@ char *cfg_state_dir(const struct fct_config *c, const struct cfg_channel *ch)
 			while (len > 1 && root[len - 1] == '/')
 				len--;
 			/* Beside, not inside: the store's own tree holds only mailboxes. */
-			r = fct_xasprintf("%.*s.facteur-state/%s", (int)len, root, comp);
+			r = fct_xasprintf("%.*s.facteur-state/%s", (int)len, root, rel);
 		}
 	} else if (ss) {
-		r = fct_xasprintf("%s%s", ss, comp);
+		r = fct_xasprintf("%s%s", ss, rel);
 	}
 	if (!r) {
 		const char *xdg = getenv("XDG_STATE_HOME");
 		const char *h = home();
 		if (xdg && *xdg)
-			r = fct_xasprintf("%s/facteur/%s", xdg, comp);
+			r = fct_xasprintf("%s/facteur/%s", xdg, rel);
 		else if (h)
-			r = fct_xasprintf("%s/.local/state/facteur/%s", h, comp);
+			r = fct_xasprintf("%s/.local/state/facteur/%s", h, rel);
 	}
+	return r;
+}
+
+char *cfg_state_dir(const struct fct_config *c, const struct cfg_channel *ch)
+{
+	(void)c;
+	char *comp = component(ch->name);
+	char *r = state_path(ch, comp);
 	free(comp);
+	return r;
+}
+
+/* Letters, digits and "._+-" (no leading '.': no "." or ".." component). */
+static int plain_byte(unsigned ch, int first)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       ch == '_' || ch == '+' || ch == '-' || (ch == '.' && !first);
+}
+
+/* Other bytes become %XX, so distinct identities never share a directory. */
+static void put_escaped(struct fct_buf *b, const char *s, int lower)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		unsigned ch = lower && *p >= 'A' && *p <= 'Z' ? *p + 32u : *p;
+
+		if (plain_byte(ch, p == (const unsigned char *)s))
+			fct_buf_putc(b, (char)ch);
+		else
+			fct_buf_printf(b, "%%%02X", ch);
+	}
+}
+
+char *cfg_pop3_state_dir(const struct fct_config *c, const struct cfg_channel *ch,
+                         const char *user, int port)
+{
+	const struct cfg_account *a = ch->far ? ch->far->account : NULL;
+	struct fct_buf b;
+	char *r;
+
+	(void)c;
+	if (!a)
+		return NULL;
+	fct_buf_init(&b);
+	fct_buf_puts(&b, "pop3/");
+	put_escaped(&b, user, 0);
+	fct_buf_putc(&b, '@');
+	if (a->host) {
+		put_escaped(&b, a->host, 1); /* host names are case-insensitive */
+	} else {
+		/* A tunnel has no host: the account stands for the server. */
+		fct_buf_puts(&b, "tunnel-");
+		put_escaped(&b, a->name, 0);
+	}
+	fct_buf_printf(&b, ":%d", port);
+	r = state_path(ch, b.data);
+	fct_buf_free(&b);
 	return r;
 }

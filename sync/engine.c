@@ -195,6 +195,7 @@ static void job_init(struct box_job *j, const char *box, const char *far, const 
 static int run_patterns(struct chan *c, const struct run_target *t, struct fct_err *err)
 {
 	struct box_set set = {0};
+	struct far_names fn = {c->delim, c->prefix};
 	struct box_job *jobs;
 	struct fct_buf far;
 	size_t i, n = 0, unmapped = 0;
@@ -217,7 +218,7 @@ static int run_patterns(struct chan *c, const struct run_target *t, struct fct_e
 			printf("%s\n", name);
 			continue;
 		}
-		if (box_canon_to_far(name, c->prefix, c->delim, &far, &e) < 0) {
+		if (far_box_name(c->ch->far, &fn, name, &far, &e) < 0) {
 			fct_log_error(c->log, "%s: %s", c->ch->name, e.msg);
 			unmapped++;
 			continue;
@@ -242,7 +243,8 @@ static int run_patterns(struct chan *c, const struct run_target *t, struct fct_e
 /* Without Patterns a channel pairs exactly one box on each side. */
 static int run_single(struct chan *c, struct fct_err *err)
 {
-	const char *far = c->ch->far_box ? c->ch->far_box : "INBOX";
+	const char *far = box_unmap_inbox(c->ch->far->map_inbox,
+	                                  c->ch->far_box ? c->ch->far_box : "INBOX");
 	const char *near = c->ch->near_box ? c->ch->near_box : "INBOX";
 	unsigned where = 0;
 	struct box_set set = {0};

@@ -15,6 +15,13 @@ int far_names_resolve(const struct cfg_store *st, struct imap *im, struct far_na
 	return 0;
 }
 
+int far_box_name(const struct cfg_store *st, const struct far_names *fn, const char *canon,
+                 struct fct_buf *out, struct fct_err *err)
+{
+	return box_canon_to_far(box_unmap_inbox(st->map_inbox, canon), fn->prefix, fn->delim, out,
+	                        err);
+}
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,6 +98,7 @@ int far_list_boxes(struct imap *im, const struct cfg_store *st, const struct far
                    struct far_status *cache, struct fct_err *err)
 {
 	struct walk w = {fn, set, channel, log, cache, {0}};
+	const char *alias = box_inbox_alias(st->map_inbox);
 	int rc;
 
 	fct_buf_init(&w.name);
@@ -99,5 +107,8 @@ int far_list_boxes(struct imap *im, const struct cfg_store *st, const struct far
 	else
 		rc = imap_list(im, "*", st->subscribed_only, on_box, &w, err);
 	fct_buf_free(&w.name);
+	/* The server's INBOX always exists, whatever LIST said (mbsync adds it too). */
+	if (rc == 0 && alias)
+		box_set_add(set, alias, BOX_ON_FAR);
 	return rc;
 }

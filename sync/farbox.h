@@ -31,12 +31,17 @@ struct far_status {
 const struct imap_box *far_status_get(const struct far_status *fs, const char *name);
 void far_status_free(struct far_status *fs);
 
-/* Adds every selectable far folder to set as BOX_ON_FAR, by canonical name;
- * a name that cannot be mapped is reported (warning, with channel) and
- * skipped.  log may be NULL to skip silently.  With cache and a server
+/* Adds every selectable far folder to set as BOX_ON_FAR, by canonical name,
+ * and the store's MapInbox name (see box_inbox_alias); a name that cannot be
+ * mapped is reported (warning, with channel) and skipped.  log may be NULL to skip silently.  With cache and a server
  * offering LIST-STATUS, the folders' STATUS is kept in cache too. */
 int far_list_boxes(struct imap *im, const struct cfg_store *st, const struct far_names *fn,
                    struct box_set *set, const char *channel, const struct fct_log *log,
                    struct far_status *cache, struct fct_err *err);
+
+/* Canonical box -> server name for far store st: box_canon_to_far after
+ * MapInbox (the store's MapInbox name is the server's INBOX). */
+int far_box_name(const struct cfg_store *st, const struct far_names *fn, const char *canon,
+                 struct fct_buf *out, struct fct_err *err);
 
 #endif

@@ -324,6 +324,7 @@ static char *folder_dir(const struct cfg_store *st, const char *near_name, struc
 	         : st->subfolders == 2 ? MD_LAYOUT_LEGACY : MD_LAYOUT_VERBATIM;
 	n.flatten = st->flatten;
 	n.inbox_path = st->inbox;
+	n.map_inbox = st->map_inbox;
 	fct_buf_init(&b);
 	if (md_name_to_path(&n, near_name, &b, err) < 0) {
 		fct_buf_free(&b);

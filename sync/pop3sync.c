@@ -55,6 +55,7 @@
 #include "store/journal.h"
 #include "store/lock.h"
 #include "store/maildir.h"
+#include "sync/pop3state.h"
 
 #define BATCH_MSGS_DEFAULT 100
 #define BATCH_BYTES_DEFAULT (16ull << 20)
@@ -155,24 +156,7 @@ static int check_stores(struct ingest *ig, struct fct_err *err)
 
 static int open_state(struct ingest *ig, struct fct_err *err)
 {
-	char *dir = ig->o->state_dir ? fct_xstrdup(ig->o->state_dir)
-	                             : cfg_state_dir(ig->cfg, ig->ch);
-	char *lockpath;
-	int rc;
-
-	if (!dir)
-		return fct_err_set(err, FCT_E_CONFIG, "no state directory");
-	if (fct_mkdir_p(dir, err) < 0) {
-		free(dir);
-		return -1;
-	}
-	lockpath = fct_xasprintf("%s/lock", dir);
-	rc = fct_lock_take(&ig->lock, lockpath, ig->ch->name, ig->o->wait_lock, err);
-	free(lockpath);
-	if (rc == 0)
-		rc = jrnl_open(&ig->j, dir, err);
-	free(dir);
-	return rc;
+	return pop3_state_open(ig->cfg, ig->ch, ig->o, &ig->lock, &ig->j, err);
 }
 
 static int open_maildir(struct ingest *ig, struct fct_err *err)
@@ -187,6 +171,7 @@ static int open_maildir(struct ingest *ig, struct fct_err *err)
 	                                       : MD_LAYOUT_VERBATIM;
 	mo.names.flatten = n->flatten;
 	mo.names.inbox_path = n->inbox;
+	mo.names.map_inbox = n->map_inbox;
 	mo.info_delim = n->info_delim ? n->info_delim : ig->cfg->field_delim;
 	mo.fsync = ig->cfg->fsync;
 	if (md_store_open(&ig->ms, &mo, err) < 0)
@@ -292,13 +277,13 @@ static int recover_apply(struct ingest *ig, struct jrnl_msg *pm, size_t npm, str
 			u.uidl = pm[i].aux;
 			u.first_seen = pm[i].stamp;
 			u.near_uniq = e[k].uniq;
-			if (jrnl_uidl_put(t, ig->box, &u, err) < 0)
+			if (jrnl_uidl_put(t, POP3_JOURNAL_BOX, &u, err) < 0)
 				goto out;
 			ig->sum->recovered++;
 			fct_log_verbose(ig->log, "channel %s: message %s was delivered by an "
 			                "interrupted run; journaled now", ig->ch->name, pm[i].aux);
 		}
-		if (jrnl_msg_del(t, ig->box, pm[i].id, err) < 0)
+		if (jrnl_msg_del(t, POP3_JOURNAL_BOX, pm[i].id, err) < 0)
 			goto out;
 	}
 	rc = jrnl_commit(t, err);
@@ -315,7 +300,7 @@ static int load_known(struct ingest *ig, struct fct_err *err)
 	jrnl_uidls_free(ig->known, ig->nknown);
 	ig->known = NULL;
 	ig->nknown = 0;
-	return jrnl_uidl_load(ig->j, ig->box, &ig->known, &ig->nknown, err);
+	return jrnl_uidl_load(ig->j, POP3_JOURNAL_BOX, &ig->known, &ig->nknown, err);
 }
 
 static int recover(struct ingest *ig, struct fct_err *err)
@@ -325,7 +310,7 @@ static int recover(struct ingest *ig, struct fct_err *err)
 	size_t npm = 0, ne = 0, i, pending = 0;
 	int rc = -1;
 
-	if (jrnl_msgs_load(ig->j, ig->box, &pm, &npm, err) < 0)
+	if (jrnl_msgs_load(ig->j, POP3_JOURNAL_BOX, &pm, &npm, err) < 0)
 		return -1;
 	for (i = 0; i < npm; i++)
 		pending += pm[i].state == JRNL_PENDING_DOWNLOAD;
@@ -580,7 +565,7 @@ static int journal_intent(struct ingest *ig, struct dl_batch *b, struct fct_err 
 		m.has_fp = 1;
 		m.aux = (char *)(uintptr_t)b->items[i].m->uidl; /* not modified */
 		m.stamp = ig->now;
-		if (jrnl_msg_put(t, ig->box, &m, err) < 0) {
+		if (jrnl_msg_put(t, POP3_JOURNAL_BOX, &m, err) < 0) {
 			jrnl_abort(t);
 			return -1;
 		}
@@ -604,10 +589,10 @@ static int journal_delivered(struct ingest *ig, struct dl_batch *b, size_t done,
 			u.uidl = (char *)(uintptr_t)b->items[i].m->uidl; /* not modified */
 			u.first_seen = ig->now;
 			u.near_uniq = (char *)(uintptr_t)md_batch_uniq(b->mb, i);
-			if (jrnl_uidl_put(t, ig->box, &u, err) < 0)
+			if (jrnl_uidl_put(t, POP3_JOURNAL_BOX, &u, err) < 0)
 				goto fail;
 		}
-		if (jrnl_msg_del(t, ig->box, b->items[i].jid, err) < 0)
+		if (jrnl_msg_del(t, POP3_JOURNAL_BOX, b->items[i].jid, err) < 0)
 			goto fail;
 	}
 	return jrnl_commit(t, err);
@@ -767,7 +752,7 @@ static int forget_gone(struct ingest *ig, struct fct_err *err)
 		if (!t && jrnl_begin(ig->j, &t, err) < 0)
 			rc = -1;
 		else
-			rc = jrnl_uidl_del(t, ig->box, ig->known[i].uidl, err);
+			rc = jrnl_uidl_del(t, POP3_JOURNAL_BOX, ig->known[i].uidl, err);
 	}
 	if (t && rc == 0)
 		rc = jrnl_commit(t, err);
@@ -809,7 +794,7 @@ static int drop_pseudo(struct ingest *ig, struct fct_err *err)
 	for (i = 0; i < ig->nknown; i++) {
 		if (strncmp(ig->known[i].uidl, "sha256:", 7) != 0)
 			continue;
-		if (jrnl_uidl_del(t, ig->box, ig->known[i].uidl, err) < 0) {
+		if (jrnl_uidl_del(t, POP3_JOURNAL_BOX, ig->known[i].uidl, err) < 0) {
 			jrnl_abort(t);
 			return -1;
 		}

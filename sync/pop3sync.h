@@ -1,11 +1,16 @@
 /* POP3 ingestion: a one-way, exactly-once download of a POP3 mailbox (the
  * channel's far store) into one Maildir folder (the channel's near box,
- * INBOX by default), remembering delivered UIDLs in the channel's journal,
- * then deleting on the server what Keep / DeleteAfter allow.
+ * INBOX by default), remembering delivered UIDLs in the POP3 account's
+ * journal (cfg_pop3_state_dir: keyed by user, host and port, shared by every
+ * channel on the account, as mpop does), then deleting on the server what
+ * Keep / DeleteAfter allow.  A channel's journal from before (cfg_state_dir)
+ * is merged into the account's on its first run, so nothing it knew is
+ * downloaded again.
  *
  * A server without UIDL works with Keep no only: messages are then named
- * by a hash of their content (see pop3sync.c).  The channel's run lock is
- * "<state dir>/lock", taken here: callers must not hold it.
+ * by a hash of their content (see pop3sync.c).  The run lock is the
+ * account's, "<account state dir>/lock", taken here (with the channel's old
+ * lock while merging): callers must not hold them.
  *
  * Ownership: everything passed in is borrowed for the duration of the call;
  * nothing is kept afterwards.  The crash protocol is described at the top of

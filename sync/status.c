@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sync/connect.h"
 #include "sync/report.h"
 #include "sync/status.h"
 #include "store/journal.h"
@@ -191,6 +192,22 @@ static void print_json(const struct chan_stat *c, int ok, FILE *out)
 	fputs("]}\n", out);
 }
 
+/* Where a channel's journal is: a POP3 channel's is its account's. */
+static char *state_dir(const struct fct_config *cfg, const struct cfg_channel *ch)
+{
+	const struct cfg_account *a = ch->far ? ch->far->account : NULL;
+	struct fct_err e;
+	char *user, *dir;
+
+	if (ch->far->kind != CFG_STORE_POP3 || !a)
+		return cfg_state_dir(cfg, ch);
+	if (cfg_get_user(a, &user, &e) < 0)
+		return NULL;
+	dir = cfg_pop3_state_dir(cfg, ch, user, sync_default_port(a));
+	free(user);
+	return dir;
+}
+
 int status_run(const struct fct_config *cfg, const struct run_opts *r, const struct status_opts *so,
                FILE *out)
 {
@@ -204,9 +221,9 @@ int status_run(const struct fct_config *cfg, const struct run_opts *r, const str
 		c.ch = cfg_channel(cfg, r->targets[i].channel);
 		if (!c.ch)
 			continue;
-		c.dir = cfg_state_dir(cfg, c.ch);
+		c.dir = state_dir(cfg, c.ch);
 		if (!c.dir) {
-			fct_log_error(&r->log, "%s: no home directory for the journal", c.ch->name);
+			fct_log_error(&r->log, "%s: no journal location (no home directory, or no User)", c.ch->name);
 			failed = 1;
 			continue;
 		}

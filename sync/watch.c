@@ -334,7 +334,7 @@ static int list_far(struct watch *w, struct wchan *wc, const struct cfg_channel 
 
 		if (box_selected((const char *const *)ch->patterns, name) &&
 		    box_wanted((const char *const *)wc->target->boxes, name) &&
-		    box_canon_to_far(name, fn.prefix, fn.delim, &far, &e) == 0)
+		    far_box_name(ch->far, &fn, name, &far, &e) == 0)
 			add_box(wc, name, far.data);
 	}
 	rc = 0;
@@ -404,7 +404,7 @@ static void watch_dir(struct watch *w, const char *dir, size_t c, size_t b)
 
 static void watch_box(struct watch *w, const struct cfg_store *st, size_t c, size_t b)
 {
-	struct md_names n = {layout_of(st->subfolders), st->flatten, st->inbox};
+	struct md_names n = {layout_of(st->subfolders), st->flatten, st->inbox, st->map_inbox};
 	struct fct_buf rel;
 	struct fct_err e;
 

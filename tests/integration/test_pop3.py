@@ -13,6 +13,7 @@ on the server and are reported.
 
 import os
 import random
+import shutil
 import signal
 import time
 
@@ -37,7 +38,9 @@ class Pop3World:
         self.tls = tls
         self.seeded = {}
 
-    def configure(self, keep=True, delete_after=None, max_size=None):
+    def configure(self, keep=True, delete_after=None, max_size=None,
+                  channels=(("pop", ""),)):
+        """channels: (name, near box) of each POP3 channel on the account."""
         port = self.dovecot.ports["pop3s" if self.tls == "pop3s" else "pop3"]
         store = ["POP3Store popbox", "Account pop",
                  "Keep %s" % ("yes" if keep else "no")]
@@ -58,15 +61,11 @@ class Pop3World:
             "TLSType %s" % ("POP3S" if self.tls == "pop3s" else "STARTTLS"),
             "CertificateFile %s" % self.dovecot.cert,
             "",
-        ] + store + [
-            "",
-            "Channel pop",
-            "Far :popbox:",
-            "Near :local:",
-            "Sync Pull",
-            "SyncState *",
-            "",
-        ])
+        ] + store + [""])
+        for name, box in channels:
+            text += "\n".join(["", "Channel %s" % name, "Far :popbox:",
+                               "Near :local:%s" % box, "Sync Pull",
+                               "SyncState *", ""])
         path = os.path.join(self.tmp, "facteurrc")
         with open(path, "w") as f:
             f.write(text)
@@ -219,3 +218,90 @@ def test_kill_9_mid_run(world):
     before = util.maildir_snapshot(world.mail)
     world.sync()
     assert util.maildir_snapshot(world.mail) == before
+
+
+# -- state keyed by the account ------------------------------------------------
+
+
+def state_base(world):
+    return world.mail + ".facteur-state"
+
+
+def account_dirs(world):
+    """The POP3 account state directories (SyncState * puts them beside
+    the Maildir, under pop3/)."""
+    d = os.path.join(state_base(world), "pop3")
+    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+
+def test_renamed_channel_downloads_nothing_again(world):
+    msgs = util.gen(110, 5)
+    world.seed(msgs)
+    world.configure(keep=True)
+    world.sync()
+    world.assert_local_exactly([m.message_id for m in msgs])
+    before = util.maildir_snapshot(world.mail)
+    assert account_dirs(world) == ["%s@127.0.0.1:%d" % (
+        world.user.name, world.dovecot.ports["pop3s"])]
+
+    world.configure(keep=True, channels=(("mailbox", ""),))
+    # status shows the account's journal under the new name already.
+    rc, out, err = util.run_facteur(["status", "mailbox"], world.cfg, check_rc=0)
+    assert os.path.join("pop3", account_dirs(world)[0]) in out
+    assert "last sync never" not in out
+    world.sync()
+    assert util.maildir_snapshot(world.mail) == before
+    more = util.gen(110, 2, start=5)
+    world.seed(more)
+    world.sync()
+    world.assert_local_exactly([m.message_id for m in msgs + more])
+    assert world.on_server() == {m.message_id for m in msgs + more}
+
+
+def test_two_channels_on_one_account_deliver_once(world):
+    """Each message reaches one folder, whichever channel ran first; runs
+    started together are serialized by the account's lock."""
+    msgs = util.gen(111, 30, max_body=20000)
+    world.seed(msgs)
+    world.configure(keep=True, channels=(("pop", ""), ("pop-archive", "Archive")))
+    procs = [util.start_facteur([ch], world.cfg) for ch in ("pop", "pop-archive")]
+    outs = [p.communicate(timeout=120) for p in procs]
+    rcs = [p.returncode for p in procs]
+    assert 0 in rcs, outs
+    for rc, (_, err) in zip(rcs, outs):
+        if rc != 0:
+            assert b"being synchronized" in err, err
+    world.sync()  # both channels, one after the other
+    local = util.maildir_messages(world.mail)  # fails on a duplicate
+    assert set(local) == {m.message_id for m in msgs}
+    before = util.maildir_snapshot(world.mail)
+    world.sync()
+    assert util.maildir_snapshot(world.mail) == before
+    assert len(account_dirs(world)) == 1
+
+
+def test_old_per_channel_state_is_honoured(world):
+    """A journal left by a version that kept the UIDLs per channel (in the
+    channel's own state directory) is taken over: nothing it knew is
+    downloaded again, also after a later rename."""
+    msgs = util.gen(112, 6)
+    world.seed(msgs)
+    world.configure(keep=True)
+    world.sync()
+    before = util.maildir_snapshot(world.mail)
+    # Same journal format, at the place older versions used.
+    [acct] = account_dirs(world)
+    old = os.path.join(state_base(world), "pop")
+    os.rename(os.path.join(state_base(world), "pop3", acct), old)
+    shutil.rmtree(os.path.join(state_base(world), "pop3"))
+
+    world.sync()
+    assert util.maildir_snapshot(world.mail) == before
+    assert account_dirs(world) == [acct]
+    world.configure(keep=True, channels=(("renamed", ""),))
+    world.sync()
+    assert util.maildir_snapshot(world.mail) == before
+    more = util.gen(112, 1, start=6)
+    world.seed(more)
+    world.sync()
+    world.assert_local_exactly([m.message_id for m in msgs + more])

@@ -42,11 +42,32 @@ static void set_merges(void **state)
 	box_set_free(&s);
 }
 
+/* MapInbox names INBOX, exactly (mbsync compares with strcmp); a map that
+ * already is INBOX or under it changes nothing. */
+static void inbox_alias(void **state)
+{
+	(void)state;
+	assert_null(box_inbox_alias(NULL));
+	assert_null(box_inbox_alias(""));
+	assert_null(box_inbox_alias("Inbox"));
+	assert_null(box_inbox_alias("INBOX/x"));
+	assert_string_equal(box_inbox_alias("INBOXES"), "INBOXES");
+	assert_string_equal(box_inbox_alias("mirror"), "mirror");
+	assert_string_equal(box_unmap_inbox("mirror", "mirror"), "INBOX");
+	assert_string_equal(box_unmap_inbox("Lists/in", "Lists/in"), "INBOX");
+	assert_string_equal(box_unmap_inbox("mirror", "Mirror"), "Mirror");
+	assert_string_equal(box_unmap_inbox("mirror", "mirror/sub"), "mirror/sub");
+	assert_string_equal(box_unmap_inbox(NULL, "mirror"), "mirror");
+	assert_string_equal(box_unmap_inbox("Inbox", "Inbox"), "Inbox");
+	assert_null(box_unmap_inbox("mirror", NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(name_mapping),
 		cmocka_unit_test(set_merges),
+		cmocka_unit_test(inbox_alias),
 	};
 	return cmocka_run_group_tests_name("boxes", tests, NULL, NULL);
 }

@@ -732,6 +732,38 @@ static void test_state_dir(void **state)
 	cfg_free(c);
 }
 
+/* POP3 state: the account's (user, host, port), under the channel's base;
+ * unsafe bytes escaped so that no two identities share a directory. */
+static void test_pop3_state_dir(void **state)
+{
+	(void)state;
+	struct fct_config *c = parse_ok(
+		"MaildirStore a\nPath /mail/a/\n\n"
+		"POP3Account p\nHost Mail.Example.ORG\nUser u\nPass x\n\n"
+		"POP3Store ps\nAccount p\n\n"
+		"POP3Account t\nTunnel \"nc host 110\"\nUser u\nPass x\n\n"
+		"POP3Store ts\nAccount t\n\n"
+		"Channel one\nFar :ps:\nNear :a:\nSyncState *\n\n"
+		"Channel two\nFar :ps:\nNear :a:\nSyncState *\n\n"
+		"Channel tun\nFar :ts:\nNear :a:\nSyncState /st/\n");
+	char *d = cfg_pop3_state_dir(c, cfg_channel(c, "one"), "bob", 995);
+	assert_string_equal(d, "/mail/a.facteur-state/pop3/bob@mail.example.org:995");
+	free(d);
+	d = cfg_pop3_state_dir(c, cfg_channel(c, "two"), "bob", 995);
+	assert_string_equal(d, "/mail/a.facteur-state/pop3/bob@mail.example.org:995");
+	free(d);
+	d = cfg_pop3_state_dir(c, cfg_channel(c, "one"), "b/o@b ..", 110);
+	assert_string_equal(d, "/mail/a.facteur-state/pop3/b%2Fo%40b%20..@mail.example.org:110");
+	free(d);
+	d = cfg_pop3_state_dir(c, cfg_channel(c, "one"), "..", 110);
+	assert_string_equal(d, "/mail/a.facteur-state/pop3/%2E.@mail.example.org:110");
+	free(d);
+	d = cfg_pop3_state_dir(c, cfg_channel(c, "tun"), "u", 110);
+	assert_string_equal(d, "/st/pop3/u@tunnel-t:110");
+	free(d);
+	cfg_free(c);
+}
+
 static void write_file(const char *path, const char *text)
 {
 	FILE *fp = fopen(path, "w");
@@ -838,6 +870,7 @@ int main(void)
 		cmocka_unit_test_setup(test_missing_file, set_home),
 		cmocka_unit_test_setup(test_credentials, set_home),
 		cmocka_unit_test_setup(test_state_dir, set_home),
+		cmocka_unit_test(test_pop3_state_dir),
 		cmocka_unit_test_setup(test_default_path, set_home),
 		cmocka_unit_test_setup(test_unimplemented_warning, set_home),
 	};

@@ -229,11 +229,43 @@ static void nul_refused(void **state)
 	fct_buf_free(&b);
 }
 
+/* MapInbox: a second name of INBOX, whatever the layout; the path reads
+ * back as INBOX, and a real directory of that name is no folder. */
+static void map_inbox(void **state)
+{
+	struct md_names n = { MD_LAYOUT_VERBATIM, '.', NULL, "mirror" };
+	struct fct_buf b;
+	struct fct_err e;
+
+	(void)state;
+	fct_buf_init(&b);
+	assert_int_equal(md_name_to_path(&n, "mirror", &b, &e), 0);
+	assert_string_equal(b.data, "INBOX");
+	assert_int_equal(md_name_to_path(&n, "mirror/sub", &b, &e), 0);
+	assert_string_equal(b.data, "mirror.sub");
+	assert_int_equal(md_path_to_name(&n, "INBOX", &b, &e), 0);
+	assert_string_equal(b.data, "INBOX");
+	assert_int_equal(md_path_to_name(&n, "mirror", &b, &e), -1);
+	n.inbox_path = "/home/u/Mail/INBOX";
+	assert_int_equal(md_name_to_path(&n, "mirror", &b, &e), 0);
+	assert_string_equal(b.data, "/home/u/Mail/INBOX");
+	n.layout = MD_LAYOUT_MAILDIRPP;
+	n.flatten = 0;
+	n.inbox_path = NULL;
+	assert_int_equal(md_name_to_path(&n, "mirror", &b, &e), 0);
+	assert_string_equal(b.data, "");
+	assert_string_equal(md_names_inbox_alias(&n), "mirror");
+	n.map_inbox = "inbox";
+	assert_null(md_names_inbox_alias(&n));
+	fct_buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(mapping_table), cmocka_unit_test(hostile_refused), cmocka_unit_test(overlong),
 		cmocka_unit_test(inbox_path),    cmocka_unit_test(bad_paths),       cmocka_unit_test(nul_refused),
+		cmocka_unit_test(map_inbox),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
