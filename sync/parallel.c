@@ -10,8 +10,9 @@
  * folder's outcome and its counters through a shared anonymous mapping.
  *
  * The parent closes its journal handle before forking (an LMDB environment
- * must not be used across fork) and reopens it; meanwhile it applies the
- * light folders on its own connection, then joins the queue.  Only folders
+ * must not be used across fork) and reopens it; it takes from the queue
+ * too (the heaviest folder first, while the workers log in), then applies
+ * the light folders on its own session.  Only folders
  * with enough to transfer are worth a connection: the rest stay in the
  * parent.  Each folder is applied by exactly one process, so the crash
  * protocol is unchanged (sync/engine.h). */
@@ -90,17 +91,17 @@ static int apply_slot(struct chan *c, struct box_job *j, struct slot *s)
 	return s->failed && e.kind != FCT_E_FOLDER && e.kind != FCT_E_MSG ? -1 : 0;
 }
 
-/* Takes folders until the queue is empty or the session is lost. */
-static void drain(struct chan *c, struct box_job **heavy, size_t n, struct shared *sh)
+/* Takes folders until the queue is empty (0) or the session is lost (-1). */
+static int drain(struct chan *c, struct box_job **heavy, size_t n, struct shared *sh)
 {
 	for (;;) {
 		size_t i = atomic_fetch_add(&sh->next, 1);
 
 		if (i >= n)
-			return;
+			return 0;
 		sh->slots[i].status = SLOT_TAKEN;
 		if (apply_slot(c, heavy[i], &sh->slots[i]) < 0)
-			return;
+			return -1;
 	}
 }
 
@@ -139,7 +140,7 @@ static void worker(struct chan *c, struct box_job **heavy, size_t n, struct shar
 	if (jrnl_open(&c->j, c->state_path, &e) == 0 &&
 	    sync_imap_connect(c->ch->far->account, c->log, &c->im, &e) == 0) {
 		c->caps = imap_caps(c->im);
-		drain(c, heavy, n, sh);
+		(void)drain(c, heavy, n, sh);
 	} else {
 		/* The parent and the other workers still empty the queue. */
 		fct_log_warn(c->log, "%s: parallel folder worker: %s", c->ch->name, e.msg);
@@ -245,9 +246,11 @@ int par_apply(struct chan *c, struct box_job **heavy, size_t n, par_light_fn lig
 		*stop = 1;
 		failed = -1;
 	} else {
-		failed = light(light_ctx);
-		if (!*stop)
-			drain(c, heavy, n, sh);
+		/* The heaviest folder first, here, while the workers log in. */
+		if (drain(c, heavy, n, sh) < 0)
+			*stop = 1; /* this session is gone: the light folders wait */
+		else
+			failed = light(light_ctx);
 	}
 	for (size_t k = 0; k < started; k++)
 		while (waitpid(pids[k], &st, 0) < 0)
