@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,6 +45,7 @@ struct slot {
 
 struct shared {
 	atomic_size_t next;        /* next queue position to take */
+	pid_t parent;
 	size_t nworkers;
 	struct sync_counts sums[PAR_MAX_WORKERS + 1]; /* per worker, 0 = parent */
 	struct slot slots[];       /* per queue position */
@@ -130,6 +132,10 @@ static void worker(struct chan *c, struct box_job **heavy, size_t n, struct shar
 	struct fct_err e;
 	unsigned long long in = 0, out = 0;
 
+	/* A worker never outlives the run that started it: killing facteur
+	 * stops all of it (the crash protocol covers any moment). */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != sh->parent)
+		_exit(1);
 	c->parked_im = c->im; /* the parent's: kept, never used here */
 	c->im = NULL;
 	c->j = NULL;
@@ -236,6 +242,7 @@ int par_apply(struct chan *c, struct box_job **heavy, size_t n, par_light_fn lig
 		return 1; /* not started: the caller applies them in turn */
 	memset(sh, 0, size);
 	atomic_init(&sh->next, 0);
+	sh->parent = getpid();
 	jrnl_close(c->j);
 	c->j = NULL;
 	started = spawn(c, heavy, n, sh, want, pids);
