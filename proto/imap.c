@@ -623,17 +623,6 @@ static int want_compress(const struct imap *im, const struct imap_opts *o)
 	return o->compress > 0 || !xport_peer_is_loopback(im->x);
 }
 
-static int enable(struct imap *im, struct fct_err *err)
-{
-	unsigned want = im->caps & (IMAP_CAP_QRESYNC | IMAP_CAP_UTF8);
-
-	if (!(im->caps & IMAP_CAP_ENABLE) || !want)
-		return 0;
-	return imap_simple(im, FCT_E_STORE, "ENABLE", err, "ENABLE%s%s",
-	                   (want & IMAP_CAP_QRESYNC) ? " QRESYNC" : "",
-	                   (want & IMAP_CAP_UTF8) ? " UTF8=ACCEPT" : "");
-}
-
 static int ns_untagged(struct imap *im, const struct imap_resp *r, struct fct_err *err)
 {
 	const struct imap_tok *t = r->tok;
@@ -655,30 +644,43 @@ static int ns_untagged(struct imap *im, const struct imap_resp *r, struct fct_er
 	return 0;
 }
 
-static int namespace(struct imap *im, struct fct_err *err)
+/* ENABLE, ID and NAMESPACE in one round trip: none depends on another's
+ * answer (ENABLED comes back before NAMESPACE, so names already decode as
+ * UTF-8 when it was enabled).  A refused ID is harmless (RFC 2971: it only
+ * tells the server's logs who we are). */
+static int post_login(struct imap *im, struct fct_err *err)
 {
-	int rc;
+	unsigned want = im->caps & (IMAP_CAP_QRESYNC | IMAP_CAP_UTF8);
+	unsigned t_en = 0, t_id = 0;
+	struct imap_done d;
+	int rc = 0;
 
-	if (!(im->caps & IMAP_CAP_NAMESPACE))
-		return 0;
 	im->on_untagged = ns_untagged;
-	rc = imap_simple(im, FCT_E_STORE, "NAMESPACE", err, "NAMESPACE");
-	return imap_cmd_end(im, rc, err);
-}
-
-/* RFC 2971: tells the server who we are (its logs); a refusal is harmless. */
-static int send_id(struct imap *im, struct fct_err *err)
-{
-	if (!(im->caps & IMAP_CAP_ID))
-		return 0;
-	if (imap_simple(im, FCT_E_STORE, "ID", err, "ID (\"name\" \"facteur\" \"version\" \"%s\")",
-	                IMAP_CLIENT_VERSION) < 0) {
-		if (im->dead)
-			return -1;
-		fct_log_verbose(im->log, "IMAP: %s", err->msg);
-		fct_err_clear(err);
+	if ((im->caps & IMAP_CAP_ENABLE) && want &&
+	    !(t_en = imap_cmdf(im, err, "ENABLE%s%s", (want & IMAP_CAP_QRESYNC) ? " QRESYNC" : "",
+	                       (want & IMAP_CAP_UTF8) ? " UTF8=ACCEPT" : "")))
+		return imap_cmd_end(im, -1, err);
+	if ((im->caps & IMAP_CAP_ID) &&
+	    !(t_id = imap_cmdf(im, err, "ID (\"name\" \"facteur\" \"version\" \"%s\")",
+	                       IMAP_CLIENT_VERSION)))
+		return imap_cmd_end(im, -1, err);
+	if ((im->caps & IMAP_CAP_NAMESPACE) && !imap_cmdf(im, err, "NAMESPACE"))
+		return imap_cmd_end(im, -1, err);
+	imap_done_init(&d);
+	while (im->inflight > 0) {
+		if (imap_next(im, &d, 0, err) < 0) {
+			rc = -1;
+			break;
+		}
+		if (d.st == IMAP_ST_OK)
+			continue;
+		if (d.tag == t_id)
+			fct_log_verbose(im->log, "IMAP: ID: server said: %s", d.text);
+		else if (rc == 0)
+			rc = imap_done_err(&d, FCT_E_STORE, d.tag == t_en ? "ENABLE" : "NAMESPACE", err);
 	}
-	return 0;
+	imap_done_free(&d);
+	return imap_cmd_end(im, rc, err);
 }
 
 static int setup(struct imap *im, const struct imap_opts *o, struct fct_err *err)
@@ -715,7 +717,7 @@ static int setup(struct imap *im, const struct imap_opts *o, struct fct_err *err
 	rev2_only(im);
 	if (want_compress(im, o) && start_compress(im, err) < 0)
 		return -1;
-	if (enable(im, err) < 0 || send_id(im, err) < 0 || namespace(im, err) < 0)
+	if (post_login(im, err) < 0)
 		return -1;
 	return 0;
 }

@@ -189,6 +189,20 @@ struct imap_qresync {
 int imap_select(struct imap *im, const char *box_utf8, int readonly, const struct imap_qresync *qr,
                 struct imap_box *out, imap_vanished_cb vcb, imap_msg_cb mcb, void *ctx,
                 struct fct_err *err);
+/* imap_select with a metadata UID FETCH of req->lo:* (IMAP_META_* in
+ * req->what) sent right behind it, in the same round trip; its messages go
+ * to req->cb once the SELECT has succeeded.  The SELECT's outcome decides
+ * the return as for imap_select; a failed FETCH fails it too. */
+struct imap_meta_req {
+	uint32_t lo;
+	unsigned what;
+	imap_msg_cb cb;
+	void *ctx;
+};
+int imap_select_meta(struct imap *im, const char *box_utf8, int readonly,
+                     const struct imap_qresync *qr, struct imap_box *out, imap_vanished_cb vcb,
+                     imap_msg_cb mcb, void *ctx, const struct imap_meta_req *req,
+                     struct fct_err *err);
 /* STATUS (UIDVALIDITY UIDNEXT MESSAGES [HIGHESTMODSEQ]). */
 int imap_status(struct imap *im, const char *box_utf8, struct imap_box *out, struct fct_err *err);
 

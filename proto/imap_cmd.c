@@ -343,15 +343,60 @@ static int sel_untagged(struct imap *im, const struct imap_resp *r, struct fct_e
 	return 0;
 }
 
-int imap_select(struct imap *im, const char *box_utf8, int readonly, const struct imap_qresync *qr,
-                struct imap_box *out, imap_vanished_cb vcb, imap_msg_cb mcb, void *ctx,
-                struct fct_err *err)
+/* Sends the SELECT/EXAMINE; its tag, 0 if the session died. */
+static unsigned select_send(struct imap *im, const char *q, int readonly,
+                            const struct imap_qresync *qr, struct fct_err *err)
+{
+	const char *verb = readonly ? "EXAMINE" : "SELECT";
+
+	if (qr && qr->uidvalidity && qr->modseq && (im->enabled & IMAP_CAP_QRESYNC))
+		return imap_cmdf(im, err, "%s %s (QRESYNC (%u %llu))", verb, q, qr->uidvalidity,
+		                 (unsigned long long)qr->modseq);
+	if ((im->caps & IMAP_CAP_CONDSTORE) && !(im->enabled & IMAP_CAP_QRESYNC))
+		return imap_cmdf(im, err, "%s %s (CONDSTORE)", verb, q);
+	return imap_cmdf(im, err, "%s %s", verb, q);
+}
+
+/* Reads up to the completion of the command tagged `tag`. */
+static int wait_tag(struct imap *im, unsigned tag, const char *what, struct fct_err *err)
+{
+	struct imap_done d;
+	int rc = 0;
+
+	imap_done_init(&d);
+	do {
+		if (imap_next(im, &d, 0, err) < 0) {
+			rc = -1;
+			break;
+		}
+		if (d.st != IMAP_ST_OK && rc == 0)
+			rc = imap_done_err(&d, FCT_E_FOLDER, what, err);
+	} while (d.tag != tag);
+	imap_done_free(&d);
+	return rc;
+}
+
+/* A failed SELECT leaves no mailbox selected (RFC 9051 6.3.2): the FETCH
+ * sent behind it can only fail; its answers, if any, are not this box's
+ * and are dropped. */
+static int drop_untagged(struct imap *im, const struct imap_resp *r, struct fct_err *err)
+{
+	(void)im;
+	(void)r;
+	(void)err;
+	return 0;
+}
+
+int imap_select_meta(struct imap *im, const char *box_utf8, int readonly,
+                     const struct imap_qresync *qr, struct imap_box *out, imap_vanished_cb vcb,
+                     imap_msg_cb mcb, void *ctx, const struct imap_meta_req *req,
+                     struct fct_err *err)
 {
 	struct sel_ctx sc = {out, vcb, mcb, ctx, {0}, {0}, im};
 	char *q = imap_quote_mailbox(im, box_utf8, err);
 	char what[300];
-	const char *verb = readonly ? "EXAMINE" : "SELECT";
-	int rc;
+	unsigned tag;
+	int rc = -1;
 
 	if (!q)
 		return -1;
@@ -362,24 +407,38 @@ int imap_select(struct imap *im, const char *box_utf8, int readonly, const struc
 	snprintf(what, sizeof what, "cannot select \"%s\"", box_utf8);
 	im->on_untagged = sel_untagged;
 	im->hctx = &sc;
-	if (qr && qr->uidvalidity && qr->modseq && (im->enabled & IMAP_CAP_QRESYNC))
-		rc = imap_simple(im, FCT_E_FOLDER, what, err, "%s %s (QRESYNC (%u %llu))", verb, q,
-		                 qr->uidvalidity, (unsigned long long)qr->modseq);
-	else if ((im->caps & IMAP_CAP_CONDSTORE) && !(im->enabled & IMAP_CAP_QRESYNC))
-		rc = imap_simple(im, FCT_E_FOLDER, what, err, "%s %s (CONDSTORE)", verb, q);
-	else
-		rc = imap_simple(im, FCT_E_FOLDER, what, err, "%s %s", verb, q);
-	rc = imap_cmd_end(im, rc, err);
-	if (rc == 0)
+	tag = select_send(im, q, readonly, qr, err);
+	if (tag && req && !imap_meta_send(im, req->lo, 0, 0, req->what, err))
+		tag = 0;
+	if (tag)
+		rc = wait_tag(im, tag, what, err);
+	if (rc == 0) {
 		im->sel_uidvalidity = out->uidvalidity;
-	if (rc == 0 && !out->highestmodseq)
-		out->nomodseq = 1;
-	if (readonly)
-		out->readonly = 1;
+		if (!out->highestmodseq)
+			out->nomodseq = 1;
+		if (readonly)
+			out->readonly = 1;
+	}
+	if (rc == 0 && req && !im->cb_failed) {
+		rc = imap_meta_collect(im, req->cb, req->ctx, err);
+	} else if (tag && im->inflight) {
+		struct fct_err ignored;
+
+		im->on_untagged = drop_untagged;
+		imap_wait_all(im, FCT_E_FOLDER, what, &ignored);
+	}
+	rc = imap_cmd_end(im, rc, err);
 	fct_buf_free(&sc.msgid);
 	fct_buf_free(&sc.emailid);
 	free(q);
 	return rc;
+}
+
+int imap_select(struct imap *im, const char *box_utf8, int readonly, const struct imap_qresync *qr,
+                struct imap_box *out, imap_vanished_cb vcb, imap_msg_cb mcb, void *ctx,
+                struct fct_err *err)
+{
+	return imap_select_meta(im, box_utf8, readonly, qr, out, vcb, mcb, ctx, NULL, err);
 }
 
 /* ---- STATUS ---- */

@@ -106,6 +106,13 @@ int imap_cmd_end(struct imap *im, int rc, struct fct_err *err);
 /* Mailbox name from the wire (mUTF-7 unless UTF8) to UTF-8 in out. */
 int imap_decode_mailbox(struct imap *im, const char *s, size_t n, struct fct_buf *out);
 
+/* imap_msg.c: a metadata UID FETCH sent now (tag, 0 if the session died),
+ * its answers collected later by imap_meta_collect, which waits for every
+ * command in flight. */
+unsigned imap_meta_send(struct imap *im, uint32_t lo, uint32_t hi, uint64_t changedsince,
+                        unsigned what, struct fct_err *err);
+int imap_meta_collect(struct imap *im, imap_msg_cb cb, void *ctx, struct fct_err *err);
+
 /* Appends s as a quoted string; -1 if it holds bytes a quoted string cannot
  * carry (8-bit bytes only when allow8). */
 int imap_put_quoted(struct fct_buf *b, const char *s, int allow8);

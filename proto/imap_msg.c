@@ -290,27 +290,19 @@ static int meta_untagged(struct imap *im, const struct imap_resp *r, struct fct_
 	return 0;
 }
 
-int imap_fetch_meta(struct imap *im, uint32_t lo, uint32_t hi, uint64_t changedsince, unsigned what,
-                    imap_msg_cb cb, void *ctx, struct fct_err *err)
+unsigned imap_meta_send(struct imap *im, uint32_t lo, uint32_t hi, uint64_t changedsince,
+                        unsigned what, struct fct_err *err)
 {
-	struct meta_ctx mc = {cb, ctx, {0}, {0}};
 	int condstore = (im->caps & IMAP_CAP_CONDSTORE) || (im->enabled & IMAP_CAP_QRESYNC);
 	char range[32], since[48] = "";
-	int rc;
 
-	if (hi && hi < lo)
-		return 0;
 	if (hi)
 		snprintf(range, sizeof range, "%u:%u", lo ? lo : 1, hi);
 	else
 		snprintf(range, sizeof range, "%u:*", lo ? lo : 1);
 	if (changedsince && condstore)
 		snprintf(since, sizeof since, " (CHANGEDSINCE %llu)", (unsigned long long)changedsince);
-	fct_buf_init(&mc.msgid);
-	fct_buf_init(&mc.emailid);
-	im->on_untagged = meta_untagged;
-	im->hctx = &mc;
-	rc = imap_simple(im, FCT_E_FOLDER, "UID FETCH", err, "UID FETCH %s (UID%s%s%s%s%s%s)%s", range,
+	return imap_cmdf(im, err, "UID FETCH %s (UID%s%s%s%s%s%s)%s", range,
 	                 (what & IMAP_META_FLAGS) ? " FLAGS" : "",
 	                 (what & IMAP_META_SIZE) ? " RFC822.SIZE" : "",
 	                 (what & IMAP_META_DATE) ? " INTERNALDATE" : "",
@@ -318,10 +310,32 @@ int imap_fetch_meta(struct imap *im, uint32_t lo, uint32_t hi, uint64_t changeds
 	                 (what & IMAP_META_MSGID) ? " BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]" : "",
 	                 ((what & IMAP_META_EMAILID) && (im->caps & IMAP_CAP_OBJECTID)) ? " EMAILID" : "",
 	                 since);
+}
+
+int imap_meta_collect(struct imap *im, imap_msg_cb cb, void *ctx, struct fct_err *err)
+{
+	struct meta_ctx mc = {cb, ctx, {0}, {0}};
+	int rc;
+
+	fct_buf_init(&mc.msgid);
+	fct_buf_init(&mc.emailid);
+	im->on_untagged = meta_untagged;
+	im->hctx = &mc;
+	rc = imap_wait_all(im, FCT_E_FOLDER, "UID FETCH", err);
 	rc = imap_cmd_end(im, rc, err);
 	fct_buf_free(&mc.msgid);
 	fct_buf_free(&mc.emailid);
 	return rc;
+}
+
+int imap_fetch_meta(struct imap *im, uint32_t lo, uint32_t hi, uint64_t changedsince, unsigned what,
+                    imap_msg_cb cb, void *ctx, struct fct_err *err)
+{
+	if (hi && hi < lo)
+		return 0;
+	if (!imap_meta_send(im, lo, hi, changedsince, what, err))
+		return imap_cmd_end(im, -1, err);
+	return imap_meta_collect(im, cb, ctx, err);
 }
 
 /* ---- body FETCH ---- */

@@ -8,6 +8,7 @@
 #include "proto/xport_int.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -116,12 +117,51 @@ static int parse_versions(const char *s, int *min, int *max, struct fct_err *err
 	return 0;
 }
 
+/* 1 if dir holds OpenSSL's hashed certificate links (c_rehash,
+ * update-ca-certificates): certificates are then read one at a time when a
+ * chain needs them. */
+static int hashed_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int found = 0;
+
+	if (!d)
+		return 0;
+	while (!found && (e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+
+		found = n == 10 && e->d_name[8] == '.' && e->d_name[9] == '0' &&
+		        strspn(e->d_name, "0123456789abcdef") == 8;
+	}
+	closedir(d);
+	return found;
+}
+
+/* The system store.  Loading the whole CA bundle file parses every
+ * certificate (about 25 ms, per connection); the hashed directory beside
+ * it holds the same certificates and is read on demand.  An explicit
+ * SSL_CERT_FILE, or a system without the hashed directory, gets OpenSSL's
+ * defaults. */
+static int system_store(SSL_CTX *ctx)
+{
+	const char *dir = getenv(X509_get_default_cert_dir_env());
+
+	if (!getenv(X509_get_default_cert_file_env())) {
+		if (!dir || !*dir)
+			dir = X509_get_default_cert_dir();
+		if (!strchr(dir, ':') && hashed_dir(dir))
+			return SSL_CTX_load_verify_dir(ctx, dir);
+	}
+	return SSL_CTX_set_default_verify_paths(ctx);
+}
+
 static int setup_ctx(SSL_CTX *ctx, const struct tls_opts *t, struct fct_err *err)
 {
 	int min, max;
 
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-	if (t->system_certs && SSL_CTX_set_default_verify_paths(ctx) != 1)
+	if (t->system_certs && system_store(ctx) != 1)
 		return fct_err_set(err, FCT_E_TLS, "cannot load the system CA certificates: %s",
 		                   ssl_reason());
 	if (t->ca_file && SSL_CTX_load_verify_locations(ctx, t->ca_file, NULL) != 1)

@@ -176,6 +176,8 @@ static uint32_t lowest_pending_upload(const struct box_run *r, uint32_t lo)
 	return lo;
 }
 
+#define META_ALL (IMAP_META_FLAGS | IMAP_META_SIZE | IMAP_META_DATE)
+
 /* Selects the far box and lists it.  known: the journal's box state, or NULL.
  * match_all: Message-IDs are wanted for every message (adoption, recovery). */
 static int list_far(struct box_run *r, const struct jrnl_box *known, int match_all,
@@ -183,8 +185,10 @@ static int list_far(struct box_run *r, const struct jrnl_box *known, int match_a
 {
 	struct chan *c = r->c;
 	struct imap_qresync qr, *qrp = NULL;
+	struct imap_meta_req req;
 	struct qr_acc q;
 	uint32_t lo;
+	int uv_changed;
 	int readonly = !(c->ch->push & CFG_OP_ALL) && !c->ch->expunge_far;
 	int rc = -1;
 
@@ -196,33 +200,45 @@ static int list_far(struct box_run *r, const struct jrnl_box *known, int match_a
 		qr.modseq = known->highestmodseq;
 		qrp = &qr;
 	}
-	if (imap_select(c->im, r->far_name, readonly, qrp, &r->fbox, on_vanished, on_changed, &q,
-	                err) < 0)
+	/* The listing's FETCH goes right behind the SELECT (one round trip),
+	 * on the guess that UIDVALIDITY has not changed; when it has, or
+	 * QRESYNC is not usable after all, the listing is redone below. */
+	lo = known && known->uidnext ? known->uidnext : 1;
+	if (qrp) {
+		a->min_uid = lo;
+		req = (struct imap_meta_req){lo, META_ALL | IMAP_META_MSGID, on_meta, a};
+	} else {
+		lo = (match_all || !known) ? 1 : lowest_pending_upload(r, lo);
+		a->min_uid = 1;
+		req = (struct imap_meta_req){1, META_ALL | (lo <= 1 ? IMAP_META_MSGID : 0), on_meta, a};
+	}
+	if (imap_select_meta(c->im, r->far_name, readonly, qrp, &r->fbox, on_vanished, on_changed,
+	                     &q, &req, err) < 0)
 		goto out;
 	if (!r->fbox.uidvalidity) {
 		fct_err_set(err, FCT_E_PROTO, "server gave no UIDVALIDITY for '%s'", r->far_name);
 		goto out;
 	}
-	lo = known ? known->uidnext : 1;
-	if (qrp && r->fbox.uidvalidity == known->uidvalidity && !r->fbox.nomodseq) {
-		a->min_uid = lo ? lo : 1;
+	uv_changed = known && known->uidvalidity != r->fbox.uidvalidity;
+	rc = 0;
+	if (qrp && !uv_changed && !r->fbox.nomodseq) {
 		far_from_journal(a, r, &q, a->min_uid);
-		far_sort(a);
-		rc = imap_fetch_meta(c->im, a->min_uid, 0, 0,
-		                     IMAP_META_FLAGS | IMAP_META_SIZE | IMAP_META_DATE | IMAP_META_MSGID,
-		                     on_meta, a, err);
-	} else {
-		int uv_changed = known && known->uidvalidity != r->fbox.uidvalidity;
-
-		lo = (match_all || uv_changed || !known) ? 1 : lowest_pending_upload(r, lo ? lo : 1);
+	} else if (qrp) {
+		/* The FETCH asked only for new UIDs: list every message. */
+		a->n = a->nsorted = 0;
 		a->min_uid = 1;
-		rc = imap_fetch_meta(c->im, 1, 0, 0,
-		                     IMAP_META_FLAGS | IMAP_META_SIZE | IMAP_META_DATE |
-		                     (lo <= 1 ? IMAP_META_MSGID : 0), on_meta, a, err);
+		rc = imap_fetch_meta(c->im, 1, 0, 0, META_ALL | (known && !uv_changed ? 0 : IMAP_META_MSGID),
+		                     on_meta, a, err);
+		lo = (match_all || uv_changed || !known) ? 1 : lowest_pending_upload(r, lo);
 		if (rc == 0 && lo > 1 && r->fbox.exists) {
 			far_sort(a);
 			rc = imap_fetch_meta(c->im, lo, 0, 0, IMAP_META_MSGID, on_msgid, a, err);
 		}
+	} else if (lo > 1 && r->fbox.exists) {
+		/* Message-IDs from lo up (pending uploads), or of every message
+		 * when UIDVALIDITY changed (recovery by identity). */
+		far_sort(a);
+		rc = imap_fetch_meta(c->im, uv_changed ? 1 : lo, 0, 0, IMAP_META_MSGID, on_msgid, a, err);
 	}
 	if (rc == 0)
 		far_sort(a);

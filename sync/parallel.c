@@ -10,8 +10,9 @@
  * folder's outcome and its counters through a shared anonymous mapping.
  *
  * The parent closes its journal handle before forking (an LMDB environment
- * must not be used across fork) and reopens it; meanwhile it applies the
- * light folders on its own connection, then joins the queue.  Only folders
+ * must not be used across fork) and reopens it; it takes from the queue
+ * too (the heaviest folder first, while the workers log in), then applies
+ * the light folders on its own session.  Only folders
  * with enough to transfer are worth a connection: the rest stay in the
  * parent.  Each folder is applied by exactly one process, so the crash
  * protocol is unchanged (sync/engine.h). */
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,6 +45,7 @@ struct slot {
 
 struct shared {
 	atomic_size_t next;        /* next queue position to take */
+	pid_t parent;
 	size_t nworkers;
 	struct sync_counts sums[PAR_MAX_WORKERS + 1]; /* per worker, 0 = parent */
 	struct slot slots[];       /* per queue position */
@@ -90,17 +93,17 @@ static int apply_slot(struct chan *c, struct box_job *j, struct slot *s)
 	return s->failed && e.kind != FCT_E_FOLDER && e.kind != FCT_E_MSG ? -1 : 0;
 }
 
-/* Takes folders until the queue is empty or the session is lost. */
-static void drain(struct chan *c, struct box_job **heavy, size_t n, struct shared *sh)
+/* Takes folders until the queue is empty (0) or the session is lost (-1). */
+static int drain(struct chan *c, struct box_job **heavy, size_t n, struct shared *sh)
 {
 	for (;;) {
 		size_t i = atomic_fetch_add(&sh->next, 1);
 
 		if (i >= n)
-			return;
+			return 0;
 		sh->slots[i].status = SLOT_TAKEN;
 		if (apply_slot(c, heavy[i], &sh->slots[i]) < 0)
-			return;
+			return -1;
 	}
 }
 
@@ -129,6 +132,10 @@ static void worker(struct chan *c, struct box_job **heavy, size_t n, struct shar
 	struct fct_err e;
 	unsigned long long in = 0, out = 0;
 
+	/* A worker never outlives the run that started it: killing facteur
+	 * stops all of it (the crash protocol covers any moment). */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != sh->parent)
+		_exit(1);
 	c->parked_im = c->im; /* the parent's: kept, never used here */
 	c->im = NULL;
 	c->j = NULL;
@@ -139,7 +146,7 @@ static void worker(struct chan *c, struct box_job **heavy, size_t n, struct shar
 	if (jrnl_open(&c->j, c->state_path, &e) == 0 &&
 	    sync_imap_connect(c->ch->far->account, c->log, &c->im, &e) == 0) {
 		c->caps = imap_caps(c->im);
-		drain(c, heavy, n, sh);
+		(void)drain(c, heavy, n, sh);
 	} else {
 		/* The parent and the other workers still empty the queue. */
 		fct_log_warn(c->log, "%s: parallel folder worker: %s", c->ch->name, e.msg);
@@ -235,6 +242,7 @@ int par_apply(struct chan *c, struct box_job **heavy, size_t n, par_light_fn lig
 		return 1; /* not started: the caller applies them in turn */
 	memset(sh, 0, size);
 	atomic_init(&sh->next, 0);
+	sh->parent = getpid();
 	jrnl_close(c->j);
 	c->j = NULL;
 	started = spawn(c, heavy, n, sh, want, pids);
@@ -245,9 +253,11 @@ int par_apply(struct chan *c, struct box_job **heavy, size_t n, par_light_fn lig
 		*stop = 1;
 		failed = -1;
 	} else {
-		failed = light(light_ctx);
-		if (!*stop)
-			drain(c, heavy, n, sh);
+		/* The heaviest folder first, here, while the workers log in. */
+		if (drain(c, heavy, n, sh) < 0)
+			*stop = 1; /* this session is gone: the light folders wait */
+		else
+			failed = light(light_ctx);
 	}
 	for (size_t k = 0; k < started; k++)
 		while (waitpid(pids[k], &st, 0) < 0)

@@ -19,8 +19,8 @@ typedef int (*par_light_fn)(void *ctx);
  * none heavy, ParallelFolders 1, dry run): then ready[] is left as it was. */
 size_t par_split(const struct chan *c, struct box_job **ready, size_t n);
 
-/* Applies heavy[0..n) across worker processes and this one, running light
- * first in this process.  Returns 0, -1 if a folder failed (err: the last
+/* Applies heavy[0..n) across worker processes and this one, then runs
+ * light in this process.  Returns 0, -1 if a folder failed (err: the last
  * failure; *stop on a fatal one), or 1 if nothing could be started (the
  * caller then applies everything in turn). */
 int par_apply(struct chan *c, struct box_job **heavy, size_t n, par_light_fn light,

@@ -135,6 +135,31 @@ def test_listed_certificate_accepted(tmp_path):
     assert r.rc == 0, r.err
 
 
+def test_system_store_read_from_hashed_directory(tmp_path, monkeypatch):
+    """The system store is read from OpenSSL's hashed directory (on demand)
+    when it has one: a certificate linked there is trusted without
+    CertificateFile, and the same one without its link is not."""
+    import shutil
+    import subprocess
+    cert, key = make_cert(tmp_path, "sys", "127.0.0.1", ["127.0.0.1"])
+    store = tmp_path / "certs"
+    store.mkdir()
+    shutil.copy(cert, str(store / "sys.pem"))
+    subprocess.run(["openssl", "rehash", str(store)], check=True)
+    links = [f for f in store.iterdir() if f.name.endswith(".0")]
+    assert links, "openssl rehash made no link"
+    monkeypatch.setenv("SSL_CERT_DIR", str(store))
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    with imapserver.HostileIMAP(imapserver.Scenario(),
+                                tls=server_ctx(cert, key)) as srv:
+        cfg, _ = tls_config(tmp_path, srv.port, None)
+        r = harness.run_facteur(cfg, tmp_path)
+    assert r.rc == 0, r.err
+    for f in links:
+        f.unlink()
+    refused(tmp_path, cert, key, None, ["self-signed", "self signed"])
+
+
 class NoStartTLS(imapserver.Scenario):
     """A man in the middle removed STARTTLS from the capabilities."""
 
