@@ -15,7 +15,10 @@
  *    Message-ID is committed before any APPEND; APPENDUID then links the far
  *    UID.  If the run dies before, or the server has no UIDPLUS, the next run
  *    finds the copy among UIDs >= that UIDNEXT by Message-ID and size instead
- *    of uploading again.
+ *    of uploading again.  An APPEND still on its way when its run was
+ *    killed can land after that listing: before uploading such a leftover
+ *    again, the executor looks above the listing a few more times, after
+ *    pauses (sync/exec.c, late_uploads).
  *  - The box's UIDVALIDITY/UIDNEXT/HIGHESTMODSEQ are those read at SELECT,
  *    written last: changes made meanwhile (ours or another client's) are
  *    seen again next time, never skipped. */

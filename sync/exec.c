@@ -29,12 +29,13 @@ struct exec {
 	size_t *far_made, *near_made; /* index into made + 1, 0 = none */
 	struct progress *prog;        /* transfers' live line on a terminal */
 	struct md_folder *trash;      /* the near store's Trash, once opened */
+	unsigned char *landed;        /* per action: an upload a stopped run made after all */
 };
 
 /* Actions the cross-folder move pass already carried out another way. */
 static int skipped(const struct exec *x, size_t i)
 {
-	return x->r->suppress && x->r->suppress[i];
+	return (x->r->suppress && x->r->suppress[i]) || (x->landed && x->landed[i]);
 }
 
 static struct jrnl_msg *rec_new(struct exec *x, size_t far, size_t near)
@@ -109,6 +110,7 @@ static void exec_free(struct exec *x)
 	free(x->made);
 	free(x->far_made);
 	free(x->near_made);
+	free(x->landed);
 	if (x->trash)
 		md_folder_close(x->trash);
 }
@@ -663,6 +665,76 @@ static int ul_done(void *ctx, size_t i, int ok, uint32_t uidv, uint32_t uid,
 	return rc;
 }
 
+/* ---- uploads a stopped run may still be making ----
+ * A run killed while its APPENDs were in flight leaves the server reading
+ * them: they can land after this run listed the folder (seen here within a
+ * few hundred milliseconds).  Before uploading again what such a run left
+ * pending and unclaimed, look again, after pauses, above what the listing
+ * saw; a copy found there is taken as that upload. */
+#define LATE_LOOKS 3
+#define LATE_PAUSE_US 250000
+
+struct late {
+	struct exec *x;
+	size_t *acts;
+	size_t n;
+	struct jrnl_txn *t;
+};
+
+static int on_late(void *ctx, const struct imap_msg *m, struct fct_err *err)
+{
+	struct late *l = ctx;
+	struct exec *x = l->x;
+
+	if (m->uid < x->r->fbox.uidnext || !m->msgid)
+		return 0;
+	for (size_t k = 0; k < l->n; k++) {
+		struct jrnl_msg *r = &x->r->jr[x->p->acts[l->acts[k]].jr];
+
+		if (x->landed[l->acts[k]] || r->size != m->size || !r->msgid ||
+		    strcmp(r->msgid, m->msgid) != 0)
+			continue;
+		x->landed[l->acts[k]] = 1;
+		r->far_uid = m->uid;
+		r->state = JRNL_SYNCED;
+		fct_log_verbose(x->r->c->log, "%s: %s: %s landed after its run stopped (UID %u): "
+		                "not uploaded again", x->r->c->ch->name, x->r->box, r->msgid, m->uid);
+		if (!l->t && jrnl_begin(x->r->c->j, &l->t, err) < 0)
+			return -1;
+		return put(l->t, x, r, err);
+	}
+	return 0;
+}
+
+static int late_uploads(struct exec *x, struct fct_err *err)
+{
+	struct late l = {x, fct_xcalloc(x->p->n + 1, sizeof *l.acts), 0, NULL};
+	uint32_t lo = x->r->fbox.uidnext;
+	int rc = 0;
+
+	for (size_t i = 0; i < x->p->n; i++) {
+		const struct plan_action *a = &x->p->acts[i];
+
+		if (a->kind == PLAN_UPLOAD && !skipped(x, i) && a->jr != PLAN_NONE &&
+		    x->r->jr[a->jr].state == JRNL_PENDING_UPLOAD && !x->r->jr[a->jr].far_uid &&
+		    x->r->jr[a->jr].msgid)
+			l.acts[l.n++] = i;
+	}
+	if (l.n)
+		x->landed = fct_xcalloc(x->p->n + 1, 1);
+	for (int look = 0; look < LATE_LOOKS && l.n && rc == 0; look++) {
+		usleep(LATE_PAUSE_US);
+		rc = imap_fetch_meta(x->r->c->im, lo, 0, 0, IMAP_META_SIZE | IMAP_META_MSGID, on_late,
+		                     &l, err);
+	}
+	if (l.t && rc == 0)
+		rc = jrnl_commit(l.t, err);
+	else if (l.t)
+		jrnl_abort(l.t);
+	free(l.acts);
+	return rc;
+}
+
 static int uploads(struct exec *x, struct fct_err *err)
 {
 	size_t cap = x->p->count[PLAN_UPLOAD] + 1, i, k = 0;
@@ -673,7 +745,9 @@ static int uploads(struct exec *x, struct fct_err *err)
 	int rc;
 
 	b.s->fd = -1;
-	rc = ul_intents(x, recs, err);
+	rc = late_uploads(x, err);
+	if (rc == 0)
+		rc = ul_intents(x, recs, err);
 	for (i = 0; i < x->p->n && rc == 0; i++) {
 		if (skipped(x, i))
 			continue;

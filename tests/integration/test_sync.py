@@ -457,6 +457,90 @@ def test_kill_9_then_rerun_converges(dovecot, tmp_path, seed):
         w.close()
 
 
+class HoldingRelay:
+    """Plain-TCP relay that, from the first client line holding APPEND on,
+    keeps what the client sends; once the client is gone it hands that to
+    the server after `late` seconds: an upload still on its way when its
+    run was killed."""
+
+    def __init__(self, target_port, late):
+        import socket
+        import threading
+        self.late = late
+        self.target = target_port
+        self.seen = threading.Event()
+        self.lsock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.lsock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        import select
+        import socket
+        cli, _ = self.lsock.accept()
+        srv = socket.create_connection(("127.0.0.1", self.target))
+        held = b""
+        client_open = True
+        while client_open:
+            r, _, _ = select.select([cli, srv], [], [], 30)
+            if not r:
+                break
+            if srv in r:
+                data = srv.recv(65536)
+                if not data:
+                    break
+                cli.sendall(data)
+            if cli in r:
+                try:
+                    data = cli.recv(65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    client_open = False
+                elif self.seen.is_set() or b"APPEND" in data:
+                    held += data
+                    self.seen.set()
+                else:
+                    srv.sendall(data)
+        time.sleep(self.late)
+        srv.sendall(held)
+        srv.shutdown(socket.SHUT_WR)
+        while srv.recv(65536):
+            pass
+        srv.close()
+        cli.close()
+
+
+def test_upload_landing_after_its_run_was_killed(dovecot, tmp_path):
+    """A run killed with its APPEND still on the way: the server stores the
+    message after the next run has listed the folder.  The next run must
+    take that copy for the upload instead of uploading it again."""
+    w = make_world(dovecot, tmp_path)
+    try:
+        msg = util.gen(331, 1, max_body=2000)[0]
+        util.maildir_deliver(w.mail, "INBOX", msg)
+        relay = HoldingRelay(dovecot.ports["imap"], late=0.4)
+        plain = {"TLSType": "None", "Compress": "no"}
+        slow = util.make_config(tmp_path, w.user, dict(dovecot.ports, imap=relay.port),
+                                dovecot.cert, tls="starttls", account_opts=plain)
+        p = util.start_facteur(["-a"], slow)
+        assert relay.seen.wait(60), "no APPEND went through the relay"
+        time.sleep(0.1)  # the whole command and its literal are sent
+        p.send_signal(signal.SIGKILL)
+        p.communicate()
+        direct = util.make_config(tmp_path, w.user, dovecot.ports, dovecot.cert,
+                                  tls="starttls", account_opts=plain)
+        rc, out, err = util.run_facteur(["-V", "-a"], direct)
+        assert rc == 0, err
+        time.sleep(1)  # the held APPEND has certainly landed by now
+        assert list(util.server_messages(w.imap, "INBOX")) == [msg.message_id]
+        assert "not uploaded again" in out + err, out + err
+        util.run_facteur(["-a"], direct, check_rc=0)
+        assert list(util.server_messages(w.imap, "INBOX")) == [msg.message_id]
+        assert list(util.maildir_messages(w.mail)) == [msg.message_id]
+    finally:
+        w.close()
+
+
 def test_killed_run_leaves_no_lock_behind(world):
     seed_far(world, "INBOX", 95, 30, max_body=400000)
     p = util.start_facteur(["-a"], world.cfg)
