@@ -158,9 +158,17 @@ clean:
 # Benchmarks against mbsync, OfflineIMAP and mpop (tests/bench/): they
 # report in tests/bench/RESULTS.md and never fail on a number; never part of
 # `make check`.  BENCH_QUICK=1: the small corpus, a few minutes.
-bench: $(BIN)
+# The delivery-only comparison (issue 4) drives the store through its own
+# small program, linked like the unit tests.
+DELIVER_BENCH := $(BUILD)/bench/deliver_bench
+$(DELIVER_BENCH): $(BUILD)/tests/bench/deliver_bench.o $(LIB)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+
+bench: $(BIN) $(DELIVER_BENCH)
 	@sh tests/bench/deps.sh
 	$(PYTHON) tests/bench/bench.py $(if $(filter 1,$(BENCH_QUICK)),--quick) \
-		--facteur $(abspath $(BIN)) $(BENCH_ARGS)
+		--facteur $(abspath $(BIN)) --deliver-bench $(abspath $(DELIVER_BENCH)) $(BENCH_ARGS)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #define MAP_INITIAL ((size_t)1 << 30) /* sparse: costs nothing until used */
+#define GROW_TRIES 24 /* doublings per retry: from 64 KiB past 1 TiB */
 #define REC_VERSION 1
 #define STR_NULL 0xffffffffu
 
@@ -21,6 +22,10 @@ struct jrnl_txn {
 	struct jrnl *j;
 	MDB_txn *txn;
 	int failed;
+	/* Every put and delete done so far, to redo them in a fresh
+	 * transaction after growing a full map (LMDB cannot resize under an
+	 * open transaction). */
+	struct fct_buf log;
 };
 
 static int lmdb_fail(struct fct_err *err, const struct jrnl *j, int rc, const char *what)
@@ -253,6 +258,16 @@ static uint64_t from_be64(const unsigned char *p)
 
 /* ---- environment */
 
+/* mdb_txn_begin, adopting the map size another process grew the map to. */
+static int txn_begin(struct jrnl *j, unsigned flags, MDB_txn **txn)
+{
+	int rc = mdb_txn_begin(j->env, NULL, flags, txn);
+
+	if (rc == MDB_MAP_RESIZED && (rc = mdb_env_set_mapsize(j->env, 0)) == 0)
+		rc = mdb_txn_begin(j->env, NULL, flags, txn);
+	return rc;
+}
+
 static int check_schema(struct jrnl *j, MDB_txn *txn, struct fct_err *err)
 {
 	MDB_val k = { 6, (void *)(uintptr_t) "schema" }, v;
@@ -297,7 +312,7 @@ static int open_dbis(struct jrnl *j, struct fct_err *err)
 	MDB_txn *txn;
 	int rc;
 
-	if ((rc = mdb_txn_begin(j->env, NULL, 0, &txn)) != 0)
+	if ((rc = txn_begin(j, 0, &txn)) != 0)
 		return lmdb_fail(err, j, rc, "open");
 	for (size_t i = 0; i < 4; i++) {
 		if ((rc = mdb_dbi_open(txn, names[i], MDB_CREATE, dbis[i])) != 0) {
@@ -336,6 +351,11 @@ static int mkdir_p(const char *dir, struct fct_err *err)
 
 int jrnl_open(struct jrnl **out, const char *dir, struct fct_err *err)
 {
+	return jrnl_open_size(out, dir, 0, err);
+}
+
+int jrnl_open_size(struct jrnl **out, const char *dir, size_t map_size, struct fct_err *err)
+{
 	struct jrnl *j;
 	struct stat st;
 	int rc, dead;
@@ -356,7 +376,8 @@ int jrnl_open(struct jrnl **out, const char *dir, struct fct_err *err)
 		goto fail;
 	}
 	mdb_env_set_maxdbs(j->env, 8);
-	mdb_env_set_mapsize(j->env, MAP_INITIAL);
+	/* A smaller map than the data is raised to the data's size by LMDB. */
+	mdb_env_set_mapsize(j->env, map_size ? map_size : MAP_INITIAL);
 	/* NOTLS: read transactions are not tied to the thread, so a getter can
 	 * run while this process holds the write transaction. */
 	if ((rc = mdb_env_open(j->env, dir, MDB_NOTLS, 0600)) != 0) {
@@ -418,12 +439,98 @@ int jrnl_begin(struct jrnl *j, struct jrnl_txn **out, struct fct_err *err)
 	*out = NULL;
 	if (maybe_grow(j, err) < 0)
 		return -1;
-	if ((rc = mdb_txn_begin(j->env, NULL, 0, &txn)) != 0)
+	if ((rc = txn_begin(j, 0, &txn)) != 0)
 		return lmdb_fail(err, j, rc, "begin");
 	*out = fct_xcalloc(1, sizeof **out);
 	(*out)->j = j;
 	(*out)->txn = txn;
+	fct_buf_init(&(*out)->log);
 	return 0;
+}
+
+enum { OP_PUT = 'p', OP_DEL = 'd' };
+
+static void log_val(struct fct_buf *b, const MDB_val *v)
+{
+	size_t n = v->mv_size;
+
+	fct_buf_append(b, &n, sizeof n);
+	fct_buf_append(b, v->mv_data, n);
+}
+
+static MDB_val read_val(const char **p)
+{
+	MDB_val v;
+
+	memcpy(&v.mv_size, *p, sizeof v.mv_size);
+	v.mv_data = (void *)(uintptr_t)(*p + sizeof v.mv_size);
+	*p += sizeof v.mv_size + v.mv_size;
+	return v;
+}
+
+static int apply(MDB_txn *txn, char op, MDB_dbi dbi, MDB_val *k, MDB_val *v)
+{
+	return op == OP_PUT ? mdb_put(txn, dbi, k, v, 0) : mdb_del(txn, dbi, k, NULL);
+}
+
+/* Redoes the logged changes in a new transaction, doubling the map until
+ * they fit.  The base state is what the lost transaction started from: the
+ * run lock makes this process the only writer. */
+static int grow_replay(struct jrnl_txn *t)
+{
+	int rc = MDB_MAP_FULL;
+
+	if (t->txn)
+		mdb_txn_abort(t->txn);
+	t->txn = NULL;
+	for (int i = 0; i < GROW_TRIES && rc == MDB_MAP_FULL; i++) {
+		MDB_envinfo info;
+		const char *p = t->log.data, *end = p + t->log.len;
+
+		mdb_env_info(t->j->env, &info);
+		if (info.me_mapsize > SIZE_MAX / 2)
+			break;
+		if ((rc = mdb_env_set_mapsize(t->j->env, info.me_mapsize * 2)) != 0 ||
+		    (rc = txn_begin(t->j, 0, &t->txn)) != 0)
+			return rc;
+		while (rc == 0 && p < end) {
+			char op = *p++;
+			MDB_dbi dbi;
+			MDB_val k, v = { 0, NULL };
+
+			memcpy(&dbi, p, sizeof dbi);
+			p += sizeof dbi;
+			k = read_val(&p);
+			if (op == OP_PUT)
+				v = read_val(&p);
+			rc = apply(t->txn, op, dbi, &k, &v);
+		}
+		if (rc != 0) {
+			mdb_txn_abort(t->txn);
+			t->txn = NULL;
+		}
+	}
+	return rc;
+}
+
+/* mdb_put (v) or mdb_del (v NULL) inside t, growing a full map. */
+static int txn_op(struct jrnl_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v)
+{
+	char op = v ? OP_PUT : OP_DEL;
+	int rc;
+
+	if (!t->txn) /* lost by a growth that failed; t->failed is set */
+		return MDB_BAD_TXN;
+	rc = apply(t->txn, op, dbi, k, v);
+
+	if (rc != 0 && rc != MDB_MAP_FULL)
+		return rc;
+	fct_buf_putc(&t->log, op);
+	fct_buf_append(&t->log, &dbi, sizeof dbi);
+	log_val(&t->log, k);
+	if (v)
+		log_val(&t->log, v);
+	return rc == MDB_MAP_FULL ? grow_replay(t) : 0;
 }
 
 int jrnl_commit(struct jrnl_txn *t, struct fct_err *err)
@@ -436,7 +543,14 @@ int jrnl_commit(struct jrnl_txn *t, struct fct_err *err)
 		return fct_err_set(err, FCT_E_STORE, "journal %s: commit after a failed update; changes dropped",
 				   j->file);
 	}
-	rc = mdb_txn_commit(t->txn);
+	rc = t->txn ? mdb_txn_commit(t->txn) : MDB_BAD_TXN;
+	/* Commit frees the transaction even when it fails. */
+	for (int i = 0; i < 4 && rc == MDB_MAP_FULL; i++) {
+		t->txn = NULL;
+		if ((rc = grow_replay(t)) == 0)
+			rc = mdb_txn_commit(t->txn);
+	}
+	fct_buf_free(&t->log);
 	free(t);
 	if (rc != 0)
 		return lmdb_fail(err, j, rc, "commit");
@@ -447,7 +561,9 @@ void jrnl_abort(struct jrnl_txn *t)
 {
 	if (!t)
 		return;
-	mdb_txn_abort(t->txn);
+	if (t->txn)
+		mdb_txn_abort(t->txn);
+	fct_buf_free(&t->log);
 	free(t);
 }
 
@@ -459,7 +575,7 @@ static int txn_fail(struct jrnl_txn *t, struct fct_err *err, int rc, const char 
 
 static int rd_begin(struct jrnl *j, MDB_txn **txn, struct fct_err *err)
 {
-	int rc = mdb_txn_begin(j->env, NULL, MDB_RDONLY, txn);
+	int rc = txn_begin(j, MDB_RDONLY, txn);
 
 	return rc ? lmdb_fail(err, j, rc, "read") : 0;
 }
@@ -474,6 +590,8 @@ static int box_read(struct jrnl *j, MDB_txn *txn, const char *box, struct jrnl_b
 
 	memset(out, 0, sizeof *out);
 	*found = 0;
+	if (!txn)
+		return lmdb_fail(err, j, MDB_BAD_TXN, box);
 	if (k.mv_size == 0 || k.mv_size > (size_t)mdb_env_get_maxkeysize(j->env))
 		return fct_err_set(err, FCT_E_FOLDER, "journal %s: box \"%.200s\": bad name for the journal",
 				   j->file, box);
@@ -518,7 +636,7 @@ static int box_write(struct jrnl_txn *t, const char *box, const struct jrnl_box 
 	enc_box(&enc, b);
 	v.mv_size = enc.len;
 	v.mv_data = enc.data;
-	rc = mdb_put(t->txn, t->j->boxes, &k, &v, 0);
+	rc = txn_op(t, t->j->boxes, &k, &v);
 	fct_buf_free(&enc);
 	return rc ? txn_fail(t, err, rc, box) : 0;
 }
@@ -541,34 +659,40 @@ int jrnl_box_put(struct jrnl_txn *t, const char *box, const struct jrnl_box *b, 
 /* Deletes every key of dbi starting with box NUL. */
 static int del_prefix(struct jrnl_txn *t, MDB_dbi dbi, const char *box, struct fct_err *err)
 {
-	struct fct_buf pre;
+	struct fct_buf pre, key;
 	MDB_cursor *c;
 	MDB_val k, v;
 	int rc;
 
 	fct_buf_init(&pre);
+	fct_buf_init(&key);
 	if (make_key(&pre, t->j, box, NULL, 0, err) < 0) {
 		fct_buf_free(&pre);
 		t->failed = 1;
 		return -1;
 	}
-	if ((rc = mdb_cursor_open(t->txn, dbi, &c)) != 0) {
-		fct_buf_free(&pre);
-		return txn_fail(t, err, rc, box);
-	}
-	k.mv_size = pre.len;
-	k.mv_data = pre.data;
-	rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-	while (rc == 0 && k.mv_size >= pre.len && memcmp(k.mv_data, pre.data, pre.len) == 0) {
-		if ((rc = mdb_cursor_del(c, 0)) != 0)
+	/* A fresh cursor per key: a delete that grows the map replaces the
+	 * transaction the cursor belongs to. */
+	do {
+		if (!t->txn || (rc = mdb_cursor_open(t->txn, dbi, &c)) != 0) {
+			rc = t->txn ? rc : MDB_BAD_TXN;
 			break;
-		/* Re-seek rather than trust the cursor's position after a delete. */
+		}
 		k.mv_size = pre.len;
 		k.mv_data = pre.data;
 		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-	}
-	mdb_cursor_close(c);
+		if (rc == 0 && (k.mv_size < pre.len || memcmp(k.mv_data, pre.data, pre.len) != 0))
+			rc = MDB_NOTFOUND;
+		if (rc == 0) {
+			fct_buf_reset(&key);
+			fct_buf_append(&key, k.mv_data, k.mv_size);
+		}
+		mdb_cursor_close(c);
+		k.mv_size = key.len;
+		k.mv_data = key.data;
+	} while (rc == 0 && (rc = txn_op(t, dbi, &k, NULL)) == 0);
 	fct_buf_free(&pre);
+	fct_buf_free(&key);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return txn_fail(t, err, rc, box);
 	return 0;
@@ -581,7 +705,7 @@ int jrnl_box_del(struct jrnl_txn *t, const char *box, struct fct_err *err)
 
 	if (del_prefix(t, t->j->msgs, box, err) < 0 || del_prefix(t, t->j->uidls, box, err) < 0)
 		return -1;
-	rc = mdb_del(t->txn, t->j->boxes, &k, NULL);
+	rc = txn_op(t, t->j->boxes, &k, NULL);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return txn_fail(t, err, rc, box);
 	return 0;
@@ -761,7 +885,7 @@ int jrnl_msg_put(struct jrnl_txn *t, const char *box, struct jrnl_msg *m, struct
 	k.mv_data = key.data;
 	v.mv_size = enc.len;
 	v.mv_data = enc.data;
-	rc = mdb_put(t->txn, t->j->msgs, &k, &v, 0);
+	rc = txn_op(t, t->j->msgs, &k, &v);
 	if (rc)
 		rc = txn_fail(t, err, rc, box);
 out:
@@ -786,7 +910,7 @@ int jrnl_msg_del(struct jrnl_txn *t, const char *box, uint64_t id, struct fct_er
 	}
 	k.mv_size = key.len;
 	k.mv_data = key.data;
-	rc = mdb_del(t->txn, t->j->msgs, &k, NULL);
+	rc = txn_op(t, t->j->msgs, &k, NULL);
 	fct_buf_free(&key);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return txn_fail(t, err, rc, box);
@@ -899,7 +1023,7 @@ int jrnl_uidl_put(struct jrnl_txn *t, const char *box, const struct jrnl_uidl *u
 		k.mv_data = key.data;
 		v.mv_size = enc.len;
 		v.mv_data = enc.data;
-		rc = mdb_put(t->txn, t->j->uidls, &k, &v, 0);
+		rc = txn_op(t, t->j->uidls, &k, &v);
 		if (rc)
 			rc = txn_fail(t, err, rc, box);
 	}
@@ -918,7 +1042,7 @@ int jrnl_uidl_del(struct jrnl_txn *t, const char *box, const char *uidl, struct 
 	if (uidl_key(t, &key, box, uidl, err) == 0) {
 		k.mv_size = key.len;
 		k.mv_data = key.data;
-		rc = mdb_del(t->txn, t->j->uidls, &k, NULL);
+		rc = txn_op(t, t->j->uidls, &k, NULL);
 		if (rc == MDB_NOTFOUND)
 			rc = 0;
 		else if (rc)

@@ -34,6 +34,11 @@ struct jrnl_txn;
  * the journal in dir.  Unknown schema version, a corrupt or an empty
  * (truncated) data.mdb: FCT_E_STORE naming the file. */
 int jrnl_open(struct jrnl **out, const char *dir, struct fct_err *err);
+/* jrnl_open with an initial map size in bytes (0: the default, 1 GiB), for
+ * tests.  The map grows by itself whatever the start: a transaction that
+ * fills it is redone in a larger one, and a map another process grew is
+ * adopted. */
+int jrnl_open_size(struct jrnl **out, const char *dir, size_t map_size, struct fct_err *err);
 void jrnl_close(struct jrnl *j);
 
 /* One write transaction at a time per journal.  jrnl_commit frees t whether

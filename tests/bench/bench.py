@@ -18,7 +18,10 @@ falls on all of them alike:
 1-7 run twice: straight through the counting relay, and through a relay
 adding 25 ms each way.  Every measured run is a fresh process; wall time,
 CPU time (user+sys) and peak RSS come from wait4(), bytes from the relay.
-The floor of scenario 1 (floor.py) is measured in the same run.
+The floor of scenario 1 (floor.py) is measured in the same run.  Before the
+scenarios, the delivery-only comparison of issue 4 (delivery.py: facteur's
+store and journal against a bare write + syncfs + rename loop, no network)
+runs on the main corpus's files.
 
 Results go to results.json, RESULTS.md and bench.png (report.py) in --out.
 Benchmarks report; they never fail: the exit status is 0 unless the bench
@@ -44,6 +47,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, HERE)
 import corpus  # noqa: E402
+import delivery  # noqa: E402
 import dovecot  # noqa: E402
 import proxy  # noqa: E402
 import report  # noqa: E402
@@ -451,6 +455,20 @@ class Bench:
                              "complete": got == expect})
                 shutil.rmtree(wd)
 
+    def delivery(self):
+        """Issue 4: facteur's delivery path against the bare loop, first,
+        before the scenarios delete thousands of files (see delivery.py)."""
+        exe = self.args.deliver_bench
+        if not os.access(exe, os.X_OK):
+            raise RuntimeError("%s not built (make bench builds it)" % exe)
+        res = delivery.runs(exe, self.tpl, self.work, self.args.runs)
+        for label, r in res:
+            self.results.append(delivery.record(label, r))
+            if r["rc"]:
+                log("delivery %s: %s" % (label, r.get("error")))
+        self.facts["delivery"] = dict(delivery.facts(res, self.tpl),
+                                      runs=self.args.runs)
+
     def step(self, what, fn, *args):
         """One part of the bench; a failure is reported and the rest runs."""
         log(what)
@@ -466,6 +484,8 @@ class Bench:
         want = set(a.scenarios)
         expect = self.facts["corpus"]["messages"]
         nets = ["direct"] + (["delay"] if a.delay else [])
+        if a.delivery:
+            self.step("delivery only (issue 4)", self.delivery)
         for net in nets:
             self.step("main corpus, %s: scenarios 1-6" % net,
                       self.scenarios_1_to_6, "main", self.tpl, net, expect)
@@ -545,6 +565,11 @@ def parse_args(argv):
                    "facteur,mbsync: OfflineIMAP needs minutes there)")
     p.add_argument("--facteur", default=os.path.join(HERE, "..", "..",
                                                      "facteur"))
+    p.add_argument("--deliver-bench", default=os.path.join(
+        HERE, "..", "..", "build", "bench", "deliver_bench"),
+        help="the delivery-only driver (deliver_bench.c, built by make bench)")
+    p.add_argument("--no-delivery", dest="delivery", action="store_false",
+                   help="skip the delivery-only comparison")
     p.add_argument("--wrap", default="",
                    help="prefix facteur's command, e.g. \"perf record -g "
                    "-o FILE --\" (for profiling; the numbers then include it)")
@@ -569,6 +594,7 @@ def parse_args(argv):
     a.adopt_tools = [t for t in a.adopt_tools.split(",") if t]
     a.scenarios = [int(s) for s in a.scenarios.split(",") if s]
     a.facteur = os.path.abspath(a.facteur)
+    a.deliver_bench = os.path.abspath(a.deliver_bench)
     return a
 
 

@@ -7,6 +7,8 @@
 #include <cmocka.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "store/journal.h"
@@ -514,6 +516,190 @@ static void long_box_name(void **state)
 	jrnl_close(j);
 }
 
+/* ---- map growth: a journal started with a tiny map must hold any amount */
+
+#define SMALL_MAP ((size_t)64 << 10)
+
+static struct jrnl *open_small(void)
+{
+	struct jrnl *j = NULL;
+	struct fct_err e;
+
+	if (jrnl_open_size(&j, dir, SMALL_MAP, &e) < 0)
+		fail_msg("jrnl_open_size: %s", e.msg);
+	return j;
+}
+
+static off_t data_size(void)
+{
+	char p[128];
+	struct stat st;
+
+	snprintf(p, sizeof p, "%s/data.mdb", dir);
+	return stat(p, &st) == 0 ? st.st_size : -1;
+}
+
+/* Records first..first+n-1 of box, each in its own identifiable shape. */
+static int put_range(struct jrnl_txn *t, const char *box, uint32_t first, uint32_t n, struct fct_err *e)
+{
+	for (uint32_t u = first; u < first + n; u++) {
+		struct jrnl_msg m;
+		int rc;
+
+		memset(&m, 0, sizeof m);
+		m.far_uid = u;
+		m.size = (uint64_t)u * 3;
+		m.near_uniq = fct_xasprintf("1700000000.M%uP4242N%u.host.example.org,S=%u", u, u, u * 3);
+		m.msgid = fct_xasprintf("<grow.%u@journal.test.example.org>", u);
+		rc = jrnl_msg_put(t, box, &m, e);
+		free(m.near_uniq);
+		free(m.msgid);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void write_range(struct jrnl *j, const char *box, uint32_t first, uint32_t n)
+{
+	struct jrnl_txn *t;
+	struct fct_err e;
+
+	if (jrnl_begin(j, &t, &e) < 0)
+		fail_msg("begin: %s", e.msg);
+	if (put_range(t, box, first, n, &e) < 0) {
+		jrnl_abort(t);
+		fail_msg("put: %s", e.msg);
+	}
+	if (jrnl_commit(t, &e) < 0)
+		fail_msg("commit: %s", e.msg);
+}
+
+/* box holds exactly the records first..first+n-1, intact. */
+static void check_range(struct jrnl *j, const char *box, uint32_t first, uint32_t n)
+{
+	struct jrnl_msg *all;
+	struct fct_err e;
+	size_t got;
+	char want[96];
+
+	if (jrnl_msgs_load(j, box, &all, &got, &e) < 0)
+		fail_msg("load: %s", e.msg);
+	assert_int_equal(got, n);
+	for (size_t i = 0; i < got; i++) {
+		uint32_t u = first + (uint32_t)i;
+
+		assert_int_equal(all[i].far_uid, u);
+		assert_true(all[i].size == (uint64_t)u * 3);
+		snprintf(want, sizeof want, "1700000000.M%uP4242N%u.host.example.org,S=%u", u, u, u * 3);
+		assert_string_equal(all[i].near_uniq, want);
+		snprintf(want, sizeof want, "<grow.%u@journal.test.example.org>", u);
+		assert_string_equal(all[i].msgid, want);
+	}
+	jrnl_msgs_free(all, got);
+}
+
+/* One transaction far bigger than the map: MDB_MAP_FULL in the middle of
+ * it, the map grows and the transaction is redone, all of it. */
+static void map_grows_within_a_txn(void **state)
+{
+	struct jrnl *j = open_small();
+	struct jrnl_txn *t;
+	struct fct_err e;
+
+	(void)state;
+	/* Aborting a grown transaction still drops all of it. */
+	assert_int_equal(jrnl_begin(j, &t, &e), 0);
+	assert_int_equal(put_range(t, "big", 1, 3000, &e), 0);
+	jrnl_abort(t);
+	check_range(j, "big", 1, 0);
+	write_range(j, "big", 1, 3000);
+	check_range(j, "big", 1, 3000);
+	assert_true(data_size() > (off_t)SMALL_MAP * 4);
+	jrnl_close(j);
+	/* Reopened with the small map again: LMDB maps at least the data. */
+	j = open_small();
+	check_range(j, "big", 1, 3000);
+	/* Deleting the box (cursor walk plus deletes) in the grown journal. */
+	assert_int_equal(jrnl_begin(j, &t, &e), 0);
+	assert_int_equal(jrnl_box_del(t, "big", &e), 0);
+	assert_int_equal(jrnl_commit(t, &e), 0);
+	check_range(j, "big", 1, 0);
+	jrnl_close(j);
+}
+
+/* Many small transactions, each close to the map's end. */
+static void map_grows_across_txns(void **state)
+{
+	struct jrnl *j = open_small();
+
+	(void)state;
+	for (uint32_t i = 0; i < 60; i++)
+		write_range(j, "many", 1 + i * 50, 50);
+	check_range(j, "many", 1, 3000);
+	jrnl_close(j);
+	j = open_small();
+	check_range(j, "many", 1, 3000);
+	write_range(j, "many", 3001, 1000);
+	jrnl_close(j);
+	j = open_small();
+	check_range(j, "many", 1, 4000);
+	jrnl_close(j);
+}
+
+/* A journal written with the default (large) map opens with a small one
+ * and keeps growing from there. */
+static void larger_map_opens_small(void **state)
+{
+	struct jrnl *j = open_ok();
+
+	(void)state;
+	write_range(j, "b", 1, 2000);
+	jrnl_close(j);
+	j = open_small();
+	check_range(j, "b", 1, 2000);
+	/* More than the data's size again: growth inside the transaction. */
+	write_range(j, "b", 2001, 6000);
+	jrnl_close(j);
+	j = open_ok();
+	check_range(j, "b", 1, 8000);
+	jrnl_close(j);
+}
+
+/* Another process grows the map while this one has the journal open with
+ * a smaller one: reads and writes here adopt the new size (LMDB says
+ * MDB_MAP_RESIZED at transaction begin). */
+static void map_grown_by_another_process(void **state)
+{
+	struct jrnl *j = open_small();
+	int status;
+	pid_t pid;
+
+	(void)state;
+	write_range(j, "p", 1, 10);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* The child uses its own environment, never the parent's. */
+		struct jrnl *cj = NULL;
+		struct jrnl_txn *t;
+		struct fct_err e;
+		int ok = jrnl_open_size(&cj, dir, SMALL_MAP, &e) == 0 && jrnl_begin(cj, &t, &e) == 0;
+
+		ok = ok && put_range(t, "p", 11, 3000, &e) == 0 && jrnl_commit(t, &e) == 0;
+		if (cj)
+			jrnl_close(cj);
+		_exit(ok ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_true(data_size() > (off_t)SMALL_MAP * 4);
+	check_range(j, "p", 1, 3010);
+	write_range(j, "p", 3011, 100);
+	check_range(j, "p", 1, 3110);
+	jrnl_close(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -529,6 +715,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(nested_dir_created, setup, teardown),
 		cmocka_unit_test_setup_teardown(long_box_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(fuzz_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(map_grows_within_a_txn, setup, teardown),
+		cmocka_unit_test_setup_teardown(map_grows_across_txns, setup, teardown),
+		cmocka_unit_test_setup_teardown(larger_map_opens_small, setup, teardown),
+		cmocka_unit_test_setup_teardown(map_grown_by_another_process, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
