@@ -33,6 +33,7 @@ static void far_push(struct far_acc *a, const struct imap_msg *m)
 	a->v[a->n].size = m->size;
 	a->v[a->n].msgid = pool_dup(a->pool, m->msgid);
 	a->v[a->n].date = m->internaldate;
+	a->v[a->n].emailid = pool_dup(a->pool, m->emailid);
 	a->n++;
 }
 
@@ -93,6 +94,8 @@ static int on_msgid(void *ctx, const struct imap_msg *m, struct fct_err *err)
 	(void)err;
 	if (f && m->msgid)
 		f->msgid = pool_dup(a->pool, m->msgid);
+	if (f && m->emailid)
+		f->emailid = pool_dup(a->pool, m->emailid);
 	return 0;
 }
 
@@ -158,6 +161,7 @@ static void far_from_journal(struct far_acc *a, const struct box_run *r, struct 
 		im.flags = m->flags;
 		im.size = m->size;
 		im.msgid = m->msgid;
+		im.emailid = m->emailid;
 		ch = far_find(&q->changed, m->far_uid);
 		if (ch)
 			im.flags = ch->flags;
@@ -209,8 +213,8 @@ static int list_far(struct box_run *r, const struct jrnl_box *known, int match_a
 		far_from_journal(a, r, &q, a->min_uid);
 		far_sort(a);
 		rc = imap_fetch_meta(c->im, a->min_uid, 0, 0,
-		                     IMAP_META_FLAGS | IMAP_META_SIZE | IMAP_META_DATE | IMAP_META_MSGID,
-		                     on_meta, a, err);
+		                     IMAP_META_FLAGS | IMAP_META_SIZE | IMAP_META_DATE | IMAP_META_MSGID |
+		                     IMAP_META_EMAILID, on_meta, a, err);
 	} else {
 		int uv_changed = known && known->uidvalidity != r->fbox.uidvalidity;
 
@@ -218,10 +222,11 @@ static int list_far(struct box_run *r, const struct jrnl_box *known, int match_a
 		a->min_uid = 1;
 		rc = imap_fetch_meta(c->im, 1, 0, 0,
 		                     IMAP_META_FLAGS | IMAP_META_SIZE | IMAP_META_DATE |
-		                     (lo <= 1 ? IMAP_META_MSGID : 0), on_meta, a, err);
+		                     (lo <= 1 ? IMAP_META_MSGID | IMAP_META_EMAILID : 0), on_meta, a, err);
 		if (rc == 0 && lo > 1 && r->fbox.exists) {
 			far_sort(a);
-			rc = imap_fetch_meta(c->im, lo, 0, 0, IMAP_META_MSGID, on_msgid, a, err);
+			rc = imap_fetch_meta(c->im, lo, 0, 0, IMAP_META_MSGID | IMAP_META_EMAILID,
+			                     on_msgid, a, err);
 		}
 	}
 	if (rc == 0)

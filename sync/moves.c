@@ -6,9 +6,11 @@
  * deletion and the transfer it replaces are then suppressed.
  *
  * Identity: the same unique file name (local moves by rename), else the
- * same (Message-ID, size) held by exactly one leaving and one arriving
- * message.  Anything ambiguous is left to the plans: transferred, never
- * merged.
+ * same RFC 8474 EMAILID (servers with OBJECTID keep it across moves, and
+ * it names one message: no Message-ID or size needed), else, where either
+ * end lacks an EMAILID, the same (Message-ID, size) held by exactly one
+ * leaving and one arriving message.  Anything ambiguous is left to the
+ * plans: transferred, never merged.
  *
  * Crash protocol: the arriving folder's record is written first as a
  * pending transfer naming the message (PENDING_DOWNLOAD with the file name,
@@ -28,6 +30,7 @@ struct end {
 	size_t far, near;    /* listing indexes (PLAN_NONE where n/a) */
 	const char *msgid;
 	const char *uniq;
+	const char *emailid;
 	uint64_t size;
 	size_t peer;         /* matched end index + 1, 0 = none */
 };
@@ -85,7 +88,7 @@ static void collect(struct box_job *j, int side_far, struct ends *out, struct en
 
 	for (i = 0; i < j->plan.n; i++) {
 		const struct plan_action *a = &j->plan.acts[i];
-		struct end x = {j, i, PLAN_NONE, a->far, a->near, NULL, NULL, 0, 0};
+		struct end x = {j, i, PLAN_NONE, a->far, a->near, NULL, NULL, NULL, 0, 0};
 
 		if (a->jr != PLAN_NONE && a->kind == (side_far ? PLAN_DELETE_NEAR : PLAN_DELETE_FAR)) {
 			const struct jrnl_msg *m = &r->jr[a->jr];
@@ -97,10 +100,12 @@ static void collect(struct box_job *j, int side_far, struct ends *out, struct en
 			x.msgid = m->msgid;
 			x.size = m->size;
 			x.uniq = m->near_uniq;
+			x.emailid = m->emailid;
 			end_add(out, &x);
 		} else if (a->jr == PLAN_NONE && side_far && a->kind == PLAN_DOWNLOAD) {
 			x.msgid = r->far[a->far].msgid;
 			x.size = r->far[a->far].size;
+			x.emailid = r->far[a->far].emailid;
 			end_add(in, &x);
 		} else if (a->jr == PLAN_NONE && !side_far && a->kind == PLAN_UPLOAD) {
 			x.msgid = r->near[a->near].msgid;
@@ -116,18 +121,63 @@ static int same_key(const struct end *a, const struct end *b)
 	return a->msgid && b->msgid && a->size == b->size && strcmp(a->msgid, b->msgid) == 0;
 }
 
-static size_t count_key(const struct ends *e, const struct end *k)
+/* Two EMAILIDs (unpaired by the EMAILID pass) name two messages, whatever
+ * the headers say. */
+static int same_key_no_emailid(const struct end *a, const struct end *b)
+{
+	return !(a->emailid && b->emailid) && same_key(a, b);
+}
+
+static int same_emailid(const struct end *a, const struct end *b)
+{
+	return a->emailid && b->emailid && strcmp(a->emailid, b->emailid) == 0;
+}
+
+typedef int (*same_fn)(const struct end *, const struct end *);
+
+/* Ends already paired are certainly not the twin of k. */
+static size_t count_by(const struct ends *e, const struct end *k, same_fn same)
 {
 	size_t i, n = 0;
 
 	for (i = 0; i < e->n; i++)
-		n += same_key(&e->v[i], k);
+		n += !e->v[i].peer && same(&e->v[i], k);
 	return n;
 }
 
-/* Pairs ends: same file name first (a local rename), then a key that is
- * unique on both sides.  Quadratic in the number of candidate ends, which
- * only holds messages that left or arrived in this run. */
+static void pair(struct ends *out, size_t k, struct ends *in, size_t i)
+{
+	out->v[k].peer = i + 1;
+	in->v[i].peer = k + 1;
+}
+
+/* Pairs the still unpaired ends whose key (same) is held by exactly one
+ * leaving and one arriving end, in different boxes, if pairable says they
+ * may be paired. */
+static size_t match_unique(struct ends *out, struct ends *in, same_fn same, same_fn pairable)
+{
+	size_t i, k, n = 0;
+
+	for (i = 0; i < in->n; i++) {
+		if (in->v[i].peer || count_by(in, &in->v[i], same) != 1 ||
+		    count_by(out, &in->v[i], same) != 1)
+			continue;
+		for (k = 0; k < out->n; k++) {
+			if (out->v[k].peer || !pairable(&out->v[k], &in->v[i]) ||
+			    out->v[k].j == in->v[i].j)
+				continue;
+			pair(out, k, in, i);
+			n++;
+			break;
+		}
+	}
+	return n;
+}
+
+/* Pairs ends: same file name first (a local rename), then an EMAILID,
+ * then a (Message-ID, size) key unique on both sides.  Quadratic in the
+ * number of candidate ends, which only holds messages that left or arrived
+ * in this run. */
 static size_t match(struct ends *out, struct ends *in)
 {
 	size_t i, k, n = 0;
@@ -137,27 +187,13 @@ static size_t match(struct ends *out, struct ends *in)
 			if (out->v[k].peer || !out->v[k].uniq || out->v[k].j == in->v[i].j ||
 			    strcmp(out->v[k].uniq, in->v[i].uniq) != 0)
 				continue;
-			out->v[k].peer = i + 1;
-			in->v[i].peer = k + 1;
+			pair(out, k, in, i);
 			n++;
 			break;
 		}
 	}
-	for (i = 0; i < in->n; i++) {
-		if (in->v[i].peer || !in->v[i].msgid || count_key(in, &in->v[i]) != 1 ||
-		    count_key(out, &in->v[i]) != 1)
-			continue;
-		for (k = 0; k < out->n; k++) {
-			if (out->v[k].peer || !same_key(&out->v[k], &in->v[i]) ||
-			    out->v[k].j == in->v[i].j)
-				continue;
-			out->v[k].peer = i + 1;
-			in->v[i].peer = k + 1;
-			n++;
-			break;
-		}
-	}
-	return n;
+	n += match_unique(out, in, same_emailid, same_emailid);
+	return n + match_unique(out, in, same_key, same_key_no_emailid);
 }
 
 /* Per flag: a side that changed since the last sync wins. */
@@ -198,6 +234,7 @@ static void mv_free(struct mv *m, size_t n)
 	for (i = 0; i < n; i++) {
 		free(m[i].rec.near_uniq);
 		free(m[i].rec.msgid);
+		free(m[i].rec.emailid);
 	}
 	free(m);
 }
@@ -238,6 +275,7 @@ static void far_prepare(struct mv *m)
 	m->rec.far_uid = f->uid;
 	m->rec.near_uniq = fct_xstrdup(m->out->uniq);
 	m->rec.msgid = m->out->msgid ? fct_xstrdup(m->out->msgid) : NULL;
+	m->rec.emailid = f->emailid ? fct_xstrdup(f->emailid) : NULL;
 	m->rec.size = f->size;
 	m->rec.flags = f->flags; /* base: what the far side holds now */
 	m->rec.state = JRNL_PENDING_DOWNLOAD;
@@ -274,6 +312,7 @@ static void near_prepare(struct mv *m)
 	m->near_flags = b->near[m->in->near].flags;
 	m->rec.near_uniq = fct_xstrdup(m->in->uniq);
 	m->rec.msgid = m->out->msgid ? fct_xstrdup(m->out->msgid) : NULL;
+	m->rec.emailid = old->emailid ? fct_xstrdup(old->emailid) : NULL; /* kept by MOVE */
 	m->rec.size = old->size;
 	m->rec.flags = fi != PLAN_NONE ? a->far[fi].flags : old->flags;
 	m->merged = merge_flags(old->flags, m->rec.flags, m->near_flags);
