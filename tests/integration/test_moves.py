@@ -3,11 +3,15 @@ on the other, not transferred again.  Checked with imaplib and
 mailbox.Maildir, and the bytes on the wire are counted by a relay in the
 test, not by facteur."""
 
+import base64
+import json
 import os
+import random
 
 import mailbox
 import pytest
 
+import mailgen
 import util
 from counting_proxy import CountingProxy
 from test_sync import World, seed_far, world  # noqa: F401 (fixture)
@@ -198,3 +202,91 @@ def test_trash_keeps_deleted_messages(dovecot, tmp_path):
         assert w.far() == {} and w.near() == {a.message_id: ("", "Trash")}
     finally:
         w.close()
+
+
+# -- EMAILID (RFC 8474): Cyrus offers OBJECTID, Dovecot 2.3 does not -------
+
+
+@pytest.fixture
+def cyrus_proxied(cyrus_slash, tmp_path):
+    proxy = CountingProxy(cyrus_slash.ports["imaps"])
+    user = cyrus_slash.new_user()
+    imap = cyrus_slash.imap(user)
+    ports = dict(cyrus_slash.ports, imaps=proxy.port)
+    yield cyrus_slash, user, imap, ports, proxy
+    try:
+        imap.logout()
+    except Exception:
+        pass
+    proxy.close()
+
+
+def _anonymous_and_twins(body_len=20000):
+    """Three messages without Message-ID and two sharing one, all five of
+    one size: nothing but an EMAILID tells them apart."""
+    def message(n, mid):
+        head = ["From: a@example.org", "To: b@example.org",
+                "Subject: no id %d" % n, "Date: Mon, 1 Jan 2024 09:00:00 +0000"]
+        if mid:
+            head.append("Message-ID: %s" % mid)
+        else:
+            pad = len("Message-ID: <twin@mailgen.facteur.test>") - len("X-Pad: ")
+            head.append("X-Pad: " + "x" * pad)
+        # Incompressible, so the relay's count means something under DEFLATE.
+        raw = random.Random(n).randbytes(body_len * 3 // 4)
+        body = base64.encodebytes(raw).decode().replace("\n", "\r\n")
+        data = ("\r\n".join(head) + "\r\n\r\n" + body).encode()
+        return mailgen.Message(mid, mailgen.BASE_DATE, data)
+
+    msgs = [message(0, None), message(1, None), message(2, None),
+            message(3, "<twin@mailgen.facteur.test>"),
+            message(4, "<twin@mailgen.facteur.test>")]
+    assert len({len(m.data) for m in msgs}) == 1
+    return msgs
+
+
+def _inodes(root, folder):
+    return sorted(ino for path, (_, _, ino) in util.maildir_snapshot(root).items()
+                  if path.split(os.sep)[0] == folder)
+
+
+def _moved_by_server(cyrus_proxied, tmp_path, account_opts=None):
+    """Syncs the five look-alikes, moves them on the server from INBOX to
+    Work, syncs again through the counting relay; returns the summary, the
+    bytes that came down and the inodes before and after."""
+    server, user, imap, ports, proxy = cyrus_proxied
+    cfg = util.make_config(tmp_path, user, ports, server.cert,
+                           account_opts=account_opts)
+    msgs = _anonymous_and_twins()
+    util.seed(imap, "INBOX", msgs, create=False)
+    util.create_folder(imap, "Work")
+    util.sync(cfg)
+    before = _inodes(cfg.maildir, "INBOX")
+    assert len(before) == 5
+    util.check(imap.select("INBOX"), "SELECT")
+    util.check(imap.uid("MOVE", "1:*", "Work"), "MOVE")
+    proxy.reset()
+    rc, out, err = util.run_facteur(["-a", "--json"], cfg, check_rc=0)
+    summary = json.loads(out.strip().splitlines()[-1])
+    after = _inodes(cfg.maildir, "Work")
+    assert _inodes(cfg.maildir, "INBOX") == []
+    assert sorted(util.maildir_bodies_list(cfg.maildir, "Work")) == \
+        sorted(m.data.replace(b"\r\n", b"\n") for m in msgs)
+    return summary, proxy.down, before, after, sum(len(m.data) for m in msgs)
+
+
+def test_server_moves_matched_by_emailid(cyrus_proxied, tmp_path):
+    summary, down, before, after, size = _moved_by_server(cyrus_proxied, tmp_path)
+    # Renamed into place (same inodes), not fetched again.
+    assert (summary["pulled"], summary["moved_near"]) == (0, 5), summary
+    assert after == before
+    assert down < 0.1 * size, (down, size)
+
+
+def test_without_objectid_the_look_alikes_are_fetched_again(cyrus_proxied, tmp_path):
+    """The same with OBJECTID hidden: Message-ID and size cannot tell these
+    apart, so they are transferred (never merged) -- what EMAILID saves."""
+    summary, down, before, after, size = _moved_by_server(
+        cyrus_proxied, tmp_path, account_opts={"DisableExtension": "OBJECTID"})
+    assert (summary["pulled"], summary["moved_near"]) == (5, 0), summary
+    assert down > 0.5 * size, (down, size)  # base64 under DEFLATE: about 3/4
