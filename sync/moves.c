@@ -12,6 +12,10 @@
  * leaving and one arriving message.  Anything ambiguous is left to the
  * plans: transferred, never merged.
  *
+ * When every message of a folder gone from one side went to one new
+ * folder there, the folder itself is renamed on the other side instead
+ * (sync/renames.c); the records are written the same way.
+ *
  * Crash protocol: the arriving folder's record is written first as a
  * pending transfer naming the message (PENDING_DOWNLOAD with the file name,
  * or PENDING_UPLOAD with the far UIDNEXT), then the move is done, then the
@@ -21,24 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sync/engine.h"
-
-struct end {
-	struct box_job *j;
-	size_t act;          /* the action replaced */
-	size_t jr;           /* leaving side: the record; arriving: PLAN_NONE */
-	size_t far, near;    /* listing indexes (PLAN_NONE where n/a) */
-	const char *msgid;
-	const char *uniq;
-	const char *emailid;
-	uint64_t size;
-	size_t peer;         /* matched end index + 1, 0 = none */
-};
-
-struct ends {
-	struct end *v;
-	size_t n, cap;
-};
+#include "sync/moves_int.h"
 
 static void end_add(struct ends *e, const struct end *x)
 {
@@ -219,14 +206,6 @@ static void suppress(const struct end *out, const struct end *in)
 }
 
 
-/* The arriving record of one move, kept across the three steps. */
-struct mv {
-	struct end *out, *in;
-	struct jrnl_msg rec;
-	unsigned near_flags, merged;
-	int done;
-};
-
 static void mv_free(struct mv *m, size_t n)
 {
 	size_t i;
@@ -240,12 +219,14 @@ static void mv_free(struct mv *m, size_t n)
 }
 
 /* Writes every arriving record (intent or confirmation) and, when
- * confirming, drops the leaving records of the moves that were done. */
-static int mv_journal(struct chan *c, struct mv *m, size_t n, int confirm, struct fct_err *err)
+ * confirming, drops the leaving records of the moves that were done and
+ * the boxes renamed away (rs, NULL for the intent). */
+static int mv_journal(struct chan *c, struct mv *m, size_t n, const struct renames *rs,
+                      struct fct_err *err)
 {
 	struct jrnl_txn *t;
 	size_t i;
-	int rc = 0;
+	int rc = 0, confirm = rs != NULL;
 
 	if (jrnl_begin(c->j, &t, err) < 0)
 		return -1;
@@ -256,6 +237,9 @@ static int mv_journal(struct chan *c, struct mv *m, size_t n, int confirm, struc
 		if (rc == 0 && confirm)
 			rc = jrnl_msg_del(t, m[i].out->j->box, m[i].out->j->r.jr[m[i].out->jr].id, err);
 	}
+	for (i = 0; confirm && i < rs->n && rc == 0; i++)
+		if (rs->v[i].done)
+			rc = jrnl_box_del(t, rs->v[i].from->box, err);
 	if (rc < 0) {
 		jrnl_abort(t);
 		return -1;
@@ -380,11 +364,29 @@ static int mv_cmp(const void *x, const void *y)
 	return ka < kb ? -1 : ka > kb;
 }
 
-static int run_side(struct chan *c, struct ends *out, struct ends *in, int side_far,
-                    struct fct_err *err)
+/* Moves done one by one (those no folder rename carried), a UID MOVE per
+ * folder pair for local moves. */
+static int run_each(struct chan *c, struct mv *m, size_t n, int side_far, struct fct_err *err)
+{
+	size_t i, lo;
+	int rc = 0;
+
+	for (lo = 0; lo < n && rc == 0; lo = i) {
+		for (i = lo + 1; !side_far && i < n && mv_cmp(&m[lo], &m[i]) == 0; i++)
+			;
+		if (m[lo].done) /* a rename carries the whole folder pair */
+			continue;
+		rc = side_far ? far_do(c, &m[lo], err) : near_group(c, m, lo, i, err);
+	}
+	return rc;
+}
+
+static int run_side(struct chan *c, struct box_job **jobs, size_t njobs, struct ends *out,
+                    struct ends *in, int side_far, struct fct_err *err)
 {
 	struct mv *m = fct_xcalloc(in->n + 1, sizeof *m);
-	size_t i, n = 0, lo;
+	struct renames rs;
+	size_t i, n = 0;
 	int rc;
 
 	for (i = 0; i < in->n; i++) {
@@ -400,21 +402,17 @@ static int run_side(struct chan *c, struct ends *out, struct ends *in, int side_
 	}
 	if (!side_far && n > 1)
 		qsort(m, n, sizeof *m, mv_cmp);
-	rc = n ? mv_journal(c, m, n, 0, err) : 0;
+	renames_find(jobs, njobs, m, n, side_far, &rs);
+	rc = n ? mv_journal(c, m, n, NULL, err) : 0;
 	for (i = 0; i < n && rc == 0; i++)
 		suppress(m[i].out, m[i].in);
-	for (lo = 0; lo < n && rc == 0; lo = i) {
-		if (side_far) {
-			rc = far_do(c, &m[lo], err);
-			i = lo + 1;
-			continue;
-		}
-		for (i = lo + 1; i < n && mv_cmp(&m[lo], &m[i]) == 0; i++)
-			;
-		rc = near_group(c, m, lo, i, err);
-	}
+	if (rc == 0)
+		rc = renames_apply(c, &rs, m, n, side_far, err);
+	if (rc == 0)
+		rc = run_each(c, m, n, side_far, err);
 	if (n && rc == 0)
-		rc = mv_journal(c, m, n, 1, err);
+		rc = mv_journal(c, m, n, &rs, err);
+	renames_free(&rs);
 	mv_free(m, n);
 	return rc;
 }
@@ -433,7 +431,7 @@ int moves_apply(struct chan *c, struct box_job **jobs, size_t n, struct fct_err 
 		for (i = 0; i < n; i++)
 			collect(jobs[i], side, &out, &in);
 		if (out.n && in.n && match(&out, &in))
-			rc = run_side(c, &out, &in, side, err);
+			rc = run_side(c, jobs, n, &out, &in, side, err);
 	}
 	free(out.v);
 	free(in.v);

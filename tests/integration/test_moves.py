@@ -126,33 +126,130 @@ def test_duplicate_message_ids_are_never_merged(world):
     assert a[0].data.replace(b"\r\n", b"\n") in bodies
 
 
+def local_files(root, folder):
+    """{file name: inode} of a local folder's messages (subfolders apart)."""
+    base = util.maildir_folders(root)[folder]
+    return {name: os.stat(os.path.join(base, sub, name)).st_ino
+            for sub in ("cur", "new") for name in os.listdir(os.path.join(base, sub))}
+
+
+def dir_inode(root, folder):
+    return os.stat(util.maildir_folders(root)[folder]).st_ino
+
+
+def server_uids(imap, folder):
+    """(UIDVALIDITY, {Message-ID: UID}) of a server folder."""
+    st = util.server_status(imap, folder)
+    return st["UIDVALIDITY"], {mid: uid for mid, _, uid in util.server_list(imap, folder)}
+
+
+def expunge_first(w, folder, msgs, k):
+    """Expunges the first k messages on the server, so the UIDs left do not
+    start at 1 as they would in a copy."""
+    for m in msgs[:k]:
+        util.expunge_message(w.imap, folder, m.message_id)
+    return msgs[k:]
+
+
 def test_folder_renamed_on_server(proxied):
     w, proxy = proxied
     msgs = seed_far(w, "Projects", 55, 30, max_body=BODY)
     w.sync()
+    files, ino = local_files(w.mail, "Projects"), dir_inode(w.mail, "Projects")
     util.check(w.imap.rename(util.q("Projects"), util.q("Projects-2025")), "RENAME")
     proxy.reset()
-    w.sync()
+    _, _, err = w.sync()
+    assert "Projects: renamed to Projects-2025 on the near side" in err, err
     assert sorted(util.maildir_folders(w.mail)) == ["INBOX", "Projects-2025"]
-    assert all(w.near()[m.message_id][1] == "Projects-2025" for m in msgs)
+    # The directory was renamed, not emptied into a new one.
+    assert dir_inode(w.mail, "Projects-2025") == ino
+    assert local_files(w.mail, "Projects-2025") == files
     assert proxy.down < 0.05 * moved_bytes(msgs), (proxy.down, moved_bytes(msgs))
+    # Every pairing kept: the next run has nothing to do on either side.
+    before = util.server_state(w.imap), util.maildir_snapshot(w.mail)
     w.sync()
+    assert (util.server_state(w.imap), util.maildir_snapshot(w.mail)) == before
     assert "Projects" not in util.server_folders(w.imap)
     w.assert_converged()
 
 
 def test_folder_renamed_locally(proxied):
     w, proxy = proxied
-    msgs = seed_far(w, "Projects", 56, 30, max_body=BODY)
+    msgs = expunge_first(w, "Projects", seed_far(w, "Projects", 56, 33, max_body=BODY), 3)
     w.sync()
+    uids = server_uids(w.imap, "Projects")
+    assert min(uids[1].values()) > 1
+    files = local_files(w.mail, "Projects")
     os.rename(os.path.join(w.mail, "Projects"), os.path.join(w.mail, "Attic"))
     proxy.reset()
     w.sync()
-    far = w.far_all()
-    assert all(far[m.message_id][1] == "Attic" for m in msgs)
-    assert "Projects" not in util.server_folders(w.imap)
+    assert util.server_folders(w.imap) == ["Attic", "INBOX"]
+    # RENAME on the server, not copies: the UIDs and UIDVALIDITY stay.
+    assert server_uids(w.imap, "Attic") == uids
+    assert local_files(w.mail, "Attic") == files
     assert proxy.up < 0.05 * moved_bytes(msgs), (proxy.up, moved_bytes(msgs))
+    before = util.server_state(w.imap), util.maildir_snapshot(w.mail)
     w.sync()
+    assert (util.server_state(w.imap), util.maildir_snapshot(w.mail)) == before
+    w.assert_converged()
+
+
+def test_nested_folders_renamed_on_server(proxied):
+    w, proxy = proxied
+    msgs = seed_far(w, "Parent", 62, 10, max_body=BODY) + \
+        seed_far(w, "Parent/Child", 63, 10, max_body=BODY)
+    w.sync()
+    files = local_files(w.mail, "Parent"), local_files(w.mail, "Parent/Child")
+    inos = dir_inode(w.mail, "Parent"), dir_inode(w.mail, "Parent/Child")
+    util.check(w.imap.rename(util.q("Parent"), util.q("Renamed")), "RENAME")
+    proxy.reset()
+    w.sync()
+    assert sorted(util.maildir_folders(w.mail)) == ["INBOX", "Renamed", "Renamed/Child"]
+    assert (dir_inode(w.mail, "Renamed"), dir_inode(w.mail, "Renamed/Child")) == inos
+    assert (local_files(w.mail, "Renamed"), local_files(w.mail, "Renamed/Child")) == files
+    assert proxy.down < 0.05 * moved_bytes(msgs), (proxy.down, moved_bytes(msgs))
+    before = util.server_state(w.imap), util.maildir_snapshot(w.mail)
+    w.sync()
+    assert (util.server_state(w.imap), util.maildir_snapshot(w.mail)) == before
+    w.assert_converged()
+
+
+def test_nested_folders_renamed_locally(proxied):
+    w, proxy = proxied
+    msgs = expunge_first(w, "Parent", seed_far(w, "Parent", 64, 12, max_body=BODY), 2) + \
+        expunge_first(w, "Parent/Child", seed_far(w, "Parent/Child", 65, 12, max_body=BODY), 2)
+    w.sync()
+    uids = server_uids(w.imap, "Parent"), server_uids(w.imap, "Parent/Child")
+    os.rename(os.path.join(w.mail, "Parent"), os.path.join(w.mail, "Renamed"))
+    proxy.reset()
+    w.sync()
+    assert util.server_folders(w.imap) == ["INBOX", "Renamed", "Renamed/Child"]
+    assert (server_uids(w.imap, "Renamed"), server_uids(w.imap, "Renamed/Child")) == uids
+    assert proxy.up < 0.05 * moved_bytes(msgs), (proxy.up, moved_bytes(msgs))
+    before = util.server_state(w.imap), util.maildir_snapshot(w.mail)
+    w.sync()
+    assert (util.server_state(w.imap), util.maildir_snapshot(w.mail)) == before
+    w.assert_converged()
+
+
+def test_folder_split_on_server_is_moved_message_by_message(proxied):
+    """Partial evidence -- a folder's messages went to two new folders -- is
+    no rename: each message moves on its own, none is fetched again."""
+    w, proxy = proxied
+    msgs = seed_far(w, "Projects", 66, 10, max_body=BODY)
+    w.sync()
+    for f in ("Left", "Right"):
+        util.create_folder(w.imap, f)
+    uid_move_all(w.imap, "Projects", "Left", msgs[:5])
+    uid_move_all(w.imap, "Projects", "Right", msgs[5:])
+    util.check(w.imap.select("INBOX"), "SELECT")
+    util.check(w.imap.delete(util.q("Projects")), "DELETE")
+    proxy.reset()
+    rc, out, err = util.run_facteur(["-a", "--json"], w.cfg, check_rc=0)
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert (summary["pulled"], summary["moved_near"]) == (0, 10), summary
+    assert "renamed to" not in err
+    assert sorted(util.maildir_folders(w.mail)) == ["INBOX", "Left", "Right"]
     w.assert_converged()
 
 
