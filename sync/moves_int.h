@@ -37,6 +37,7 @@ struct ren {
 	struct box_job *from, *to;
 	size_t root;         /* index of the pair whose rename carries this one */
 	int done;
+	int uv_lost;         /* the server gave the renamed box a new UIDVALIDITY */
 };
 
 struct renames {

@@ -126,7 +126,7 @@ static struct box_job *job_named(struct box_job **jobs, size_t njobs, const char
 static void ren_add(struct renames *rs, struct box_job *f, struct box_job *t, size_t root)
 {
 	rs->v = fct_xrealloc(rs->v, (rs->n + 1) * sizeof *rs->v);
-	rs->v[rs->n] = (struct ren){f, t, root, 0};
+	rs->v[rs->n] = (struct ren){f, t, root, 0, 0};
 	rs->n++;
 }
 
@@ -304,10 +304,37 @@ static int far_restore(struct chan *c, struct ren **v, size_t k, struct mv *m, s
 	return 0;
 }
 
-/* Server replay of a local rename.  The renamed box keeps the old one's
- * UIDs; its state is the old one's (a server that changes the UIDVALIDITY
- * on RENAME is then caught next run, which matches by Message-ID), and the
- * next listing is a full one. */
+/* The survey's empty copy, unless something arrived there since. */
+static int far_delete_empty(struct chan *c, struct box_job *t, struct fct_err *err)
+{
+	struct imap_box st;
+
+	memset(&st, 0, sizeof st);
+	if (imap_status(c->im, t->far_name, &st, err) < 0)
+		return -1;
+	if (st.exists)
+		return fct_err_set(err, FCT_E_FOLDER, "%s: not empty any more", t->box);
+	return imap_delete(c->im, t->far_name, err);
+}
+
+/* The renamed box keeps the old one's UIDs and state (its next listing is
+ * a full one).  A server that gave it a new UIDVALIDITY keeps the
+ * messages but not their UIDs: its state is the new one, and the moves
+ * into it stay pending uploads, found again by Message-ID and size. */
+static int far_renamed(struct chan *c, struct ren *v, struct fct_err *err)
+{
+	struct imap_box st;
+
+	memset(&st, 0, sizeof st);
+	if (imap_status(c->im, v->to->far_name, &st, err) < 0)
+		return -1;
+	v->uv_lost = st.uidvalidity != v->from->r.fbox.uidvalidity;
+	v->to->r.fbox = v->uv_lost ? st : v->from->r.fbox;
+	v->to->r.fbox.nomodseq = 1;
+	return 0;
+}
+
+/* Server replay of a local rename. */
 static int far_rename(struct chan *c, struct ren **v, size_t k, struct mv *m, size_t n,
                       struct fct_err *err)
 {
@@ -315,7 +342,7 @@ static int far_rename(struct chan *c, struct ren **v, size_t k, struct mv *m, si
 	int rc = unselect(c, v, k, err);
 
 	for (i = 0; i < k && rc == 0; i++)
-		rc = imap_delete(c->im, v[i]->to->far_name, err);
+		rc = far_delete_empty(c, v[i]->to, err);
 	if (rc == 0)
 		rc = imap_rename(c->im, v[k - 1]->from->far_name, v[k - 1]->to->far_name, err);
 	if (rc < 0) {
@@ -325,29 +352,29 @@ static int far_rename(struct chan *c, struct ren **v, size_t k, struct mv *m, si
 			*err = e;
 		return -1;
 	}
-	for (i = 0; i < k; i++) {
-		v[i]->to->r.fbox = v[i]->from->r.fbox;
-		v[i]->to->r.fbox.nomodseq = 1;
-	}
-	return 0;
+	for (i = 0; i < k && rc == 0; i++)
+		rc = far_renamed(c, v[i], err);
+	if (rc < 0 && err->kind == FCT_E_FOLDER)
+		err->kind = FCT_E_PROTO; /* renamed, yet not there: no going back */
+	return rc;
 }
 
 /* The moves a rename carried are done: records become synchronized, flags
  * changed on both sides merged locally (the next run takes them to the
  * server). */
-static void carried(struct chan *c, struct mv *x, int side_far)
+static void carried(struct chan *c, struct mv *x, const struct ren *v, int side_far)
 {
 	struct box_job *t = x->in->j;
 	const char *uniq = side_far ? x->out->uniq : x->in->uniq;
 	struct fct_err e;
 
-	if (!side_far) {
+	if (!side_far && !v->uv_lost) {
 		x->rec.far_uid = x->out->j->r.jr[x->out->jr].far_uid;
 		x->rec.upload_uidnext = 0;
 	}
 	if (x->merged != x->near_flags && md_set_flags(t->r.nf, uniq, x->merged, &e) < 0)
 		fct_log_verbose(c->log, "%s: %s: %s", c->ch->name, t->box, e.msg);
-	x->rec.state = JRNL_SYNCED;
+	x->rec.state = v->uv_lost ? JRNL_PENDING_UPLOAD : JRNL_SYNCED;
 	x->done = 1;
 	if (side_far)
 		c->sum.moved_near++;
@@ -385,9 +412,15 @@ static int apply_one(struct chan *c, struct renames *rs, size_t root, struct mv 
 		v[i]->done = 1;
 		v[i]->from->state = JOB_DONE; /* nothing is left of it to apply */
 	}
-	for (i = 0; i < n; i++)
-		if (m[i].ren == root + 1)
-			carried(c, &m[i], side_far);
+	for (i = 0; i < n; i++) {
+		size_t x;
+
+		if (m[i].ren != root + 1)
+			continue;
+		for (x = 0; x < k && v[x]->from != m[i].out->j; x++)
+			;
+		carried(c, &m[i], v[x], side_far);
+	}
 	free(v);
 	return 0;
 }

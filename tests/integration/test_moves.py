@@ -232,6 +232,29 @@ def test_nested_folders_renamed_locally(proxied):
     w.assert_converged()
 
 
+def test_nested_folders_renamed_on_server_flattened(proxied):
+    """With Flatten each folder is a directory of its own (Parent,
+    Parent.Child): each is renamed."""
+    w, proxy = proxied
+    w.cfg = util.make_config(w.tmp, w.user, dict(w.dovecot.ports, imaps=proxy.port),
+                             w.dovecot.cert, near_opts={"Flatten": "."})
+    msgs = seed_far(w, "Parent", 70, 10, max_body=BODY) + \
+        seed_far(w, "Parent/Child", 71, 10, max_body=BODY)
+    w.sync()
+    path = lambda name: os.path.join(w.mail, name)
+    inos = os.stat(path("Parent")).st_ino, os.stat(path("Parent.Child")).st_ino
+    util.check(w.imap.rename(util.q("Parent"), util.q("Renamed")), "RENAME")
+    proxy.reset()
+    _, _, err = w.sync()
+    assert "Parent: renamed to Renamed on the near side" in err, err
+    assert sorted(os.listdir(w.mail)) == ["INBOX", "Renamed", "Renamed.Child"]
+    assert (os.stat(path("Renamed")).st_ino, os.stat(path("Renamed.Child")).st_ino) == inos
+    assert proxy.down < 0.05 * moved_bytes(msgs), (proxy.down, moved_bytes(msgs))
+    before = util.server_state(w.imap), util.maildir_snapshot(w.mail)
+    w.sync()
+    assert (util.server_state(w.imap), util.maildir_snapshot(w.mail)) == before
+
+
 def test_folder_split_on_server_is_moved_message_by_message(proxied):
     """Partial evidence -- a folder's messages went to two new folders -- is
     no rename: each message moves on its own, none is fetched again."""
@@ -251,6 +274,27 @@ def test_folder_split_on_server_is_moved_message_by_message(proxied):
     assert "renamed to" not in err
     assert sorted(util.maildir_folders(w.mail)) == ["INBOX", "Left", "Right"]
     w.assert_converged()
+
+
+def test_rename_onto_a_folder_the_other_side_has_is_moved_message_by_message(proxied):
+    """A target the other side already has is no rename: the messages move
+    into it one by one, next to what it holds."""
+    w, proxy = proxied
+    msgs = seed_far(w, "Projects", 68, 6, max_body=BODY)
+    w.sync()
+    mine = util.gen(69, 1)[0]
+    util.maildir_deliver(w.mail, "Attic", mine)  # only local so far
+    ino = dir_inode(w.mail, "Attic")
+    util.check(w.imap.rename(util.q("Projects"), util.q("Attic")), "RENAME")
+    rc, out, err = util.run_facteur(["-a", "--json"], w.cfg, check_rc=0)
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert "renamed to" not in err, err
+    assert (summary["pulled"], summary["moved_near"]) == (0, 6), summary
+    assert dir_inode(w.mail, "Attic") == ino
+    assert sorted(util.maildir_folders(w.mail)) == ["Attic", "INBOX"]
+    w.sync()
+    w.assert_converged()
+    assert set(w.far("Attic")) == {m.message_id for m in msgs} | {mine.message_id}
 
 
 def test_server_folder_deleted_without_remove_loses_nothing(world):
@@ -387,3 +431,24 @@ def test_without_objectid_the_look_alikes_are_fetched_again(cyrus_proxied, tmp_p
         cyrus_proxied, tmp_path, account_opts={"DisableExtension": "OBJECTID"})
     assert (summary["pulled"], summary["moved_near"]) == (5, 0), summary
     assert down > 0.5 * size, (down, size)  # base64 under DEFLATE: about 3/4
+
+
+def test_folder_renamed_locally_on_cyrus(cyrus_proxied, tmp_path):
+    """Cyrus too keeps a renamed mailbox's UIDs, so RENAME keeps every
+    pairing there as well."""
+    server, user, imap, ports, proxy = cyrus_proxied
+    cfg = util.make_config(tmp_path, user, ports, server.cert)
+    msgs = util.seed(imap, "Projects", util.gen(67, 12, max_body=BODY))
+    util.sync(cfg)
+    util.check(imap.select("INBOX"), "SELECT")
+    uids = server_uids(imap, "Projects")
+    os.rename(os.path.join(cfg.maildir, "Projects"), os.path.join(cfg.maildir, "Attic"))
+    proxy.reset()
+    _, _, err = util.sync(cfg)
+    assert "Projects: renamed to Attic on the far side" in err, err
+    assert server_uids(imap, "Attic") == uids
+    assert "Projects" not in util.server_folders(imap)
+    assert proxy.up < 0.05 * moved_bytes(msgs), (proxy.up, moved_bytes(msgs))
+    before = util.server_state(imap), util.maildir_snapshot(cfg.maildir)
+    util.sync(cfg)
+    assert (util.server_state(imap), util.maildir_snapshot(cfg.maildir)) == before
