@@ -234,6 +234,31 @@ static size_t members(const struct renames *rs, size_t root, struct ren **out)
 	return k;
 }
 
+/* A failure after which the folders cannot be put back as the moves pass
+ * expects them ends the channel's run; the journal's pending records
+ * finish the job next time. */
+static int beyond_repair(struct fct_err *err)
+{
+	if (err->kind == FCT_E_FOLDER || err->kind == FCT_E_MSG)
+		err->kind = FCT_E_STORE;
+	return -1;
+}
+
+/* After a refused local rename: the targets again, the sources open. */
+static int near_restore(struct chan *c, struct ren **v, size_t k, struct fct_err *err)
+{
+	size_t i;
+
+	for (i = k; i-- > 0;) {
+		struct box_job *t = v[i]->to, *f = v[i]->from;
+
+		if (md_folder_open(c->md, t->near_name, 1, &t->r.nf, err) < 0 ||
+		    md_folder_open(c->md, f->near_name, 0, &f->r.nf, err) < 0)
+			return beyond_repair(err);
+	}
+	return 0;
+}
+
 /* Local replay of a server rename: the empty folders the survey made go,
  * the old folder (with its subfolders) takes their name. */
 static int near_rename(struct chan *c, struct ren **v, size_t k, struct fct_err *err)
@@ -250,20 +275,21 @@ static int near_rename(struct chan *c, struct ren **v, size_t k, struct fct_err 
 		rc = md_folder_delete(c->md, v[i]->to->near_name, err);
 	if (rc == 0)
 		rc = md_folder_rename(c->md, v[k - 1]->from->near_name, v[k - 1]->to->near_name, err);
-	/* Refused: put the targets back, the old folders stay where they are. */
-	for (i = k; i-- > 0;) {
+	if (rc < 0) {
 		struct fct_err e;
-		struct box_job *t = v[i]->to, *f = v[i]->from;
 
-		if (md_folder_open(c->md, t->near_name, rc < 0, &t->r.nf, &e) < 0 && rc == 0) {
+		if (near_restore(c, v, k, &e) < 0)
 			*err = e;
-			rc = -1;
-		}
-		t->r.near_stamp = 0; /* another directory now: list it in full next time */
-		if (rc < 0 && md_folder_open(c->md, f->near_name, 0, &f->r.nf, &e) < 0)
-			fct_log_verbose(c->log, "%s: %s: %s", c->ch->name, f->box, e.msg);
+		return -1;
 	}
-	return rc;
+	for (i = 0; i < k; i++) {
+		struct box_job *t = v[i]->to;
+
+		t->r.near_stamp = 0; /* another directory now: list it in full next time */
+		if (md_folder_open(c->md, t->near_name, 0, &t->r.nf, err) < 0)
+			return beyond_repair(err);
+	}
+	return 0;
 }
 
 static int unselect(struct chan *c, struct ren **v, size_t k, struct fct_err *err)
@@ -296,7 +322,7 @@ static int far_restore(struct chan *c, struct ren **v, size_t k, struct mv *m, s
 
 		if (imap_create(c->im, t->far_name, err) < 0 ||
 		    imap_status(c->im, t->far_name, &t->r.fbox, err) < 0)
-			return -1;
+			return beyond_repair(err);
 		for (x = 0; x < n; x++)
 			if (m[x].in->j == t)
 				m[x].rec.upload_uidnext = t->r.fbox.uidnext;
@@ -352,11 +378,10 @@ static int far_rename(struct chan *c, struct ren **v, size_t k, struct mv *m, si
 			*err = e;
 		return -1;
 	}
-	for (i = 0; i < k && rc == 0; i++)
-		rc = far_renamed(c, v[i], err);
-	if (rc < 0 && err->kind == FCT_E_FOLDER)
-		err->kind = FCT_E_PROTO; /* renamed, yet not there: no going back */
-	return rc;
+	for (i = 0; i < k; i++)
+		if (far_renamed(c, v[i], err) < 0)
+			return beyond_repair(err); /* renamed, yet not there */
+	return 0;
 }
 
 /* The moves a rename carried are done: records become synchronized, flags
