@@ -473,6 +473,39 @@ static int plan_box(struct box_job *j, struct fct_err *err)
 	return 0;
 }
 
+/* Records the EMAILID of paired messages whose record lacks one (ours,
+ * uploaded by the last run, are listed afresh now), so that a later move
+ * on the server is recognised by it.  Both listings are sorted by UID. */
+static int learn_emailids(struct box_run *r, struct fct_err *err)
+{
+	struct jrnl_txn *t = NULL;
+	size_t i = 0, k = 0;
+	int rc = 0;
+
+	while (i < r->nfar && k < r->njr && rc == 0) {
+		struct jrnl_msg *m = &r->jr[k];
+
+		if (m->far_uid < r->far[i].uid) {
+			k++;
+			continue;
+		}
+		if (m->far_uid == r->far[i].uid && r->far[i].emailid && !m->emailid) {
+			if (!t && jrnl_begin(r->c->j, &t, err) < 0)
+				return -1;
+			m->emailid = fct_xstrdup(r->far[i].emailid);
+			rc = jrnl_msg_put(t, r->box, m, err);
+		}
+		i++;
+	}
+	if (!t)
+		return 0;
+	if (rc < 0) {
+		jrnl_abort(t);
+		return -1;
+	}
+	return jrnl_commit(t, err);
+}
+
 static int survey_lists(struct box_job *j, struct fct_err *err)
 {
 	struct box_run *r = &j->r;
@@ -503,6 +536,9 @@ static int survey_lists(struct box_job *j, struct fct_err *err)
 		fct_log_warn(r->c->log, "%s: %s: the server's UIDVALIDITY changed; matching messages "
 		             "by Message-ID and size", r->c->ch->name, r->box);
 	if (list_near(r, match_all || j->uv_changed, j->ents, j->nents, &j->pool, err) < 0)
+		return -1;
+	if ((r->c->caps & IMAP_CAP_OBJECTID) && !j->uv_changed && !r->c->opts->dry_run &&
+	    learn_emailids(r, err) < 0)
 		return -1;
 	return plan_box(j, err);
 }

@@ -452,3 +452,25 @@ def test_folder_renamed_locally_on_cyrus(cyrus_proxied, tmp_path):
     before = util.server_state(imap), util.maildir_snapshot(cfg.maildir)
     util.sync(cfg)
     assert (util.server_state(imap), util.maildir_snapshot(cfg.maildir)) == before
+
+
+def test_uploaded_message_moved_on_server_matched_by_emailid(cyrus_proxied, tmp_path):
+    """A message facteur uploaded (no Message-ID: only its EMAILID can
+    identify it) learns its EMAILID on the next run, so a move on the
+    server after that is a local rename."""
+    server, user, imap, ports, proxy = cyrus_proxied
+    cfg = util.make_config(tmp_path, user, ports, server.cert)
+    util.create_folder(imap, "Work")
+    util.sync(cfg)
+    msg = _anonymous_and_twins()[0]
+    util.maildir_deliver(cfg.maildir, "INBOX", msg)
+    util.sync(cfg)  # uploads it
+    util.sync(cfg)  # lists the new UID, with its EMAILID
+    before = _inodes(cfg.maildir, "INBOX")
+    util.check(imap.select("INBOX"), "SELECT")
+    util.check(imap.uid("MOVE", "1:*", "Work"), "MOVE")
+    rc, out, err = util.run_facteur(["-a", "--json"], cfg, check_rc=0)
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert (summary["pulled"], summary["moved_near"]) == (0, 1), summary
+    assert _inodes(cfg.maildir, "Work") == before
+    assert _inodes(cfg.maildir, "INBOX") == []
