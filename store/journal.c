@@ -187,6 +187,10 @@ static void enc_msg(struct fct_buf *b, const struct jrnl_msg *m)
 	put_str(b, m->near_uniq);
 	put_str(b, m->msgid);
 	put_str(b, m->aux);
+	/* Optional trailer, absent when NULL: records without it are the
+	 * same bytes older versions wrote and read. */
+	if (m->emailid)
+		put_str(b, m->emailid);
 }
 
 static void msg_clear(struct jrnl_msg *m)
@@ -194,6 +198,7 @@ static void msg_clear(struct jrnl_msg *m)
 	free(m->near_uniq);
 	free(m->msgid);
 	free(m->aux);
+	free(m->emailid);
 	memset(m, 0, sizeof *m);
 }
 
@@ -219,6 +224,11 @@ static int dec_msg(const MDB_val *v, struct jrnl_msg *m)
 	m->near_uniq = get_str(&d);
 	m->msgid = get_str(&d);
 	m->aux = get_str(&d);
+	if (!d.bad && d.off < d.n) {
+		m->emailid = get_str(&d);
+		if (!m->emailid)
+			d.bad = 1; /* the trailer is never written as NULL */
+	}
 	if (!dec_ok(&d)) {
 		msg_clear(m);
 		return -1;
@@ -1089,11 +1099,12 @@ static int dump_box(void *ctx, const char *box)
 		char fl[7];
 
 		fct_flags_to_letters(m[i].flags, fl);
-		fprintf(d->fp, "  msg %llu: uid %u near %s flags %s %s size %llu%s%s%s%s\n",
+		fprintf(d->fp, "  msg %llu: uid %u near %s flags %s %s size %llu%s%s%s%s%s%s\n",
 			(unsigned long long)m[i].id, m[i].far_uid, m[i].near_uniq ? m[i].near_uniq : "-",
 			fl[0] ? fl : "-", state_name(m[i].state), (unsigned long long)m[i].size,
 			m[i].msgid ? " msgid " : "", m[i].msgid ? m[i].msgid : "", m[i].aux ? " aux " : "",
-			m[i].aux ? m[i].aux : "");
+			m[i].aux ? m[i].aux : "", m[i].emailid ? " emailid " : "",
+			m[i].emailid ? m[i].emailid : "");
 	}
 	jrnl_msgs_free(m, n);
 	if (jrnl_uidl_load(d->j, box, &u, &n, d->err) < 0)

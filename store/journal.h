@@ -5,7 +5,9 @@
  * lock.mdb) with named databases "meta" (key "schema" = version 1), "boxes",
  * "msgs" (key: box NUL big-endian id, so a box's messages are contiguous)
  * and "uidls" (key: box NUL uidl).  Values use a small versioned binary
- * encoding, bounds-checked on read: a corrupt record, an unknown schema or a
+ * encoding, bounds-checked on read (a message record may end with an
+ * optional EMAILID, so records written before it existed still load): a
+ * corrupt record, an unknown schema or a
  * damaged file is FCT_E_STORE naming the file, never a crash and never a
  * silent reset.
  *
@@ -92,6 +94,7 @@ struct jrnl_msg {
 	uint32_t upload_uidnext;  /* far UIDNEXT when an upload was started */
 	int64_t stamp;
 	char *aux;                /* e.g. destination of a pending move; may be NULL */
+	char *emailid;            /* RFC 8474 EMAILID of the far copy; may be NULL */
 };
 
 /* All messages of box, sorted by far_uid then id.  Unknown box: *n = 0. */

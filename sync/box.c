@@ -33,6 +33,7 @@ static void far_push(struct far_acc *a, const struct imap_msg *m)
 	a->v[a->n].size = m->size;
 	a->v[a->n].msgid = pool_dup(a->pool, m->msgid);
 	a->v[a->n].date = m->internaldate;
+	a->v[a->n].emailid = pool_dup(a->pool, m->emailid);
 	a->n++;
 }
 
@@ -93,6 +94,8 @@ static int on_msgid(void *ctx, const struct imap_msg *m, struct fct_err *err)
 	(void)err;
 	if (f && m->msgid)
 		f->msgid = pool_dup(a->pool, m->msgid);
+	if (f && m->emailid)
+		f->emailid = pool_dup(a->pool, m->emailid);
 	return 0;
 }
 
@@ -158,6 +161,7 @@ static void far_from_journal(struct far_acc *a, const struct box_run *r, struct 
 		im.flags = m->flags;
 		im.size = m->size;
 		im.msgid = m->msgid;
+		im.emailid = m->emailid;
 		ch = far_find(&q->changed, m->far_uid);
 		if (ch)
 			im.flags = ch->flags;
@@ -206,11 +210,12 @@ static int list_far(struct box_run *r, const struct jrnl_box *known, int match_a
 	lo = known && known->uidnext ? known->uidnext : 1;
 	if (qrp) {
 		a->min_uid = lo;
-		req = (struct imap_meta_req){lo, META_ALL | IMAP_META_MSGID, on_meta, a};
+		req = (struct imap_meta_req){lo, META_ALL | IMAP_META_MSGID | IMAP_META_EMAILID, on_meta, a};
 	} else {
 		lo = (match_all || !known) ? 1 : lowest_pending_upload(r, lo);
 		a->min_uid = 1;
-		req = (struct imap_meta_req){1, META_ALL | (lo <= 1 ? IMAP_META_MSGID : 0), on_meta, a};
+		req = (struct imap_meta_req){1, META_ALL | (lo <= 1 ? IMAP_META_MSGID | IMAP_META_EMAILID : 0),
+		                             on_meta, a};
 	}
 	if (imap_select_meta(c->im, r->far_name, readonly, qrp, &r->fbox, on_vanished, on_changed,
 	                     &q, &req, err) < 0)
@@ -227,18 +232,21 @@ static int list_far(struct box_run *r, const struct jrnl_box *known, int match_a
 		/* The FETCH asked only for new UIDs: list every message. */
 		a->n = a->nsorted = 0;
 		a->min_uid = 1;
-		rc = imap_fetch_meta(c->im, 1, 0, 0, META_ALL | (known && !uv_changed ? 0 : IMAP_META_MSGID),
+		rc = imap_fetch_meta(c->im, 1, 0, 0,
+		                     META_ALL | (known && !uv_changed ? 0 : IMAP_META_MSGID | IMAP_META_EMAILID),
 		                     on_meta, a, err);
 		lo = (match_all || uv_changed || !known) ? 1 : lowest_pending_upload(r, lo);
 		if (rc == 0 && lo > 1 && r->fbox.exists) {
 			far_sort(a);
-			rc = imap_fetch_meta(c->im, lo, 0, 0, IMAP_META_MSGID, on_msgid, a, err);
+			rc = imap_fetch_meta(c->im, lo, 0, 0, IMAP_META_MSGID | IMAP_META_EMAILID,
+			                     on_msgid, a, err);
 		}
 	} else if (lo > 1 && r->fbox.exists) {
 		/* Message-IDs from lo up (pending uploads), or of every message
 		 * when UIDVALIDITY changed (recovery by identity). */
 		far_sort(a);
-		rc = imap_fetch_meta(c->im, uv_changed ? 1 : lo, 0, 0, IMAP_META_MSGID, on_msgid, a, err);
+		rc = imap_fetch_meta(c->im, uv_changed ? 1 : lo, 0, 0, IMAP_META_MSGID | IMAP_META_EMAILID,
+		                     on_msgid, a, err);
 	}
 	if (rc == 0)
 		far_sort(a);
@@ -484,6 +492,39 @@ static int plan_box(struct box_job *j, struct fct_err *err)
 	return 0;
 }
 
+/* Records the EMAILID of paired messages whose record lacks one (ours,
+ * uploaded by the last run, are listed afresh now), so that a later move
+ * on the server is recognised by it.  Both listings are sorted by UID. */
+static int learn_emailids(struct box_run *r, struct fct_err *err)
+{
+	struct jrnl_txn *t = NULL;
+	size_t i = 0, k = 0;
+	int rc = 0;
+
+	while (i < r->nfar && k < r->njr && rc == 0) {
+		struct jrnl_msg *m = &r->jr[k];
+
+		if (m->far_uid < r->far[i].uid) {
+			k++;
+			continue;
+		}
+		if (m->far_uid == r->far[i].uid && r->far[i].emailid && !m->emailid) {
+			if (!t && jrnl_begin(r->c->j, &t, err) < 0)
+				return -1;
+			m->emailid = fct_xstrdup(r->far[i].emailid);
+			rc = jrnl_msg_put(t, r->box, m, err);
+		}
+		i++;
+	}
+	if (!t)
+		return 0;
+	if (rc < 0) {
+		jrnl_abort(t);
+		return -1;
+	}
+	return jrnl_commit(t, err);
+}
+
 static int survey_lists(struct box_job *j, struct fct_err *err)
 {
 	struct box_run *r = &j->r;
@@ -514,6 +555,9 @@ static int survey_lists(struct box_job *j, struct fct_err *err)
 		fct_log_warn(r->c->log, "%s: %s: the server's UIDVALIDITY changed; matching messages "
 		             "by Message-ID and size", r->c->ch->name, r->box);
 	if (list_near(r, match_all || j->uv_changed, j->ents, j->nents, &j->pool, err) < 0)
+		return -1;
+	if ((r->c->caps & IMAP_CAP_OBJECTID) && !j->uv_changed && !r->c->opts->dry_run &&
+	    learn_emailids(r, err) < 0)
 		return -1;
 	return plan_box(j, err);
 }

@@ -88,6 +88,8 @@ static void rec_link(struct exec *x, struct jrnl_msg *m, const struct plan_actio
 		m->size = r->far[a->far].size;
 		if (r->far[a->far].msgid)
 			set_str(&m->msgid, r->far[a->far].msgid);
+		if (r->far[a->far].emailid)
+			set_str(&m->emailid, r->far[a->far].emailid);
 	}
 	if (a->near != PLAN_NONE) {
 		set_str(&m->near_uniq, r->near[a->near].uniq);
@@ -106,6 +108,7 @@ static void exec_free(struct exec *x)
 		free(x->made[i].near_uniq);
 		free(x->made[i].msgid);
 		free(x->made[i].aux);
+		free(x->made[i].emailid);
 	}
 	free(x->made);
 	free(x->far_made);

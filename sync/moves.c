@@ -6,9 +6,15 @@
  * deletion and the transfer it replaces are then suppressed.
  *
  * Identity: the same unique file name (local moves by rename), else the
- * same (Message-ID, size) held by exactly one leaving and one arriving
- * message.  Anything ambiguous is left to the plans: transferred, never
- * merged.
+ * same RFC 8474 EMAILID (servers with OBJECTID keep it across moves, and
+ * it names one message: no Message-ID or size needed), else, where either
+ * end lacks an EMAILID, the same (Message-ID, size) held by exactly one
+ * leaving and one arriving message.  Anything ambiguous is left to the
+ * plans: transferred, never merged.
+ *
+ * When every message of a folder gone from one side went to one new
+ * folder there, the folder itself is renamed on the other side instead
+ * (sync/renames.c); the records are written the same way.
  *
  * Crash protocol: the arriving folder's record is written first as a
  * pending transfer naming the message (PENDING_DOWNLOAD with the file name,
@@ -19,23 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sync/engine.h"
-
-struct end {
-	struct box_job *j;
-	size_t act;          /* the action replaced */
-	size_t jr;           /* leaving side: the record; arriving: PLAN_NONE */
-	size_t far, near;    /* listing indexes (PLAN_NONE where n/a) */
-	const char *msgid;
-	const char *uniq;
-	uint64_t size;
-	size_t peer;         /* matched end index + 1, 0 = none */
-};
-
-struct ends {
-	struct end *v;
-	size_t n, cap;
-};
+#include "sync/moves_int.h"
 
 static void end_add(struct ends *e, const struct end *x)
 {
@@ -85,7 +75,7 @@ static void collect(struct box_job *j, int side_far, struct ends *out, struct en
 
 	for (i = 0; i < j->plan.n; i++) {
 		const struct plan_action *a = &j->plan.acts[i];
-		struct end x = {j, i, PLAN_NONE, a->far, a->near, NULL, NULL, 0, 0};
+		struct end x = {j, i, PLAN_NONE, a->far, a->near, NULL, NULL, NULL, 0, 0};
 
 		if (a->jr != PLAN_NONE && a->kind == (side_far ? PLAN_DELETE_NEAR : PLAN_DELETE_FAR)) {
 			const struct jrnl_msg *m = &r->jr[a->jr];
@@ -97,10 +87,12 @@ static void collect(struct box_job *j, int side_far, struct ends *out, struct en
 			x.msgid = m->msgid;
 			x.size = m->size;
 			x.uniq = m->near_uniq;
+			x.emailid = m->emailid;
 			end_add(out, &x);
 		} else if (a->jr == PLAN_NONE && side_far && a->kind == PLAN_DOWNLOAD) {
 			x.msgid = r->far[a->far].msgid;
 			x.size = r->far[a->far].size;
+			x.emailid = r->far[a->far].emailid;
 			end_add(in, &x);
 		} else if (a->jr == PLAN_NONE && !side_far && a->kind == PLAN_UPLOAD) {
 			x.msgid = r->near[a->near].msgid;
@@ -116,18 +108,63 @@ static int same_key(const struct end *a, const struct end *b)
 	return a->msgid && b->msgid && a->size == b->size && strcmp(a->msgid, b->msgid) == 0;
 }
 
-static size_t count_key(const struct ends *e, const struct end *k)
+/* Two EMAILIDs (unpaired by the EMAILID pass) name two messages, whatever
+ * the headers say. */
+static int same_key_no_emailid(const struct end *a, const struct end *b)
+{
+	return !(a->emailid && b->emailid) && same_key(a, b);
+}
+
+static int same_emailid(const struct end *a, const struct end *b)
+{
+	return a->emailid && b->emailid && strcmp(a->emailid, b->emailid) == 0;
+}
+
+typedef int (*same_fn)(const struct end *, const struct end *);
+
+/* Ends already paired are certainly not the twin of k. */
+static size_t count_by(const struct ends *e, const struct end *k, same_fn same)
 {
 	size_t i, n = 0;
 
 	for (i = 0; i < e->n; i++)
-		n += same_key(&e->v[i], k);
+		n += !e->v[i].peer && same(&e->v[i], k);
 	return n;
 }
 
-/* Pairs ends: same file name first (a local rename), then a key that is
- * unique on both sides.  Quadratic in the number of candidate ends, which
- * only holds messages that left or arrived in this run. */
+static void pair(struct ends *out, size_t k, struct ends *in, size_t i)
+{
+	out->v[k].peer = i + 1;
+	in->v[i].peer = k + 1;
+}
+
+/* Pairs the still unpaired ends whose key (same) is held by exactly one
+ * leaving and one arriving end, in different boxes, if pairable says they
+ * may be paired. */
+static size_t match_unique(struct ends *out, struct ends *in, same_fn same, same_fn pairable)
+{
+	size_t i, k, n = 0;
+
+	for (i = 0; i < in->n; i++) {
+		if (in->v[i].peer || count_by(in, &in->v[i], same) != 1 ||
+		    count_by(out, &in->v[i], same) != 1)
+			continue;
+		for (k = 0; k < out->n; k++) {
+			if (out->v[k].peer || !pairable(&out->v[k], &in->v[i]) ||
+			    out->v[k].j == in->v[i].j)
+				continue;
+			pair(out, k, in, i);
+			n++;
+			break;
+		}
+	}
+	return n;
+}
+
+/* Pairs ends: same file name first (a local rename), then an EMAILID,
+ * then a (Message-ID, size) key unique on both sides.  Quadratic in the
+ * number of candidate ends, which only holds messages that left or arrived
+ * in this run. */
 static size_t match(struct ends *out, struct ends *in)
 {
 	size_t i, k, n = 0;
@@ -137,27 +174,13 @@ static size_t match(struct ends *out, struct ends *in)
 			if (out->v[k].peer || !out->v[k].uniq || out->v[k].j == in->v[i].j ||
 			    strcmp(out->v[k].uniq, in->v[i].uniq) != 0)
 				continue;
-			out->v[k].peer = i + 1;
-			in->v[i].peer = k + 1;
+			pair(out, k, in, i);
 			n++;
 			break;
 		}
 	}
-	for (i = 0; i < in->n; i++) {
-		if (in->v[i].peer || !in->v[i].msgid || count_key(in, &in->v[i]) != 1 ||
-		    count_key(out, &in->v[i]) != 1)
-			continue;
-		for (k = 0; k < out->n; k++) {
-			if (out->v[k].peer || !same_key(&out->v[k], &in->v[i]) ||
-			    out->v[k].j == in->v[i].j)
-				continue;
-			out->v[k].peer = i + 1;
-			in->v[i].peer = k + 1;
-			n++;
-			break;
-		}
-	}
-	return n;
+	n += match_unique(out, in, same_emailid, same_emailid);
+	return n + match_unique(out, in, same_key, same_key_no_emailid);
 }
 
 /* Per flag: a side that changed since the last sync wins. */
@@ -183,14 +206,6 @@ static void suppress(const struct end *out, const struct end *in)
 }
 
 
-/* The arriving record of one move, kept across the three steps. */
-struct mv {
-	struct end *out, *in;
-	struct jrnl_msg rec;
-	unsigned near_flags, merged;
-	int done;
-};
-
 static void mv_free(struct mv *m, size_t n)
 {
 	size_t i;
@@ -198,17 +213,20 @@ static void mv_free(struct mv *m, size_t n)
 	for (i = 0; i < n; i++) {
 		free(m[i].rec.near_uniq);
 		free(m[i].rec.msgid);
+		free(m[i].rec.emailid);
 	}
 	free(m);
 }
 
 /* Writes every arriving record (intent or confirmation) and, when
- * confirming, drops the leaving records of the moves that were done. */
-static int mv_journal(struct chan *c, struct mv *m, size_t n, int confirm, struct fct_err *err)
+ * confirming, drops the leaving records of the moves that were done and
+ * the boxes renamed away (rs, NULL for the intent). */
+static int mv_journal(struct chan *c, struct mv *m, size_t n, const struct renames *rs,
+                      struct fct_err *err)
 {
 	struct jrnl_txn *t;
 	size_t i;
-	int rc = 0;
+	int rc = 0, confirm = rs != NULL;
 
 	if (jrnl_begin(c->j, &t, err) < 0)
 		return -1;
@@ -219,6 +237,9 @@ static int mv_journal(struct chan *c, struct mv *m, size_t n, int confirm, struc
 		if (rc == 0 && confirm)
 			rc = jrnl_msg_del(t, m[i].out->j->box, m[i].out->j->r.jr[m[i].out->jr].id, err);
 	}
+	for (i = 0; confirm && i < rs->n && rc == 0; i++)
+		if (rs->v[i].done)
+			rc = jrnl_box_del(t, rs->v[i].from->box, err);
 	if (rc < 0) {
 		jrnl_abort(t);
 		return -1;
@@ -238,6 +259,7 @@ static void far_prepare(struct mv *m)
 	m->rec.far_uid = f->uid;
 	m->rec.near_uniq = fct_xstrdup(m->out->uniq);
 	m->rec.msgid = m->out->msgid ? fct_xstrdup(m->out->msgid) : NULL;
+	m->rec.emailid = f->emailid ? fct_xstrdup(f->emailid) : NULL;
 	m->rec.size = f->size;
 	m->rec.flags = f->flags; /* base: what the far side holds now */
 	m->rec.state = JRNL_PENDING_DOWNLOAD;
@@ -274,6 +296,7 @@ static void near_prepare(struct mv *m)
 	m->near_flags = b->near[m->in->near].flags;
 	m->rec.near_uniq = fct_xstrdup(m->in->uniq);
 	m->rec.msgid = m->out->msgid ? fct_xstrdup(m->out->msgid) : NULL;
+	m->rec.emailid = old->emailid ? fct_xstrdup(old->emailid) : NULL; /* kept by MOVE */
 	m->rec.size = old->size;
 	m->rec.flags = fi != PLAN_NONE ? a->far[fi].flags : old->flags;
 	m->merged = merge_flags(old->flags, m->rec.flags, m->near_flags);
@@ -341,11 +364,29 @@ static int mv_cmp(const void *x, const void *y)
 	return ka < kb ? -1 : ka > kb;
 }
 
-static int run_side(struct chan *c, struct ends *out, struct ends *in, int side_far,
-                    struct fct_err *err)
+/* Moves done one by one (those no folder rename carried), a UID MOVE per
+ * folder pair for local moves. */
+static int run_each(struct chan *c, struct mv *m, size_t n, int side_far, struct fct_err *err)
+{
+	size_t i, lo;
+	int rc = 0;
+
+	for (lo = 0; lo < n && rc == 0; lo = i) {
+		for (i = lo + 1; !side_far && i < n && mv_cmp(&m[lo], &m[i]) == 0; i++)
+			;
+		if (m[lo].done) /* a rename carries the whole folder pair */
+			continue;
+		rc = side_far ? far_do(c, &m[lo], err) : near_group(c, m, lo, i, err);
+	}
+	return rc;
+}
+
+static int run_side(struct chan *c, struct box_job **jobs, size_t njobs, struct ends *out,
+                    struct ends *in, int side_far, struct fct_err *err)
 {
 	struct mv *m = fct_xcalloc(in->n + 1, sizeof *m);
-	size_t i, n = 0, lo;
+	struct renames rs;
+	size_t i, n = 0;
 	int rc;
 
 	for (i = 0; i < in->n; i++) {
@@ -361,21 +402,17 @@ static int run_side(struct chan *c, struct ends *out, struct ends *in, int side_
 	}
 	if (!side_far && n > 1)
 		qsort(m, n, sizeof *m, mv_cmp);
-	rc = n ? mv_journal(c, m, n, 0, err) : 0;
+	renames_find(jobs, njobs, m, n, side_far, &rs);
+	rc = n ? mv_journal(c, m, n, NULL, err) : 0;
 	for (i = 0; i < n && rc == 0; i++)
 		suppress(m[i].out, m[i].in);
-	for (lo = 0; lo < n && rc == 0; lo = i) {
-		if (side_far) {
-			rc = far_do(c, &m[lo], err);
-			i = lo + 1;
-			continue;
-		}
-		for (i = lo + 1; i < n && mv_cmp(&m[lo], &m[i]) == 0; i++)
-			;
-		rc = near_group(c, m, lo, i, err);
-	}
+	if (rc == 0)
+		rc = renames_apply(c, &rs, m, n, side_far, err);
+	if (rc == 0)
+		rc = run_each(c, m, n, side_far, err);
 	if (n && rc == 0)
-		rc = mv_journal(c, m, n, 1, err);
+		rc = mv_journal(c, m, n, &rs, err);
+	renames_free(&rs);
 	mv_free(m, n);
 	return rc;
 }
@@ -394,7 +431,7 @@ int moves_apply(struct chan *c, struct box_job **jobs, size_t n, struct fct_err 
 		for (i = 0; i < n; i++)
 			collect(jobs[i], side, &out, &in);
 		if (out.n && in.n && match(&out, &in))
-			rc = run_side(c, &out, &in, side, err);
+			rc = run_side(c, jobs, n, &out, &in, side, err);
 	}
 	free(out.v);
 	free(in.v);

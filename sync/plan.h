@@ -212,6 +212,7 @@ struct plan_far {
 	uint64_t size;
 	const char *msgid;    /* Message-ID, may be NULL */
 	int64_t date;
+	const char *emailid;  /* RFC 8474 EMAILID, may be NULL (not used by the planner) */
 };
 
 struct plan_near {

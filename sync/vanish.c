@@ -1,7 +1,9 @@
 /* Boxes that left one side since the last run (deleted or renamed there).
  * The survey plans them against an empty listing on that side, so every
  * message looks deleted there; the moves pass then takes the messages that
- * were filed elsewhere (a renamed folder's, all of them).  What remains is
+ * were filed elsewhere.  A folder renamed as a whole never gets here: the
+ * moves pass renames it on the other side (sync/renames.c) and marks its
+ * job done.  What remains is
  * deleted on the other side only if Remove allows it; otherwise the box is
  * created again and the next run copies those messages back, as a new box
  * pair: nothing is lost because a folder disappeared. */

@@ -261,6 +261,50 @@ def test_moves_each_way(world):
             util.maildir_snapshot(world.mail)) == before
 
 
+def _uids(w, folder):
+    """(UIDVALIDITY, sorted UIDs) of a server folder."""
+    return (util.server_status(w.imap, w.fn(folder))["UIDVALIDITY"],
+            sorted(uid for _, _, uid in util.server_list(w.imap, w.fn(folder))))
+
+
+def test_folder_renames_each_way(world):
+    """A folder renamed on the server is renamed locally and one renamed
+    locally is renamed on the server (RENAME: the UIDs stay), nothing is
+    transferred, and the next run has nothing left to do."""
+    world.seed("Projects", 62, 4, flags=lambda i: "S" if i % 2 else "")
+    notes = world.seed("Notes", 63, 4)
+    util.expunge_message(world.imap, world.fn("Notes"), notes[0].message_id)
+    world.sync()
+    folders = util.maildir_folders(world.mail)
+    ino = os.stat(folders["Projects"]).st_ino
+    uids = _uids(world, "Notes")
+    assert min(uids[1]) > 1  # a copy would start at 1
+    util.check(world.imap.select("INBOX"), "SELECT")
+    util.check(world.imap.rename(util.q(world.fn("Projects")), util.q(world.fn("Archive"))),
+               "RENAME")
+    os.rename(folders["Notes"], os.path.join(os.path.dirname(folders["Notes"]), "Attic"))
+    rc, out, err = util.run_facteur(["-a", "--json"], world.cfg, check_rc=0)
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert (summary["pulled"], summary["pushed"]) == (0, 0), summary
+    assert "Projects: renamed to Archive on the near side" in err, err
+    assert "Notes: renamed to Attic on the far side" in err, err
+    assert os.stat(util.maildir_folders(world.mail)["Archive"]).st_ino == ino
+    if getattr(world.server, "kind", "dovecot") == "courier":
+        # Courier's RENAME renumbers (a new UIDVALIDITY): the moves stay
+        # pending and the next run pairs them by Message-ID and size.
+        assert _uids(world, "Attic")[0] != uids[0]
+        rc, out, err = util.run_facteur(["-a", "--json"], world.cfg, check_rc=0)
+        summary = json.loads(out.strip().splitlines()[-1])
+        assert (summary["pulled"], summary["pushed"]) == (0, 0), summary
+    else:
+        assert _uids(world, "Attic") == uids
+    assert {"Projects", "Notes"}.isdisjoint(world.far_folders())
+    world.assert_converged()
+    before = util.server_state(world.imap), util.maildir_snapshot(world.mail)
+    world.sync()
+    assert (util.server_state(world.imap), util.maildir_snapshot(world.mail)) == before
+
+
 def test_uidvalidity_change_without_duplicates(world):
     msgs = world.seed("Work", 70, 4, flags=lambda i: "S" if i % 2 else "")
     world.sync()

@@ -110,7 +110,7 @@ int pm_plan(struct pm_world *w, struct plan *p, struct fct_err *err)
 
 	for (i = 0; i < w->nfar; i++)
 		w->pf[i] = (struct plan_far){ w->far[i].uid, w->far[i].flags, w->far[i].size,
-					      opt(w->far[i].msgid), 0 };
+					      opt(w->far[i].msgid), 0, NULL };
 	for (i = 0; i < w->nnear; i++)
 		w->pn[i] = (struct plan_near){ w->near[i].uniq, w->near[i].flags, w->near[i].size,
 					       opt(w->near[i].msgid), 0 };

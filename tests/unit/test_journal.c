@@ -456,6 +456,50 @@ static void corrupt_record(void **state)
 	jrnl_close(j);
 }
 
+/* EMAILID is an optional trailer: records written before it existed load
+ * (without one), new ones keep it, and a trailer saying NULL is corrupt. */
+static void emailid_trailer(void **state)
+{
+	struct jrnl *j = open_ok();
+	struct jrnl_msg m, *all;
+	struct fct_err e;
+	size_t n;
+	const unsigned char key7[] = { 'b', 0, 0, 0, 0, 0, 0, 0, 0, 7 };
+	const unsigned char key8[] = { 'b', 0, 0, 0, 0, 0, 0, 0, 0, 8 };
+	/* version 1, uid 5, flags 0, synced, size 3, no fp, uidnext 0, stamp 0,
+	 * near "u", msgid NULL, aux NULL */
+	unsigned char old[] = { 1, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0,
+				0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 'u', 0xff, 0xff, 0xff, 0xff, 0xff,
+				0xff, 0xff, 0xff };
+	unsigned char nulltrailer[sizeof old + 4];
+	char eid[] = "M6d99ac3275bb4e";
+
+	(void)state;
+	memset(&m, 0, sizeof m);
+	m.far_uid = 9;
+	m.emailid = eid;
+	put_msg(j, "b", &m);
+	jrnl_close(j);
+	raw_put("msgs", key7, sizeof key7, old, sizeof old);
+	j = open_ok();
+	assert_int_equal(jrnl_msgs_load(j, "b", &all, &n, &e), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(all[0].far_uid, 5);
+	assert_string_equal(all[0].near_uniq, "u");
+	assert_null(all[0].emailid);
+	assert_int_equal(all[1].far_uid, 9);
+	assert_string_equal(all[1].emailid, "M6d99ac3275bb4e");
+	jrnl_msgs_free(all, n);
+	jrnl_close(j);
+	memcpy(nulltrailer, old, sizeof old);
+	memset(nulltrailer + sizeof old, 0xff, 4);
+	raw_put("msgs", key8, sizeof key8, nulltrailer, sizeof nulltrailer);
+	j = open_ok();
+	assert_int_equal(jrnl_msgs_load(j, "b", &all, &n, &e), -1);
+	assert_int_equal(e.kind, FCT_E_STORE);
+	jrnl_close(j);
+}
+
 /* Random record bytes: every load either decodes or reports FCT_E_STORE;
  * never a crash, never garbage accepted silently (run under ASan). */
 static void fuzz_records(void **state)
@@ -719,6 +763,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(map_grows_across_txns, setup, teardown),
 		cmocka_unit_test_setup_teardown(larger_map_opens_small, setup, teardown),
 		cmocka_unit_test_setup_teardown(map_grown_by_another_process, setup, teardown),
+		cmocka_unit_test_setup_teardown(emailid_trailer, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -534,7 +534,7 @@ static void arbitrary_input(void **state)
 		nnear = rn(&x, 6);
 		njr = rn(&x, 7);
 		for (i = 0; i < nfar; i++)
-			far[i] = (struct plan_far){ (uint32_t)(i * 2 + rn(&x, 3)), rn(&x, 128), rn(&x, 3) * 10, ids[rn(&x, 4)], 0 };
+			far[i] = (struct plan_far){ (uint32_t)(i * 2 + rn(&x, 3)), rn(&x, 128), rn(&x, 3) * 10, ids[rn(&x, 4)], 0, NULL };
 		for (i = 0; i < nnear; i++)
 			near[i] = (struct plan_near){ names[rn(&x, 2) ? i : rn(&x, 5)], rn(&x, 128), rn(&x, 3) * 10, ids[rn(&x, 4)], 0 };
 		for (i = 0; i < njr; i++)
