@@ -87,15 +87,38 @@ static void dec_byte(struct pop3_dec *d, char c)
 	}
 }
 
+/* Length of the run at the start of s[0..n) free of CR and LF: such bytes
+ * are copied as they are, which is nearly all of a message. */
+static size_t plain_run(const char *s, size_t n)
+{
+	const char *lf = memchr(s, '\n', n), *cr;
+
+	if (lf)
+		n = (size_t)(lf - s);
+	cr = memchr(s, '\r', n);
+	return cr ? (size_t)(cr - s) : n;
+}
+
 ssize_t pop3_dec_feed(struct pop3_dec *d, const char *in, size_t n, pop3_data_fn data,
                       void *ctx, struct fct_err *err)
 {
-	size_t i;
+	size_t i = 0, k;
 
-	for (i = 0; i < n && d->state != D_DONE; i++) {
+	while (i < n && d->state != D_DONE) {
 		if (d->nout + 2 > sizeof d->out && dec_flush(d, data, ctx, err) < 0)
 			return -1;
-		dec_byte(d, in[i]);
+		if (d->state == D_MID) {
+			k = plain_run(in + i, n - i);
+			if (k > sizeof d->out - 2 - d->nout)
+				k = sizeof d->out - 2 - d->nout;
+			if (k > 0) {
+				memcpy(d->out + d->nout, in + i, k);
+				d->nout += k;
+				i += k;
+				continue;
+			}
+		}
+		dec_byte(d, in[i++]);
 	}
 	if (dec_flush(d, data, ctx, err) < 0)
 		return -1;
