@@ -715,6 +715,24 @@ static int send_num(struct pop3 *p, const char *verb, unsigned num, struct fct_e
 	return send_cmd(p, cmd, (size_t)-1, err);
 }
 
+/* Keeps the pipeline fed: once at most half of the window is in flight,
+ * sends commands up to the full window and flushes them together, so that
+ * commands leave in groups rather than one packet per answer read. */
+static int top_up(struct pop3 *p, const char *verb, const unsigned *nums, size_t n,
+                  size_t done, size_t *sent, struct fct_err *err)
+{
+	size_t depth = (size_t)p->depth;
+
+	if (*sent == n || *sent - done > depth / 2)
+		return 0;
+	while (*sent < n && *sent - done < depth) {
+		if (send_num(p, verb, nums[*sent], err) < 0)
+			return -1;
+		(*sent)++;
+	}
+	return flush(p, err);
+}
+
 /* Streams one multi-line body from the read buffer through the decoder. */
 static int read_body(struct pop3 *p, pop3_data_fn data, void *ctx, struct fct_err *err)
 {
@@ -787,12 +805,7 @@ int pop3_retr_many(struct pop3 *p, const unsigned *nums, size_t n,
 	if (check_usable(p, err) < 0)
 		return -1;
 	while (done < n) {
-		while (sent < n && sent - done < (size_t)p->depth) {
-			if (send_num(p, "RETR", nums[sent], err) < 0)
-				return -1;
-			sent++;
-		}
-		if (flush(p, err) < 0)
+		if (top_up(p, "RETR", nums, n, done, &sent, err) < 0)
 			return -1;
 		if (retr_one(p, nums[done], sink, err) < 0) {
 			/* A refused message without a handler leaves the session
@@ -823,12 +836,8 @@ int pop3_dele(struct pop3 *p, const unsigned *nums, size_t n, size_t *ndeleted,
 	if (check_usable(p, err) < 0)
 		return -1;
 	while (done < n) {
-		while (sent < n && sent - done < (size_t)p->depth) {
-			if (send_num(p, "DELE", nums[sent], err) < 0)
-				return -1;
-			sent++;
-		}
-		if (flush(p, err) < 0 || (st = pop3i_get_status(p, &text, err)) < 0)
+		if (top_up(p, "DELE", nums, n, done, &sent, err) < 0 ||
+		    (st = pop3i_get_status(p, &text, err)) < 0)
 			return -1;
 		if (st == 1) {
 			ok++;
