@@ -786,7 +786,9 @@ static int retr_one(struct pop3 *p, unsigned num, const struct pop3_sink *sink,
 			return sink->refused(sink->ctx, num, shown, err) ? -1 : 0;
 		}
 		snprintf(what, sizeof what, "POP3 RETR %u refused", num);
-		return pop3i_resp_error(err, FCT_E_MSG, what, text);
+		pop3i_resp_error(err, FCT_E_MSG, what, text);
+		err->kind = FCT_E_MSG; /* even with a response code: the session goes on */
+		return -1;
 	}
 	if (sink->begin && sink->begin(sink->ctx, num, err) != 0)
 		return -1;
@@ -852,7 +854,9 @@ int pop3_dele(struct pop3 *p, const unsigned *nums, size_t n, size_t *ndeleted,
 	if (first_bad) {
 		char what[64];
 		snprintf(what, sizeof what, "POP3 DELE %u refused", first_bad);
-		return pop3i_resp_error(err, FCT_E_MSG, what, first_text);
+		pop3i_resp_error(err, FCT_E_MSG, what, first_text);
+		err->kind = FCT_E_MSG; /* even with a response code: the session goes on */
+		return -1;
 	}
 	return 0;
 }

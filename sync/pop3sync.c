@@ -865,11 +865,30 @@ static int drop_pseudo(struct ingest *ig, struct fct_err *err)
 	return jrnl_commit(t, err);
 }
 
+/* DELE what may go; a refusal leaves the session usable and is reported
+ * after QUIT (*refused: the first one's message, malloc'd). */
+static int mark_deleted(struct ingest *ig, const unsigned *nums, size_t n, size_t *ok,
+                        char **refused, struct fct_err *err)
+{
+	*ok = 0;
+	*refused = NULL;
+	if (n == 0 || pop3_dele(ig->p, nums, n, ok, err) == 0)
+		return 0;
+	if (err->kind != FCT_E_MSG) {
+		fct_err_prefix(err, "deleting on the POP3 server (nothing was deleted)");
+		return -1;
+	}
+	*refused = fct_xstrdup(err->msg);
+	fct_err_clear(err);
+	return 0;
+}
+
 static int delete_and_quit(struct ingest *ig, struct fct_err *err)
 {
 	unsigned *nums = fct_xcalloc(ig->nmsgs ? ig->nmsgs : 1, sizeof *nums);
 	uint64_t bytes = 0;
 	size_t n = 0, i, ok = 0;
+	char *refused = NULL;
 	int rc = 0;
 
 	if (load_known(ig, err) < 0) {
@@ -885,15 +904,15 @@ static int delete_and_quit(struct ingest *ig, struct fct_err *err)
 	if (ig->o->dry_run) {
 		ig->sum->deleted = n;
 		ig->sum->deleted_bytes = bytes;
-	} else if (n > 0 && pop3_dele(ig->p, nums, n, &ok, err) < 0) {
-		/* Some were refused: the others still go at QUIT. */
-		fct_log_warn(ig->log, "channel %s: %s", ig->ch->name, err->msg);
-		fct_err_clear(err);
+	} else if (mark_deleted(ig, nums, n, &ok, &refused, err) < 0) {
+		free(nums);
+		return -1;
 	}
 	free(nums);
-	if (pop3_quit(ig->p, err) < 0)
+	/* Even after a refusal: QUIT removes the messages the server accepted. */
+	if (pop3_quit(ig->p, err) < 0) {
 		rc = -1;
-	else if (!ig->o->dry_run) {
+	} else if (!ig->o->dry_run) {
 		ig->sum->deleted = ok;
 		ig->sum->deleted_bytes = ok == n ? bytes : 0;
 		/* Only when no stored message can still be on the server.  Messages
@@ -901,7 +920,12 @@ static int delete_and_quit(struct ingest *ig, struct fct_err *err)
 		 * failed QUIT and now: accepted, or the names would pile up). */
 		if (ig->no_uidl && ok == n && !ig->sum->refused)
 			rc = drop_pseudo(ig, err);
+		if (rc == 0 && refused)
+			rc = fct_err_set(err, FCT_E_STORE, "%zu of %zu messages not deleted on the "
+			                 "server (%s); they are stored locally and the next run "
+			                 "deletes them again", n - ok, n, refused);
 	}
+	free(refused);
 	return rc;
 }
 

@@ -148,6 +148,54 @@ def test_hostile_pop3(tmp_path, name):
         assert len(mids) == len(set(mids)), where
 
 
+# -- deletions that did not happen -------------------------------------------
+
+
+def pop3_report(r):
+    """The --json summary line of a run."""
+    import json
+    lines = [l for l in r.out.splitlines() if l.startswith("{")]
+    assert len(lines) == 1, r.out + r.err
+    return json.loads(lines[0])
+
+
+@pytest.mark.parametrize("cls, deleted_first, words", [
+    (pop3server.RefuseDeleOnce, {1, 3}, "DELE 2 refused"),
+    (pop3server.QuitErrOnce, set(), "QUIT"),
+    (pop3server.QuitHangupOnce, set(), "QUIT unanswered"),
+])
+def test_pop3_deletion_failure_is_an_error(tmp_path, cls, deleted_first, words):
+    """Keep no, and the server does not delete everything it was asked to:
+    the run fails (exit 1, the error in the summary) although every message
+    is stored; the next run, the server well again, deletes the rest and
+    downloads nothing twice."""
+    sc = cls()
+    with pop3server.HostilePOP3(sc) as srv:
+        cfg, maildir = harness.pop3_config(tmp_path, srv.port, TIMEOUT,
+                                           store="Keep no")
+        r = harness.run_facteur(cfg, tmp_path, args=("-a", "--json"))
+        where = common_checks(r, "pop3 " + cls.__name__)
+        assert r.rc == 1, where
+        rep = pop3_report(r)
+        assert rep["ok"] is False, where
+        assert words in rep["error"], where
+        assert rep["pulled"] == 3, where
+        assert rep["deleted_far"] == len(deleted_first), where
+        assert sc.deleted == deleted_first, where
+        assert len(util.maildir_list(maildir)) == 3, where
+
+        r = harness.run_facteur(cfg, tmp_path, args=("-a", "--json"))
+        where = common_checks(r, "pop3 %s, second run" % cls.__name__)
+        assert r.rc == 0, where
+        rep = pop3_report(r)
+        assert rep["ok"] is True and rep["pulled"] == 0, where
+        assert rep["deleted_far"] == 3 - len(deleted_first), where
+        assert sc.deleted == {1, 2, 3}, where
+        assert sorted(mid for mid, _, _, _ in util.maildir_list(maildir)) == \
+            ["<p1@hostile.test>", "<p2@hostile.test>", "<p3@hostile.test>"], where
+        assert not srv.errors, srv.errors
+
+
 # -- fuzz regressions -----------------------------------------------------------
 
 
