@@ -548,6 +548,22 @@ static int listing_bad(struct pop3 *p, const char *cmd, const char *why, const c
 	return fct_err_set(err, FCT_E_PROTO, "POP3 %s: %s: \"%s\"", cmd, why, shown);
 }
 
+/* The next capacity of a full listing array of cnt entries of size elem,
+ * within POP3_LISTING_BUDGET; 0 with a clear error once that is spent. */
+static size_t listing_cap(struct pop3 *p, const char *cmd, size_t cnt, size_t elem,
+                          struct fct_err *err)
+{
+	size_t max = POP3_LISTING_BUDGET / elem;
+
+	if (cnt >= max) {
+		p->broken = 1;
+		fct_err_set(err, FCT_E_PROTO, "POP3 %s: more than %zu messages listed (over %zu "
+		            "MiB); refusing the listing", cmd, max, POP3_LISTING_BUDGET >> 20);
+		return 0;
+	}
+	return cnt == 0 ? 64 : 2 * cnt < max ? 2 * cnt : max;
+}
+
 static int cmp_uidl_num(const void *a, const void *b)
 {
 	const struct pop3_uidl_ent *x = a, *y = b;
@@ -626,11 +642,8 @@ int pop3_uidl(struct pop3 *p, struct pop3_uidl_ent **out, size_t *n, struct fct_
 			goto fail;
 		}
 		if (cnt == cap) {
-			if (cap >= POP3_MAX_MSGS) {
-				listing_bad(p, "UIDL", "too many messages", l, err);
+			if ((cap = listing_cap(p, "UIDL", cnt, sizeof *v, err)) == 0)
 				goto fail;
-			}
-			cap = cap ? 2 * cap : 64;
 			v = fct_xrealloc(v, cap * sizeof *v);
 		}
 		v[cnt].num = num;
@@ -678,11 +691,8 @@ int pop3_list(struct pop3 *p, struct pop3_list_ent **out, size_t *n, struct fct_
 			goto fail;
 		}
 		if (cnt == cap) {
-			if (cap >= POP3_MAX_MSGS) {
-				listing_bad(p, "LIST", "too many messages", l, err);
+			if ((cap = listing_cap(p, "LIST", cnt, sizeof *v, err)) == 0)
 				goto fail;
-			}
-			cap = cap ? 2 * cap : 64;
 			v = fct_xrealloc(v, cap * sizeof *v);
 		}
 		v[cnt].num = num;

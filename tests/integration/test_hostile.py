@@ -25,8 +25,8 @@ import scenarios  # noqa: E402
 import util  # noqa: E402
 
 TIMEOUT = 2
-# The IMAP parser holds at most 8 MiB a response; a POP3 UIDL listing may
-# hold 2^21 entries (about 150 MB at its worst), the largest bounded state.
+# The IMAP parser holds at most 8 MiB a response; a POP3 listing at most
+# 32 MiB (proto/pop3_int.h), the largest bounded state.
 MAX_RSS_MB = 200 * (3 if harness.is_sanitized() else 1)  # ASan's shadow
 MAX_SECONDS = 3 * TIMEOUT + 4   # scenarios.TRICKLE_SECONDS is above
 
@@ -146,6 +146,22 @@ def test_hostile_pop3(tmp_path, name):
         # Exactly once: never two files for one message.
         mids = [mid for mid, _, _, _ in util.maildir_list(maildir)]
         assert len(mids) == len(set(mids)), where
+
+
+def test_pop3_endless_uidl_is_bounded(tmp_path):
+    """A UIDL listing that never ends is refused once it would take more
+    than 32 MiB (441,505 entries), with an error saying so, long before the
+    3 million lines the server sends; memory stays far below the 150 MB
+    the old 2^21-entry limit allowed."""
+    with pop3server.HostilePOP3(pop3server.EndlessUidl()) as srv:
+        cfg, maildir = harness.pop3_config(tmp_path, srv.port, TIMEOUT)
+        r = harness.run_facteur(cfg, tmp_path)
+        where = common_checks(r, "pop3 endless UIDL")
+        assert r.rc == 1, where
+        assert "UIDL: more than 441505 messages listed (over 32 MiB)" in r.err, where
+        limit = 64 * (3 if harness.is_sanitized() else 1)
+        assert r.maxrss_mb < limit, where
+        assert not util.maildir_list(maildir), where
 
 
 # -- deletions that did not happen -------------------------------------------
