@@ -87,16 +87,47 @@ static void dec_byte(struct pop3_dec *d, char c)
 	}
 }
 
-/* Length of the run at the start of s[0..n) free of CR and LF: such bytes
- * are copied as they are, which is nearly all of a message. */
-static size_t plain_run(const char *s, size_t n)
+/* Fast paths for what nearly every byte is: inside a line, or a whole
+ * line not starting with a dot; the state machine takes the rest.  Both
+ * return the bytes consumed (0: none, use dec_byte), leaving two bytes of
+ * room in d->out. */
+
+/* A run free of CR and LF inside a line, copied as it is. */
+static size_t dec_run(struct pop3_dec *d, const char *s, size_t n)
 {
+	size_t room = sizeof d->out - 2 - d->nout;
 	const char *lf = memchr(s, '\n', n), *cr;
 
 	if (lf)
 		n = (size_t)(lf - s);
 	cr = memchr(s, '\r', n);
-	return cr ? (size_t)(cr - s) : n;
+	if (cr)
+		n = (size_t)(cr - s);
+	if (n > room)
+		n = room;
+	memcpy(d->out + d->nout, s, n);
+	d->nout += n;
+	return n;
+}
+
+/* A whole line at its beginning: its CRLF (or LF) becomes LF; a CR just
+ * before is data, as in dec_byte. */
+static size_t dec_line(struct pop3_dec *d, const char *s, size_t n)
+{
+	const char *lf = memchr(s, '\n', n);
+	size_t len;
+
+	if (!lf || s[0] == '.')
+		return 0;
+	len = (size_t)(lf - s);
+	if (len > 0 && s[len - 1] == '\r')
+		len--;
+	if (len + 1 > sizeof d->out - 2 - d->nout)
+		return 0;
+	memcpy(d->out + d->nout, s, len);
+	d->out[d->nout + len] = '\n';
+	d->nout += len + 1;
+	return (size_t)(lf - s) + 1;
 }
 
 ssize_t pop3_dec_feed(struct pop3_dec *d, const char *in, size_t n, pop3_data_fn data,
@@ -107,16 +138,11 @@ ssize_t pop3_dec_feed(struct pop3_dec *d, const char *in, size_t n, pop3_data_fn
 	while (i < n && d->state != D_DONE) {
 		if (d->nout + 2 > sizeof d->out && dec_flush(d, data, ctx, err) < 0)
 			return -1;
-		if (d->state == D_MID) {
-			k = plain_run(in + i, n - i);
-			if (k > sizeof d->out - 2 - d->nout)
-				k = sizeof d->out - 2 - d->nout;
-			if (k > 0) {
-				memcpy(d->out + d->nout, in + i, k);
-				d->nout += k;
-				i += k;
-				continue;
-			}
+		k = d->state == D_BOL ? dec_line(d, in + i, n - i)
+		    : d->state == D_MID ? dec_run(d, in + i, n - i) : 0;
+		if (k > 0) {
+			i += k;
+			continue;
 		}
 		dec_byte(d, in[i++]);
 	}
