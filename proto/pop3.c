@@ -87,15 +87,64 @@ static void dec_byte(struct pop3_dec *d, char c)
 	}
 }
 
+/* Fast paths for what nearly every byte is: inside a line, or a whole
+ * line not starting with a dot; the state machine takes the rest.  Both
+ * return the bytes consumed (0: none, use dec_byte), leaving two bytes of
+ * room in d->out. */
+
+/* A run free of CR and LF inside a line, copied as it is. */
+static size_t dec_run(struct pop3_dec *d, const char *s, size_t n)
+{
+	size_t room = sizeof d->out - 2 - d->nout;
+	const char *lf = memchr(s, '\n', n), *cr;
+
+	if (lf)
+		n = (size_t)(lf - s);
+	cr = memchr(s, '\r', n);
+	if (cr)
+		n = (size_t)(cr - s);
+	if (n > room)
+		n = room;
+	memcpy(d->out + d->nout, s, n);
+	d->nout += n;
+	return n;
+}
+
+/* A whole line at its beginning: its CRLF (or LF) becomes LF; a CR just
+ * before is data, as in dec_byte. */
+static size_t dec_line(struct pop3_dec *d, const char *s, size_t n)
+{
+	const char *lf = memchr(s, '\n', n);
+	size_t len;
+
+	if (!lf || s[0] == '.')
+		return 0;
+	len = (size_t)(lf - s);
+	if (len > 0 && s[len - 1] == '\r')
+		len--;
+	if (len + 1 > sizeof d->out - 2 - d->nout)
+		return 0;
+	memcpy(d->out + d->nout, s, len);
+	d->out[d->nout + len] = '\n';
+	d->nout += len + 1;
+	return (size_t)(lf - s) + 1;
+}
+
 ssize_t pop3_dec_feed(struct pop3_dec *d, const char *in, size_t n, pop3_data_fn data,
                       void *ctx, struct fct_err *err)
 {
-	size_t i;
+	size_t i = 0, k;
 
-	for (i = 0; i < n && d->state != D_DONE; i++) {
+	while (i < n && d->state != D_DONE) {
 		if (d->nout + 2 > sizeof d->out && dec_flush(d, data, ctx, err) < 0)
 			return -1;
-		dec_byte(d, in[i]);
+		k = d->state == D_BOL ? dec_line(d, in + i, n - i)
+		    : d->state == D_MID ? dec_run(d, in + i, n - i) : 0;
+		if (k > 0) {
+			i += k;
+			continue;
+		}
+		dec_byte(d, in[i++]);
 	}
 	if (dec_flush(d, data, ctx, err) < 0)
 		return -1;
@@ -525,6 +574,22 @@ static int listing_bad(struct pop3 *p, const char *cmd, const char *why, const c
 	return fct_err_set(err, FCT_E_PROTO, "POP3 %s: %s: \"%s\"", cmd, why, shown);
 }
 
+/* The next capacity of a full listing array of cnt entries of size elem,
+ * within POP3_LISTING_BUDGET; 0 with a clear error once that is spent. */
+static size_t listing_cap(struct pop3 *p, const char *cmd, size_t cnt, size_t elem,
+                          struct fct_err *err)
+{
+	size_t max = POP3_LISTING_BUDGET / elem;
+
+	if (cnt >= max) {
+		p->broken = 1;
+		fct_err_set(err, FCT_E_PROTO, "POP3 %s: more than %zu messages listed (over %zu "
+		            "MiB); refusing the listing", cmd, max, POP3_LISTING_BUDGET >> 20);
+		return 0;
+	}
+	return cnt == 0 ? 64 : 2 * cnt < max ? 2 * cnt : max;
+}
+
 static int cmp_uidl_num(const void *a, const void *b)
 {
 	const struct pop3_uidl_ent *x = a, *y = b;
@@ -603,11 +668,8 @@ int pop3_uidl(struct pop3 *p, struct pop3_uidl_ent **out, size_t *n, struct fct_
 			goto fail;
 		}
 		if (cnt == cap) {
-			if (cap >= POP3_MAX_MSGS) {
-				listing_bad(p, "UIDL", "too many messages", l, err);
+			if ((cap = listing_cap(p, "UIDL", cnt, sizeof *v, err)) == 0)
 				goto fail;
-			}
-			cap = cap ? 2 * cap : 64;
 			v = fct_xrealloc(v, cap * sizeof *v);
 		}
 		v[cnt].num = num;
@@ -655,11 +717,8 @@ int pop3_list(struct pop3 *p, struct pop3_list_ent **out, size_t *n, struct fct_
 			goto fail;
 		}
 		if (cnt == cap) {
-			if (cap >= POP3_MAX_MSGS) {
-				listing_bad(p, "LIST", "too many messages", l, err);
+			if ((cap = listing_cap(p, "LIST", cnt, sizeof *v, err)) == 0)
 				goto fail;
-			}
-			cap = cap ? 2 * cap : 64;
 			v = fct_xrealloc(v, cap * sizeof *v);
 		}
 		v[cnt].num = num;
@@ -690,6 +749,24 @@ static int send_num(struct pop3 *p, const char *verb, unsigned num, struct fct_e
 
 	snprintf(cmd, sizeof cmd, "%s %u", verb, num);
 	return send_cmd(p, cmd, (size_t)-1, err);
+}
+
+/* Keeps the pipeline fed: once at most half of the window is in flight,
+ * sends commands up to the full window and flushes them together, so that
+ * commands leave in groups rather than one packet per answer read. */
+static int top_up(struct pop3 *p, const char *verb, const unsigned *nums, size_t n,
+                  size_t done, size_t *sent, struct fct_err *err)
+{
+	size_t depth = (size_t)p->depth;
+
+	if (*sent == n || *sent - done > depth / 2)
+		return 0;
+	while (*sent < n && *sent - done < depth) {
+		if (send_num(p, verb, nums[*sent], err) < 0)
+			return -1;
+		(*sent)++;
+	}
+	return flush(p, err);
 }
 
 /* Streams one multi-line body from the read buffer through the decoder. */
@@ -745,7 +822,9 @@ static int retr_one(struct pop3 *p, unsigned num, const struct pop3_sink *sink,
 			return sink->refused(sink->ctx, num, shown, err) ? -1 : 0;
 		}
 		snprintf(what, sizeof what, "POP3 RETR %u refused", num);
-		return pop3i_resp_error(err, FCT_E_MSG, what, text);
+		pop3i_resp_error(err, FCT_E_MSG, what, text);
+		err->kind = FCT_E_MSG; /* even with a response code: the session goes on */
+		return -1;
 	}
 	if (sink->begin && sink->begin(sink->ctx, num, err) != 0)
 		return -1;
@@ -764,12 +843,7 @@ int pop3_retr_many(struct pop3 *p, const unsigned *nums, size_t n,
 	if (check_usable(p, err) < 0)
 		return -1;
 	while (done < n) {
-		while (sent < n && sent - done < (size_t)p->depth) {
-			if (send_num(p, "RETR", nums[sent], err) < 0)
-				return -1;
-			sent++;
-		}
-		if (flush(p, err) < 0)
+		if (top_up(p, "RETR", nums, n, done, &sent, err) < 0)
 			return -1;
 		if (retr_one(p, nums[done], sink, err) < 0) {
 			/* A refused message without a handler leaves the session
@@ -800,12 +874,8 @@ int pop3_dele(struct pop3 *p, const unsigned *nums, size_t n, size_t *ndeleted,
 	if (check_usable(p, err) < 0)
 		return -1;
 	while (done < n) {
-		while (sent < n && sent - done < (size_t)p->depth) {
-			if (send_num(p, "DELE", nums[sent], err) < 0)
-				return -1;
-			sent++;
-		}
-		if (flush(p, err) < 0 || (st = pop3i_get_status(p, &text, err)) < 0)
+		if (top_up(p, "DELE", nums, n, done, &sent, err) < 0 ||
+		    (st = pop3i_get_status(p, &text, err)) < 0)
 			return -1;
 		if (st == 1) {
 			ok++;
@@ -820,7 +890,9 @@ int pop3_dele(struct pop3 *p, const unsigned *nums, size_t n, size_t *ndeleted,
 	if (first_bad) {
 		char what[64];
 		snprintf(what, sizeof what, "POP3 DELE %u refused", first_bad);
-		return pop3i_resp_error(err, FCT_E_MSG, what, first_text);
+		pop3i_resp_error(err, FCT_E_MSG, what, first_text);
+		err->kind = FCT_E_MSG; /* even with a response code: the session goes on */
+		return -1;
 	}
 	return 0;
 }

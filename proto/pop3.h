@@ -31,7 +31,7 @@
 /* Longest status or listing line accepted (RFC 2449 says 512; we are lenient). */
 #define POP3_LINE_MAX 4096
 /* Commands in flight when the server offers PIPELINING and depth is unset. */
-#define POP3_PIPELINE_DEFAULT 16
+#define POP3_PIPELINE_DEFAULT 64
 
 enum pop3_tls_mode {
 	POP3_TLS_IMPLICIT = 0, /* POP3S: TLS from the first byte (port 995) */

@@ -6,8 +6,10 @@
 #include "proto/pop3.h"
 #include "proto/redact.h"
 
-/* A listing longer than this is a hostile server, not a mailbox. */
-#define POP3_MAX_MSGS 2000000u
+/* Memory one listing (UIDL or LIST) may take: a longer one is a hostile
+ * server, not a mailbox.  32 MiB hold 441,505 UIDL entries (76 bytes each,
+ * room for the longest unique-id RFC 1939 allows) or 2 million sizes. */
+#define POP3_LISTING_BUDGET ((size_t)32 << 20)
 #define POP3_MAX_DEPTH 256
 /* RFC 5034: an AUTH command with initial response must fit in 255 octets. */
 #define POP3_AUTH_CMD_MAX 255

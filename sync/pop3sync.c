@@ -3,7 +3,8 @@
  * Crash protocol.  A message must reach the Maildir exactly once, whatever
  * moment the process dies at.  Messages go in batches (at most batch_msgs
  * messages or batch_bytes bytes by the server's LIST sizes), each through
- * these steps:
+ * these steps (the RETR commands form one pipelined stream: a batch is made
+ * durable as soon as it is full, the answers that follow wait meanwhile):
  *
  *   1. RETR into tmp/ files of one md_batch (fsynced by md_tmp_done), while
  *      computing each body's SHA-256 and size as written.
@@ -57,8 +58,13 @@
 #include "store/maildir.h"
 #include "sync/pop3state.h"
 
-#define BATCH_MSGS_DEFAULT 100
-#define BATCH_BYTES_DEFAULT (16ull << 20)
+/* Each batch costs a file system flush and two journal commits, and the
+ * stream of RETR answers waits for them: larger batches make ingestion
+ * faster; a crash re-downloads at most one batch. */
+#define BATCH_MSGS_DEFAULT 1000
+#define BATCH_BYTES_DEFAULT (64ull << 20)
+/* A message's body is written to its file in pieces of at most this. */
+#define WBUF_SIZE (128u << 10)
 #define POP3_PORT 110
 #define POP3S_PORT 995
 
@@ -105,15 +111,19 @@ struct ingest {
 	EVP_MD_CTX *sha;
 };
 
-/* Batch state seen by the RETR sink. */
+/* Download state seen by the RETR sink: every message asked for, and the
+ * batch being filled (made durable and replaced when full). */
 struct dl_batch {
 	struct ingest *ig;
-	struct md_batch *mb;
+	struct md_batch *mb;         /* NULL once a batch failed to finish */
 	struct md_tmp *cur;
 	struct srv_msg *const *want; /* messages asked for, in order */
 	size_t nwant, next;
-	struct dl_item *items;
-	size_t nitems;
+	struct dl_item *items;       /* the current batch's, maxn at most */
+	size_t nitems, maxn;
+	uint64_t bytes, maxb;        /* the current batch's LIST sizes */
+	char *wbuf;                  /* the current message's unwritten bytes */
+	size_t wlen;
 };
 
 static int64_t ingest_now(const struct pop3sync_opts *o)
@@ -477,20 +487,37 @@ static int sink_begin(void *ctx, unsigned num, struct fct_err *err)
 		return -1;
 	b->items[b->nitems].m = b->want[b->next];
 	b->items[b->nitems].size = 0;
+	b->wlen = 0;
 	EVP_DigestInit_ex(b->ig->sha, EVP_sha256(), NULL);
 	return 0;
+}
+
+/* The decoder hands over a few KB at a time (a TLS record); one write per
+ * message instead of one per piece. */
+static int sink_write(struct dl_batch *b, struct fct_err *err)
+{
+	size_t n = b->wlen;
+
+	b->wlen = 0;
+	return n ? md_tmp_write(b->cur, b->wbuf, n, err) : 0;
 }
 
 static int sink_data(void *ctx, const char *p, size_t n, struct fct_err *err)
 {
 	struct dl_batch *b = ctx;
 
-	if (md_tmp_write(b->cur, p, n, err) < 0)
-		return -1;
 	EVP_DigestUpdate(b->ig->sha, p, n);
 	b->items[b->nitems].size += n;
+	if (b->wlen + n > WBUF_SIZE && sink_write(b, err) < 0)
+		return -1;
+	if (n >= WBUF_SIZE)
+		return md_tmp_write(b->cur, p, n, err);
+	memcpy(b->wbuf + b->wlen, p, n);
+	b->wlen += n;
 	return 0;
 }
+
+static int batch_next(struct dl_batch *b, struct fct_err *err);
 
 /* No-UIDL mode: names the message by its content; 1 if that content was
  * already stored (by an earlier run whose QUIT did not happen, or earlier
@@ -523,6 +550,8 @@ static int sink_end(void *ctx, unsigned num, struct fct_err *err)
 	struct md_tmp *t = b->cur;
 
 	(void)num;
+	if (sink_write(b, err) < 0)
+		return -1;
 	b->cur = NULL;
 	b->next++;
 	EVP_DigestFinal_ex(b->ig->sha, it->fp, NULL);
@@ -534,7 +563,10 @@ static int sink_end(void *ctx, unsigned num, struct fct_err *err)
 	if (md_tmp_done(t, 0, 0, err) < 0)
 		return -1;
 	b->nitems++;
-	return 0;
+	b->bytes += it->m->size;
+	if (b->nitems < b->maxn && b->bytes < b->maxb)
+		return 0;
+	return batch_next(b, err);
 }
 
 static int sink_refused(void *ctx, unsigned num, const char *text, struct fct_err *err)
@@ -637,22 +669,42 @@ static int batch_finish(struct ingest *ig, struct dl_batch *b, struct fct_err *e
 	return rc;
 }
 
-static int download_batch(struct ingest *ig, struct srv_msg *const *want, size_t n,
-                          struct fct_err *err)
+/* Makes the full batch durable and starts the next one, while the answers
+ * to the RETR commands already sent keep arriving. */
+static int batch_next(struct dl_batch *b, struct fct_err *err)
+{
+	int rc = batch_finish(b->ig, b, err);
+
+	md_batch_free(b->mb);
+	b->mb = rc == 0 ? md_batch_new(b->ig->mf) : NULL;
+	b->nitems = 0;
+	b->bytes = 0;
+	return rc;
+}
+
+/* One pipelined stream of RETR for every message in want, cut into
+ * durable batches as they arrive. */
+static int download(struct ingest *ig, struct srv_msg *const *want, size_t n,
+                    struct fct_err *err)
 {
 	struct pop3_sink sink = {sink_begin, sink_data, sink_end, sink_refused, NULL};
 	struct dl_batch b;
 	unsigned *nums = fct_xcalloc(n, sizeof *nums);
 	struct fct_err e2;
 	size_t i;
-	int rc, rc2;
+	int rc, rc2 = 0;
 
 	memset(&b, 0, sizeof b);
 	b.ig = ig;
 	b.mb = md_batch_new(ig->mf);
 	b.want = want;
 	b.nwant = n;
-	b.items = fct_xcalloc(n, sizeof *b.items);
+	b.maxn = ig->o->batch_msgs ? ig->o->batch_msgs : BATCH_MSGS_DEFAULT;
+	b.maxb = ig->o->batch_bytes ? ig->o->batch_bytes : BATCH_BYTES_DEFAULT;
+	if (b.maxn > n)
+		b.maxn = n;
+	b.items = fct_xcalloc(b.maxn, sizeof *b.items);
+	b.wbuf = fct_xmalloc(WBUF_SIZE);
 	sink.ctx = &b;
 	for (i = 0; i < n; i++)
 		nums[i] = want[i]->num;
@@ -660,12 +712,14 @@ static int download_batch(struct ingest *ig, struct srv_msg *const *want, size_t
 	if (b.cur)
 		md_tmp_abort(b.cur);
 	/* Messages fully received before a failure are still worth keeping. */
-	rc2 = batch_finish(ig, &b, rc < 0 ? &e2 : err);
+	if (b.mb)
+		rc2 = batch_finish(ig, &b, rc < 0 ? &e2 : err);
 	if (rc == 0)
 		rc = rc2;
 	else if (rc2 < 0)
 		fct_log_error(ig->log, "channel %s: %s", ig->ch->name, e2.msg);
 	md_batch_free(b.mb);
+	free(b.wbuf);
 	free(b.items);
 	free(nums);
 	return rc;
@@ -678,37 +732,31 @@ static int over_limit(const struct ingest *ig, const struct srv_msg *m)
 
 static int download_all(struct ingest *ig, struct fct_err *err)
 {
-	size_t maxn = ig->o->batch_msgs ? ig->o->batch_msgs : BATCH_MSGS_DEFAULT;
-	uint64_t maxb = ig->o->batch_bytes ? ig->o->batch_bytes : BATCH_BYTES_DEFAULT;
-	struct srv_msg **want = fct_xcalloc(maxn, sizeof *want);
-	size_t i = 0, n;
-	uint64_t bytes;
+	struct srv_msg **want = fct_xcalloc(ig->nmsgs ? ig->nmsgs : 1, sizeof *want);
+	size_t i, n = 0;
+	uint64_t bytes = 0;
 	int rc = 0;
 
-	while (rc == 0 && i < ig->nmsgs) {
-		for (n = 0, bytes = 0; i < ig->nmsgs && n < maxn; i++) {
-			struct srv_msg *m = &ig->msgs[i];
-			if (m->known)
-				continue;
-			if (over_limit(ig, m)) {
-				fct_log_warn(ig->log, "channel %s: message %u (%s) is %llu bytes, over "
-				             "MaxSize: left on the server", ig->ch->name, m->num,
-				             msg_name(m), (unsigned long long)m->size);
-				ig->sum->too_big++;
-				ig->sum->too_big_bytes += m->size;
-				continue;
-			}
-			if (n > 0 && bytes + m->size > maxb)
-				break;
-			want[n++] = m;
-			bytes += m->size;
+	for (i = 0; i < ig->nmsgs; i++) {
+		struct srv_msg *m = &ig->msgs[i];
+		if (m->known)
+			continue;
+		if (over_limit(ig, m)) {
+			fct_log_warn(ig->log, "channel %s: message %u (%s) is %llu bytes, over "
+			             "MaxSize: left on the server", ig->ch->name, m->num,
+			             msg_name(m), (unsigned long long)m->size);
+			ig->sum->too_big++;
+			ig->sum->too_big_bytes += m->size;
+			continue;
 		}
-		if (n > 0 && ig->o->dry_run) {
-			ig->sum->downloaded += n;
-			ig->sum->bytes += bytes;
-		} else if (n > 0) {
-			rc = download_batch(ig, want, n, err);
-		}
+		want[n++] = m;
+		bytes += m->size;
+	}
+	if (n > 0 && ig->o->dry_run) {
+		ig->sum->downloaded += n;
+		ig->sum->bytes += bytes;
+	} else if (n > 0) {
+		rc = download(ig, want, n, err);
 	}
 	free(want);
 	return rc;
@@ -802,11 +850,30 @@ static int drop_pseudo(struct ingest *ig, struct fct_err *err)
 	return jrnl_commit(t, err);
 }
 
+/* DELE what may go; a refusal leaves the session usable and is reported
+ * after QUIT (*refused: the first one's message, malloc'd). */
+static int mark_deleted(struct ingest *ig, const unsigned *nums, size_t n, size_t *ok,
+                        char **refused, struct fct_err *err)
+{
+	*ok = 0;
+	*refused = NULL;
+	if (n == 0 || pop3_dele(ig->p, nums, n, ok, err) == 0)
+		return 0;
+	if (err->kind != FCT_E_MSG) {
+		fct_err_prefix(err, "deleting on the POP3 server (nothing was deleted)");
+		return -1;
+	}
+	*refused = fct_xstrdup(err->msg);
+	fct_err_clear(err);
+	return 0;
+}
+
 static int delete_and_quit(struct ingest *ig, struct fct_err *err)
 {
 	unsigned *nums = fct_xcalloc(ig->nmsgs ? ig->nmsgs : 1, sizeof *nums);
 	uint64_t bytes = 0;
 	size_t n = 0, i, ok = 0;
+	char *refused = NULL;
 	int rc = 0;
 
 	if (load_known(ig, err) < 0) {
@@ -822,15 +889,15 @@ static int delete_and_quit(struct ingest *ig, struct fct_err *err)
 	if (ig->o->dry_run) {
 		ig->sum->deleted = n;
 		ig->sum->deleted_bytes = bytes;
-	} else if (n > 0 && pop3_dele(ig->p, nums, n, &ok, err) < 0) {
-		/* Some were refused: the others still go at QUIT. */
-		fct_log_warn(ig->log, "channel %s: %s", ig->ch->name, err->msg);
-		fct_err_clear(err);
+	} else if (mark_deleted(ig, nums, n, &ok, &refused, err) < 0) {
+		free(nums);
+		return -1;
 	}
 	free(nums);
-	if (pop3_quit(ig->p, err) < 0)
+	/* Even after a refusal: QUIT removes the messages the server accepted. */
+	if (pop3_quit(ig->p, err) < 0) {
 		rc = -1;
-	else if (!ig->o->dry_run) {
+	} else if (!ig->o->dry_run) {
 		ig->sum->deleted = ok;
 		ig->sum->deleted_bytes = ok == n ? bytes : 0;
 		/* Only when no stored message can still be on the server.  Messages
@@ -838,7 +905,12 @@ static int delete_and_quit(struct ingest *ig, struct fct_err *err)
 		 * failed QUIT and now: accepted, or the names would pile up). */
 		if (ig->no_uidl && ok == n && !ig->sum->refused)
 			rc = drop_pseudo(ig, err);
+		if (rc == 0 && refused)
+			rc = fct_err_set(err, FCT_E_STORE, "%zu of %zu messages not deleted on the "
+			                 "server (%s); they are stored locally and the next run "
+			                 "deletes them again", n - ok, n, refused);
 	}
+	free(refused);
 	return rc;
 }
 

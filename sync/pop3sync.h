@@ -32,8 +32,8 @@ struct pop3sync_opts {
 	/* Current time in unix seconds for DeleteAfter; 0: the environment
 	 * variable FACTEUR_TEST_NOW if set (tests only), else time(). */
 	int64_t now;
-	size_t batch_msgs;      /* messages per durable batch; 0: 100 */
-	uint64_t batch_bytes;   /* bytes per batch (server sizes); 0: 16 MiB */
+	size_t batch_msgs;      /* messages per durable batch; 0: 1000 */
+	uint64_t batch_bytes;   /* bytes per batch (server sizes); 0: 64 MiB */
 	/* Tests only: stop as a crash would at this point of the protocol
 	 * (POP3SYNC_CRASH_*), after the first batch; 0 never. */
 	int test_crash;

@@ -109,7 +109,7 @@ SyncState *
     return path, maildir
 
 
-def pop3_config(tmp, port, timeout=2, extra=""):
+def pop3_config(tmp, port, timeout=2, extra="", store=""):
     work = os.path.join(str(tmp), "a", "b")
     os.makedirs(work, exist_ok=True)
     maildir = os.path.join(work, "Mail")
@@ -124,6 +124,7 @@ Timeout %d
 %s
 POP3Store p-far
 Account p
+%s
 
 MaildirStore p-near
 Path %s/
@@ -133,7 +134,7 @@ Channel p
 Far :p-far:
 Near :p-near:
 SyncState *
-""" % (port, timeout, extra, maildir, maildir)
+""" % (port, timeout, extra, store, maildir, maildir)
     path = os.path.join(work, "facteurrc")
     with open(path, "w") as f:
         f.write(text)

@@ -360,3 +360,51 @@ for _c in ("CAPA", "USER", "PASS", "STAT", "LIST", "UIDL", "RETR", "DELE", "QUIT
         err_at(_c), "either" if _c in LENIENT else "fail")
     SCENARIOS["hangup-at-" + _c.lower()] = (
         hangup_at(_c), "either" if _c in LENIENT else "fail")
+
+
+# -- deletion failures (run with Keep no; see test_hostile.py) -----------------
+
+
+class _FirstSession(Scenario):
+    """Misbehaves in the first session only, as a server whose trouble
+    passes: the next run must finish the job."""
+
+    def __init__(self):
+        super().__init__()
+        self.sessions = 0
+
+    def greeting(self, conn):
+        self.sessions += 1
+        super().greeting(conn)
+
+
+class RefuseDeleOnce(_FirstSession):
+    """DELE 2 answered -ERR (message 1 and 3 deleted at QUIT)."""
+
+    def on_command(self, conn, cmd, arg):
+        if cmd == "DELE" and arg == "2" and self.sessions == 1:
+            conn.send_line("-ERR [SYS/TEMP] message 2 is locked")
+            return True
+        return False
+
+
+class QuitErrOnce(_FirstSession):
+    """QUIT answered -ERR: RFC 1939 says the marked messages may not all
+    have been removed; this server removes none."""
+
+    def on_command(self, conn, cmd, arg):
+        if cmd == "QUIT" and self.sessions == 1:
+            conn.send_line("-ERR [SYS/TEMP] could not remove the messages")
+            conn.close()
+            return True
+        return False
+
+
+class QuitHangupOnce(_FirstSession):
+    """The connection drops at QUIT, unanswered; nothing is removed."""
+
+    def on_command(self, conn, cmd, arg):
+        if cmd == "QUIT" and self.sessions == 1:
+            conn.close()
+            return True
+        return False

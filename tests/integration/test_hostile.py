@@ -25,8 +25,8 @@ import scenarios  # noqa: E402
 import util  # noqa: E402
 
 TIMEOUT = 2
-# The IMAP parser holds at most 8 MiB a response; a POP3 UIDL listing may
-# hold 2^21 entries (about 150 MB at its worst), the largest bounded state.
+# The IMAP parser holds at most 8 MiB a response; a POP3 listing at most
+# 32 MiB (proto/pop3_int.h), the largest bounded state.
 MAX_RSS_MB = 200 * (3 if harness.is_sanitized() else 1)  # ASan's shadow
 MAX_SECONDS = 3 * TIMEOUT + 4   # scenarios.TRICKLE_SECONDS is above
 
@@ -146,6 +146,85 @@ def test_hostile_pop3(tmp_path, name):
         # Exactly once: never two files for one message.
         mids = [mid for mid, _, _, _ in util.maildir_list(maildir)]
         assert len(mids) == len(set(mids)), where
+
+
+def test_pop3_endless_uidl_is_bounded(tmp_path):
+    """A UIDL listing that never ends is refused once it would take more
+    than 32 MiB (441,505 entries), with an error saying so, long before the
+    3 million lines the server sends; memory stays far below the 150 MB
+    the old 2^21-entry limit allowed."""
+    import resource
+    import tempfile
+    gnu_time = "/usr/bin/time"
+    with pop3server.HostilePOP3(pop3server.EndlessUidl()) as srv, \
+            tempfile.NamedTemporaryFile(prefix="facteur-rss-") as rss:
+        cfg, maildir = harness.pop3_config(tmp_path, srv.port, TIMEOUT)
+        # The harness's wait4() also counts the pytest image facteur was
+        # forked from (it grows over a session); GNU time, if there, sees
+        # facteur alone.
+        wrap = [gnu_time, "-f", "%M", "-o", rss.name] \
+            if os.access(gnu_time, os.X_OK) else []
+        r = harness._run(wrap + [util.facteur_binary(), "-c", cfg, "-a"],
+                         str(tmp_path), harness.ALLOWED)
+        where = common_checks(r, "pop3 endless UIDL")
+        assert r.rc == 1, where
+        assert "UIDL: more than 441505 messages listed (over 32 MiB)" in r.err, where
+        if wrap:
+            peak = int(open(rss.name).read().split()[-1]) / 1024.0
+        else:
+            own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+            peak = r.maxrss_mb if r.maxrss_mb > own + 1 else 0
+        assert peak < 64 * (3 if harness.is_sanitized() else 1), \
+            "%.0f MB\n%s" % (peak, where)
+        assert not util.maildir_list(maildir), where
+
+
+# -- deletions that did not happen -------------------------------------------
+
+
+def pop3_report(r):
+    """The --json summary line of a run."""
+    import json
+    lines = [l for l in r.out.splitlines() if l.startswith("{")]
+    assert len(lines) == 1, r.out + r.err
+    return json.loads(lines[0])
+
+
+@pytest.mark.parametrize("cls, deleted_first, words", [
+    (pop3server.RefuseDeleOnce, {1, 3}, "DELE 2 refused"),
+    (pop3server.QuitErrOnce, set(), "QUIT"),
+    (pop3server.QuitHangupOnce, set(), "QUIT unanswered"),
+])
+def test_pop3_deletion_failure_is_an_error(tmp_path, cls, deleted_first, words):
+    """Keep no, and the server does not delete everything it was asked to:
+    the run fails (exit 1, the error in the summary) although every message
+    is stored; the next run, the server well again, deletes the rest and
+    downloads nothing twice."""
+    sc = cls()
+    with pop3server.HostilePOP3(sc) as srv:
+        cfg, maildir = harness.pop3_config(tmp_path, srv.port, TIMEOUT,
+                                           store="Keep no")
+        r = harness.run_facteur(cfg, tmp_path, args=("-a", "--json"))
+        where = common_checks(r, "pop3 " + cls.__name__)
+        assert r.rc == 1, where
+        rep = pop3_report(r)
+        assert rep["ok"] is False, where
+        assert words in rep["error"], where
+        assert rep["pulled"] == 3, where
+        assert rep["deleted_far"] == len(deleted_first), where
+        assert sc.deleted == deleted_first, where
+        assert len(util.maildir_list(maildir)) == 3, where
+
+        r = harness.run_facteur(cfg, tmp_path, args=("-a", "--json"))
+        where = common_checks(r, "pop3 %s, second run" % cls.__name__)
+        assert r.rc == 0, where
+        rep = pop3_report(r)
+        assert rep["ok"] is True and rep["pulled"] == 0, where
+        assert rep["deleted_far"] == 3 - len(deleted_first), where
+        assert sc.deleted == {1, 2, 3}, where
+        assert sorted(mid for mid, _, _, _ in util.maildir_list(maildir)) == \
+            ["<p1@hostile.test>", "<p2@hostile.test>", "<p3@hostile.test>"], where
+        assert not srv.errors, srv.errors
 
 
 # -- fuzz regressions -----------------------------------------------------------
