@@ -306,10 +306,11 @@ static int open_sides(struct audit *a, const char *dir, struct fct_err *err)
 
 	if (jrnl_open(&a->j, dir, err) < 0)
 		return -1;
-	/* md_store_open would create a missing root: check has to leave no trace. */
-	if (stat(st->path, &sb) < 0 || !S_ISDIR(sb.st_mode))
-		return fct_err_set(err, FCT_E_STORE, "Maildir %s does not exist", st->path);
 	sync_md_opts(a->cfg, st, &o);
+	/* md_store_open would create a missing root: check has to leave no trace. */
+	if (!o.path || stat(o.path, &sb) < 0 || !S_ISDIR(sb.st_mode))
+		return fct_err_set(err, FCT_E_STORE, "Maildir %s does not exist",
+		                   o.path ? o.path : "(no Path)");
 	if (md_store_open(&a->md, &o, err) < 0 ||
 	    sync_imap_connect(a->ch->far->account, a->log, &a->im, err) < 0 ||
 	    far_names_resolve(a->ch->far, a->im, &fn, err) < 0)

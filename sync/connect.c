@@ -154,6 +154,10 @@ void sync_md_opts(const struct fct_config *cfg, const struct cfg_store *st,
 	                : st->subfolders == 2 ? MD_LAYOUT_LEGACY : MD_LAYOUT_VERBATIM;
 	o->names.flatten = st->flatten;
 	o->names.inbox_path = st->inbox;
+	/* Maildir++ keeps every folder inside INBOX's directory (".Sub"): the
+	 * Inbox is the store's root, and mbsync needs no Path for it. */
+	if (o->names.layout == MD_LAYOUT_MAILDIRPP && (!o->path || !*o->path))
+		o->path = st->inbox;
 	o->names.map_inbox = st->map_inbox;
 	o->info_delim = st->info_delim ? st->info_delim : cfg->field_delim;
 	o->fsync = cfg->fsync;

@@ -68,9 +68,12 @@ static int open_near(struct chan *c, struct fct_err *err)
 	const struct cfg_store *st = c->ch->near;
 	struct md_store_opts o;
 
+	const char *root;
+
 	sync_md_opts(c->cfg, st, &o);
-	o.path = dry_path(c, st->path, "near");
-	o.names.inbox_path = dry_path(c, st->inbox, "near/INBOX");
+	root = o.path; /* Maildir++ without Path: the Inbox */
+	o.path = dry_path(c, root, "near");
+	o.names.inbox_path = st->inbox == root ? o.path : dry_path(c, st->inbox, "near/INBOX");
 	return md_store_open(&c->md, &o, err);
 }
 

@@ -56,6 +56,7 @@
 #include "store/journal.h"
 #include "store/lock.h"
 #include "store/maildir.h"
+#include "sync/connect.h"
 #include "sync/pop3state.h"
 
 /* Each batch costs a file system flush and two journal commits, and the
@@ -174,16 +175,7 @@ static int open_maildir(struct ingest *ig, struct fct_err *err)
 	const struct cfg_store *n = ig->ch->near;
 	struct md_store_opts mo;
 
-	memset(&mo, 0, sizeof mo);
-	mo.path = n->path;
-	mo.names.layout = n->subfolders == 1   ? MD_LAYOUT_MAILDIRPP
-	                  : n->subfolders == 2 ? MD_LAYOUT_LEGACY
-	                                       : MD_LAYOUT_VERBATIM;
-	mo.names.flatten = n->flatten;
-	mo.names.inbox_path = n->inbox;
-	mo.names.map_inbox = n->map_inbox;
-	mo.info_delim = n->info_delim ? n->info_delim : ig->cfg->field_delim;
-	mo.fsync = ig->cfg->fsync;
+	sync_md_opts(ig->cfg, n, &mo);
 	if (md_store_open(&ig->ms, &mo, err) < 0)
 		return -1;
 	if (ig->o->dry_run && !md_folder_exists(ig->ms, ig->box))

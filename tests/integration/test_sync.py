@@ -676,3 +676,35 @@ def test_sync_after_server_restart(world):
     more = seed_far(world, "INBOX", 141, 2)
     world.sync()
     assert set(world.near()) == {m.message_id for m in msgs + more}
+
+
+def test_maildirpp_layout_without_path(dovecot, tmp_path):
+    """SubFolders Maildir++ with no Path, as mbsync allows: every folder is
+    a dot-directory inside the Inbox (Courier's and Dovecot's layout), and
+    mail flows both ways."""
+    import mailbox
+    import os
+    w = make_world(dovecot, tmp_path)
+    try:
+        seed_far(w, "INBOX", 401, 5, max_body=3000)
+        seed_far(w, "Archive", 402, 3, max_body=3000)
+        seed_far(w, "Lists/dev", 403, 2, max_body=3000)
+        cfg = util.make_config(tmp_path / "pp", w.user, dovecot.ports, dovecot.cert,
+                               near_opts={"Path": None, "SubFolders": "Maildir++"})
+        util.run_facteur(["-a"], cfg, check_rc=0)
+        inbox = os.path.join(str(tmp_path / "pp"), "Mail", "INBOX")
+        md = mailbox.Maildir(inbox, create=False)
+        assert len(md) == 5
+        assert sorted(md.list_folders()) == ["Archive", "Lists.dev"]
+        assert len(md.get_folder("Archive")) == 3
+        assert len(md.get_folder("Lists.dev")) == 2
+        local = util.gen(404, 1, max_body=2000)[0]
+        arch = os.path.join(inbox, ".Archive")
+        with open(os.path.join(arch, "tmp", "1.pp.test"), "wb") as f:
+            f.write(local.data.replace(b"\r\n", b"\n"))
+        os.rename(os.path.join(arch, "tmp", "1.pp.test"), os.path.join(arch, "new", "1.pp.test"))
+        util.run_facteur(["-a"], cfg, check_rc=0)
+        assert local.message_id in util.server_messages(w.imap, "Archive")
+        assert len(util.server_messages(w.imap, "Archive")) == 4
+    finally:
+        w.close()
