@@ -336,35 +336,53 @@ static int far_expunge(struct exec *x, struct fct_err *err)
 
 struct dl_item {
 	size_t act;          /* plan action index */
-	struct md_tmp *tmp;  /* owned by the batch */
+	struct md_tmp *tmp;  /* streamed into the open batch (owned by it) */
 	size_t rec;          /* record: made index + 1, or 0 for an existing one */
+	int done;            /* streamed (and, once its batch is committed, in place) */
 };
 
+/* Every download of a box goes out as one pipelined stream of FETCHes;
+ * whenever the messages streamed reach a batch, the sink makes that batch
+ * durable and journals it while the next answers wait in the socket, so
+ * the server never waits for a drained pipeline. */
 struct dl {
 	struct exec *x;
-	struct md_batch *b;
-	struct dl_item *items; /* by position in the batch's uid list */
+	struct md_batch *b;    /* the open batch */
+	struct dl_item *items; /* by position in the uid list */
 	const uint32_t *uids;
 	size_t n, cur;         /* cur: item being streamed */
+	size_t next;           /* where the next UID is expected in uids */
+	size_t inbatch;        /* items streamed into the open batch */
+	uint64_t batch_bytes;
 	struct md_tmp *tmp;
 	struct crlf_dec dec;
 	char out[65537];
-	size_t done;           /* items finished */
 };
+
+/* The server answers in the order asked: look where the last one ended. */
+static size_t dl_find(struct dl *d, uint32_t uid)
+{
+	size_t i;
+
+	if (d->next < d->n && d->uids[d->next] == uid)
+		return d->next;
+	for (i = 0; i < d->n && d->uids[i] != uid; i++)
+		;
+	return i;
+}
 
 static int dl_begin(void *ctx, uint32_t uid, uint64_t size, struct fct_err *err)
 {
 	struct dl *d = ctx;
-	size_t i;
+	size_t i = dl_find(d, uid);
 
 	(void)size;
-	for (i = 0; i < d->n && d->uids[i] != uid; i++)
-		;
-	if (i == d->n || d->items[i].tmp)
+	if (i == d->n || d->items[i].done)
 		return fct_err_set(err, FCT_E_PROTO, "server sent UID %u, which was not asked for", uid);
 	if (md_tmp_open(d->b, &d->tmp, err) < 0)
 		return -1;
 	d->cur = i;
+	d->next = i + 1;
 	memset(&d->dec, 0, sizeof d->dec);
 	return 0;
 }
@@ -385,27 +403,6 @@ static int dl_data(void *ctx, const char *p, size_t n, struct fct_err *err)
 	return 0;
 }
 
-static int dl_end(void *ctx, const struct imap_msg *m, struct fct_err *err)
-{
-	struct dl *d = ctx;
-	const struct plan_action *a = &d->x->p->acts[d->items[d->cur].act];
-	size_t o = crlf_dec_end(&d->dec, d->out);
-	struct md_tmp *t = d->tmp;
-
-	d->tmp = NULL;
-	if (o && md_tmp_write(t, d->out, o, err) < 0) {
-		md_tmp_abort(t);
-		return -1;
-	}
-	if (md_tmp_done(t, a->flags, m->internaldate, err) < 0)
-		return -1;
-	d->items[d->cur].tmp = t;
-	d->x->r->c->sum.bytes_down += d->x->r->far[a->far].size;
-	progress_step(d->x->prog, 1, d->x->r->far[a->far].size);
-	d->done++;
-	return 0;
-}
-
 static struct jrnl_msg *dl_rec(struct dl *d, size_t i)
 {
 	struct exec *x = d->x;
@@ -421,7 +418,7 @@ static struct jrnl_msg *dl_rec(struct dl *d, size_t i)
 	return &x->made[d->items[i].rec - 1];
 }
 
-/* Journals every streamed message with the given state. */
+/* Journals every message of the open batch with the given state. */
 static int dl_journal(struct dl *d, int state, struct fct_err *err)
 {
 	struct jrnl_txn *t;
@@ -448,66 +445,90 @@ static int dl_journal(struct dl *d, int state, struct fct_err *err)
 	return jrnl_commit(t, err);
 }
 
-static int dl_batch(struct exec *x, const size_t *acts, size_t n, struct fct_err *err)
+/* Intent, durable rename, confirmation (sync/engine.h), then a new batch. */
+static int dl_commit(struct dl *d, struct fct_err *err)
 {
-	struct imap_body_sink sink;
-	struct dl *d = fct_xcalloc(1, sizeof *d);
-	uint32_t *uids = fct_xcalloc(n, sizeof *uids);
+	int rc = 0;
 	size_t i;
-	int rc;
 
-	d->x = x;
-	d->n = n;
-	d->uids = uids;
-	d->items = fct_xcalloc(n, sizeof *d->items);
-	d->b = md_batch_new(x->r->nf);
-	for (i = 0; i < n; i++) {
-		d->items[i].act = acts[i];
-		uids[i] = x->r->far[x->p->acts[acts[i]].far].uid;
-	}
-	sink = (struct imap_body_sink){dl_begin, dl_data, dl_end, d};
-	rc = imap_fetch_bodies(x->r->c->im, uids, n, &sink, err);
-	if (d->tmp)
-		md_tmp_abort(d->tmp);
-	/* Intent, durable rename, confirmation (sync/engine.h). */
-	if (rc == 0 && d->done)
+	if (d->inbatch) {
 		rc = dl_journal(d, JRNL_PENDING_DOWNLOAD, err);
-	if (rc == 0 && d->done)
-		rc = md_batch_commit(d->b, err);
-	if (rc == 0 && d->done)
-		rc = dl_journal(d, JRNL_SYNCED, err);
+		if (rc == 0)
+			rc = md_batch_commit(d->b, err);
+		if (rc == 0)
+			rc = dl_journal(d, JRNL_SYNCED, err);
+	}
+	for (i = 0; i < d->n; i++)
+		d->items[i].tmp = NULL;
 	md_batch_free(d->b);
-	free(d->items);
-	free(uids);
-	free(d);
+	d->b = md_batch_new(d->x->r->nf);
+	d->inbatch = 0;
+	d->batch_bytes = 0;
 	return rc;
+}
+
+static int dl_end(void *ctx, const struct imap_msg *m, struct fct_err *err)
+{
+	struct dl *d = ctx;
+	const struct plan_action *a = &d->x->p->acts[d->items[d->cur].act];
+	size_t o = crlf_dec_end(&d->dec, d->out);
+	uint64_t size = d->x->r->far[a->far].size;
+	struct md_tmp *t = d->tmp;
+
+	d->tmp = NULL;
+	if (o && md_tmp_write(t, d->out, o, err) < 0) {
+		md_tmp_abort(t);
+		return -1;
+	}
+	if (md_tmp_done(t, a->flags, m->internaldate, err) < 0)
+		return -1;
+	d->items[d->cur].tmp = t;
+	d->items[d->cur].done = 1;
+	d->x->r->c->sum.bytes_down += size;
+	progress_step(d->x->prog, 1, size);
+	d->inbatch++;
+	d->batch_bytes += size;
+	if (d->inbatch >= DL_BATCH_MSGS || d->batch_bytes >= DL_BATCH_BYTES)
+		return dl_commit(d, err);
+	return 0;
 }
 
 static int downloads(struct exec *x, struct fct_err *err)
 {
-	size_t *acts = fct_xcalloc(DL_BATCH_MSGS, sizeof *acts);
-	size_t i, n = 0;
-	uint64_t bytes = 0;
+	struct dl *d = fct_xcalloc(1, sizeof *d);
+	uint32_t *uids = fct_xcalloc(x->p->n + 1, sizeof *uids);
+	struct imap_body_sink sink = {dl_begin, dl_data, dl_end, d};
+	size_t i;
 	int rc = 0;
 
-	for (i = 0; i < x->p->n && rc == 0; i++) {
-		if (skipped(x, i))
-			continue;
+	d->x = x;
+	d->uids = uids;
+	d->items = fct_xcalloc(x->p->n + 1, sizeof *d->items);
+	for (i = 0; i < x->p->n; i++) {
 		const struct plan_action *a = &x->p->acts[i];
 
-		if (a->kind != PLAN_DOWNLOAD)
+		if (skipped(x, i) || a->kind != PLAN_DOWNLOAD)
 			continue;
-		acts[n++] = i;
-		bytes += x->r->far[a->far].size;
-		if (n == DL_BATCH_MSGS || bytes >= DL_BATCH_BYTES) {
-			rc = dl_batch(x, acts, n, err);
-			n = 0;
-			bytes = 0;
-		}
+		d->items[d->n].act = i;
+		uids[d->n++] = x->r->far[a->far].uid;
 	}
-	if (rc == 0 && n)
-		rc = dl_batch(x, acts, n, err);
-	free(acts);
+	if (d->n) {
+		d->b = md_batch_new(x->r->nf);
+		rc = imap_fetch_bodies(x->r->c->im, uids, d->n, &sink, err);
+		if (d->tmp)
+			md_tmp_abort(d->tmp);
+		/* What was streamed before a failure is kept too: nothing lost. */
+		if (d->inbatch) {
+			struct fct_err e2;
+
+			if (dl_commit(d, rc == 0 ? err : &e2) < 0 && rc == 0)
+				rc = -1;
+		}
+		md_batch_free(d->b);
+	}
+	free(d->items);
+	free(uids);
+	free(d);
 	return rc;
 }
 

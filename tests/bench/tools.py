@@ -71,7 +71,9 @@ class Facteur(Tool):
     def write_config(self):
         cfg = util.make_config(self.dir, self.user, {"imaps": self.port},
                                self.cert, password=self.password,
-                               name="bench")
+                               name="bench",
+                               # facteur's own default, not the test suite's
+                               account_opts={"Compress": None})
         return cfg.path
 
     def state_paths(self):
