@@ -1096,15 +1096,20 @@ static int dump_box(void *ctx, const char *box)
 	if (jrnl_msgs_load(d->j, box, &m, &n, d->err) < 0)
 		return -1;
 	for (i = 0; i < n; i++) {
-		char fl[7];
+		char fl[7], fp[sizeof m[i].fp * 2 + 9] = "";
 
 		fct_flags_to_letters(m[i].flags, fl);
-		fprintf(d->fp, "  msg %llu: uid %u near %s flags %s %s size %llu%s%s%s%s%s%s\n",
+		if (m[i].has_fp) {
+			memcpy(fp, " sha256 ", 8);
+			for (size_t k = 0; k < sizeof m[i].fp; k++)
+				snprintf(fp + 8 + 2 * k, 3, "%02x", m[i].fp[k]);
+		}
+		fprintf(d->fp, "  msg %llu: uid %u near %s flags %s %s size %llu%s%s%s%s%s%s%s\n",
 			(unsigned long long)m[i].id, m[i].far_uid, m[i].near_uniq ? m[i].near_uniq : "-",
 			fl[0] ? fl : "-", state_name(m[i].state), (unsigned long long)m[i].size,
 			m[i].msgid ? " msgid " : "", m[i].msgid ? m[i].msgid : "", m[i].aux ? " aux " : "",
 			m[i].aux ? m[i].aux : "", m[i].emailid ? " emailid " : "",
-			m[i].emailid ? m[i].emailid : "");
+			m[i].emailid ? m[i].emailid : "", fp);
 	}
 	jrnl_msgs_free(m, n);
 	if (jrnl_uidl_load(d->j, box, &u, &n, d->err) < 0)

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "sync/boxes.h"
 #include "sync/crlf.h"
 #include "sync/engine.h"
@@ -339,6 +341,7 @@ struct dl_item {
 	struct md_tmp *tmp;  /* streamed into the open batch (owned by it) */
 	size_t rec;          /* record: made index + 1, or 0 for an existing one */
 	int done;            /* streamed (and, once its batch is committed, in place) */
+	unsigned char fp[32]; /* SHA-256 of the file as stored */
 };
 
 /* Every download of a box goes out as one pipelined stream of FETCHes;
@@ -356,6 +359,7 @@ struct dl {
 	uint64_t batch_bytes;
 	struct md_tmp *tmp;
 	struct crlf_dec dec;
+	EVP_MD_CTX *sha;       /* the content fingerprint of the message streamed */
 	char out[65537];
 };
 
@@ -384,6 +388,7 @@ static int dl_begin(void *ctx, uint32_t uid, uint64_t size, struct fct_err *err)
 	d->cur = i;
 	d->next = i + 1;
 	memset(&d->dec, 0, sizeof d->dec);
+	EVP_DigestInit_ex(d->sha, EVP_sha256(), NULL);
 	return 0;
 }
 
@@ -395,6 +400,7 @@ static int dl_data(void *ctx, const char *p, size_t n, struct fct_err *err)
 		size_t piece = n < sizeof d->out - 1 ? n : sizeof d->out - 1;
 		size_t o = crlf_dec_step(&d->dec, p, piece, d->out);
 
+		EVP_DigestUpdate(d->sha, d->out, o);
 		if (md_tmp_write(d->tmp, d->out, o, err) < 0)
 			return -1;
 		p += piece;
@@ -435,6 +441,8 @@ static int dl_journal(struct dl *d, int state, struct fct_err *err)
 		m = dl_rec(d, i);
 		rec_link(d->x, m, a);
 		set_str(&m->near_uniq, md_tmp_next_uniq(d->items[i].tmp));
+		memcpy(m->fp, d->items[i].fp, sizeof m->fp);
+		m->has_fp = 1;
 		m->flags = a->flags;
 		m->state = (uint8_t)state;
 		if (put(t, d->x, m, err) < 0) {
@@ -476,6 +484,8 @@ static int dl_end(void *ctx, const struct imap_msg *m, struct fct_err *err)
 	struct md_tmp *t = d->tmp;
 
 	d->tmp = NULL;
+	EVP_DigestUpdate(d->sha, d->out, o);
+	EVP_DigestFinal_ex(d->sha, d->items[d->cur].fp, NULL);
 	if (o && md_tmp_write(t, d->out, o, err) < 0) {
 		md_tmp_abort(t);
 		return -1;
@@ -504,6 +514,9 @@ static int downloads(struct exec *x, struct fct_err *err)
 	d->x = x;
 	d->uids = uids;
 	d->items = fct_xcalloc(x->p->n + 1, sizeof *d->items);
+	d->sha = EVP_MD_CTX_new();
+	if (!d->sha)
+		fct_oom();
 	for (i = 0; i < x->p->n; i++) {
 		const struct plan_action *a = &x->p->acts[i];
 
@@ -526,6 +539,7 @@ static int downloads(struct exec *x, struct fct_err *err)
 		}
 		md_batch_free(d->b);
 	}
+	EVP_MD_CTX_free(d->sha);
 	free(d->items);
 	free(uids);
 	free(d);
@@ -536,6 +550,7 @@ static int downloads(struct exec *x, struct fct_err *err)
 
 struct ul_src {
 	int fd;
+	EVP_MD_CTX *sha;       /* the content fingerprint, taken while measuring */
 	struct crlf_enc enc;
 	char in[32768];
 	char out[2 * 32768]; /* encoded bytes not yet handed out */
@@ -551,6 +566,7 @@ static long ul_read(void *ctx, char *buf, size_t n, struct fct_err *err)
 		got = read(s->fd, s->in, sizeof s->in);
 		if (got < 0)
 			return fct_err_sys(err, errno, "reading message");
+
 		s->off = 0;
 		s->len = crlf_enc_step(&s->enc, s->in, (size_t)got, s->out);
 	}
@@ -563,7 +579,7 @@ static long ul_read(void *ctx, char *buf, size_t n, struct fct_err *err)
 
 /* Opens a near message and measures it as it will go on the wire. */
 static int ul_open(struct box_run *r, const char *uniq, struct ul_src *s, uint64_t *size,
-                   struct fct_err *err)
+                   unsigned char fp[32], struct fct_err *err)
 {
 	uint64_t fsize, total = 0;
 	ssize_t n;
@@ -572,8 +588,12 @@ static int ul_open(struct box_run *r, const char *uniq, struct ul_src *s, uint64
 	s->off = s->len = 0;
 	if (md_open_msg(r->nf, uniq, &s->fd, &fsize, err) < 0)
 		return -1;
-	while ((n = read(s->fd, s->in, sizeof s->in)) > 0)
+	EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL);
+	while ((n = read(s->fd, s->in, sizeof s->in)) > 0) {
 		total += crlf_enc_size(&s->enc, s->in, (size_t)n);
+		EVP_DigestUpdate(s->sha, s->in, (size_t)n);
+	}
+	EVP_DigestFinal_ex(s->sha, fp, NULL);
 	memset(&s->enc, 0, sizeof s->enc);
 	if (n < 0 || lseek(s->fd, 0, SEEK_SET) < 0) {
 		fct_err_sys(err, errno, "reading message %s", uniq);
@@ -638,12 +658,13 @@ static int ul_next(void *ctx, size_t i, struct imap_upload *u, struct fct_err *e
 	if (b->s->fd >= 0) /* the previous body is on the wire */
 		close(b->s->fd);
 	b->s->fd = -1;
-	if (ul_open(r, r->near[b->acts[i]->near].uniq, b->s, &u->src.size, err) < 0) {
+	if (ul_open(r, r->near[b->acts[i]->near].uniq, b->s, &u->src.size, b->recs[i]->fp, err) < 0) {
 		b->s->fd = -1;
 		return err->kind == FCT_E_MSG ? 1 : -1; /* a message gone: skip it */
 	}
 	u->src.read = ul_read;
 	u->src.ctx = b->s;
+	b->recs[i]->has_fp = 1;
 	u->flags = b->acts[i]->flags;
 	if (r->c->ch->copy_arrival_date && fstat(b->s->fd, &st) == 0)
 		u->date = st.st_mtime;
@@ -769,6 +790,9 @@ static int uploads(struct exec *x, struct fct_err *err)
 	int rc;
 
 	b.s->fd = -1;
+	b.s->sha = EVP_MD_CTX_new();
+	if (!b.s->sha)
+		fct_oom();
 	rc = late_uploads(x, err);
 	if (rc == 0)
 		rc = ul_intents(x, recs, err);
@@ -796,6 +820,7 @@ static int uploads(struct exec *x, struct fct_err *err)
 
 		(void)jrnl_commit(b.t, &e2);
 	}
+	EVP_MD_CTX_free(b.s->sha);
 	free(b.s);
 	free(b.acts);
 	free(b.recs);

@@ -24,6 +24,9 @@
  * pair it again); after it, the planner finds the message where it landed. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "sync/moves_int.h"
 
@@ -75,7 +78,7 @@ static void collect(struct box_job *j, int side_far, struct ends *out, struct en
 
 	for (i = 0; i < j->plan.n; i++) {
 		const struct plan_action *a = &j->plan.acts[i];
-		struct end x = {j, i, PLAN_NONE, a->far, a->near, NULL, NULL, NULL, 0, 0};
+		struct end x = {j, i, PLAN_NONE, a->far, a->near, NULL, NULL, NULL, 0, 0, NULL, 0, {0}};
 
 		if (a->jr != PLAN_NONE && a->kind == (side_far ? PLAN_DELETE_NEAR : PLAN_DELETE_FAR)) {
 			const struct jrnl_msg *m = &r->jr[a->jr];
@@ -88,6 +91,7 @@ static void collect(struct box_job *j, int side_far, struct ends *out, struct en
 			x.size = m->size;
 			x.uniq = m->near_uniq;
 			x.emailid = m->emailid;
+			x.fp = m->has_fp ? m->fp : NULL;
 			end_add(out, &x);
 		} else if (a->jr == PLAN_NONE && side_far && a->kind == PLAN_DOWNLOAD) {
 			x.msgid = r->far[a->far].msgid;
@@ -181,6 +185,75 @@ static size_t match(struct ends *out, struct ends *in)
 	}
 	n += match_unique(out, in, same_emailid, same_emailid);
 	return n + match_unique(out, in, same_key, same_key_no_emailid);
+}
+
+/* SHA-256 of an arriving local file, read once. */
+static int arriving_fp(struct end *e)
+{
+	struct fct_err err;
+	EVP_MD_CTX *sha;
+	uint64_t size;
+	char buf[32768];
+	ssize_t n;
+	int fd;
+
+	if (e->fp_state)
+		return e->fp_state == 1 ? 0 : -1;
+	e->fp_state = 2;
+	if (!e->uniq || !e->j->r.nf || md_open_msg(e->j->r.nf, e->uniq, &fd, &size, &err) < 0)
+		return -1;
+	if (!(sha = EVP_MD_CTX_new()))
+		fct_oom();
+	EVP_DigestInit_ex(sha, EVP_sha256(), NULL);
+	while ((n = read(fd, buf, sizeof buf)) > 0)
+		EVP_DigestUpdate(sha, buf, (size_t)n);
+	if (n == 0) {
+		EVP_DigestFinal_ex(sha, e->fpv, NULL);
+		e->fp_state = 1;
+	}
+	EVP_MD_CTX_free(sha);
+	close(fd);
+	return e->fp_state == 1 ? 0 : -1;
+}
+
+static size_t same_fp_left(const struct ends *out, const unsigned char *fp)
+{
+	size_t k, n = 0;
+
+	for (k = 0; k < out->n; k++)
+		n += !out->v[k].peer && out->v[k].fp && memcmp(out->v[k].fp, fp, 32) == 0;
+	return n;
+}
+
+/* Local files alike by (Message-ID, size), as a mail client that copies
+ * then deletes leaves them: the one arriving file whose content has the
+ * fingerprint the journal kept of the file that left is that message.
+ * Only such ambiguous candidates are read, and two leaving messages with
+ * the same content stay unpaired (transferred, never merged). */
+static size_t match_fp(struct ends *out, struct ends *in)
+{
+	size_t i, k, n = 0;
+
+	for (k = 0; k < out->n; k++) {
+		size_t hit = 0, hits = 0;
+
+		if (out->v[k].peer || !out->v[k].fp || same_fp_left(out, out->v[k].fp) != 1)
+			continue;
+		for (i = 0; i < in->n; i++) {
+			struct end *e = &in->v[i];
+
+			if (e->peer || e->j == out->v[k].j || !same_key_no_emailid(&out->v[k], e) ||
+			    arriving_fp(e) < 0 || memcmp(e->fpv, out->v[k].fp, 32) != 0)
+				continue;
+			hit = i;
+			hits++;
+		}
+		if (hits == 1) {
+			pair(out, k, in, hit);
+			n++;
+		}
+	}
+	return n;
 }
 
 /* Per flag: a side that changed since the last sync wins. */
@@ -430,7 +503,7 @@ int moves_apply(struct chan *c, struct box_job **jobs, size_t n, struct fct_err 
 		out.n = in.n = 0;
 		for (i = 0; i < n; i++)
 			collect(jobs[i], side, &out, &in);
-		if (out.n && in.n && match(&out, &in))
+		if (out.n && in.n && match(&out, &in) + (side ? 0 : match_fp(&out, &in)))
 			rc = run_side(c, jobs, n, &out, &in, side, err);
 	}
 	free(out.v);

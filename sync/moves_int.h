@@ -16,6 +16,9 @@ struct end {
 	const char *emailid;
 	uint64_t size;
 	size_t peer;         /* matched end index + 1, 0 = none */
+	const unsigned char *fp; /* leaving: the journal's content fingerprint, or NULL */
+	int fp_state;        /* arriving local file: 0 not read, 1 fpv holds it, 2 unreadable */
+	unsigned char fpv[32];
 };
 
 struct ends {

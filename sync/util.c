@@ -92,7 +92,7 @@ DEFINE_LOG(fct_log_info, !l || l->level >= 1, NULL)
 DEFINE_LOG(fct_log_verbose, l && l->level >= 2, NULL)
 DEFINE_LOG(fct_log_debug, l && l->debug, NULL)
 
-static void oom(void)
+void fct_oom(void)
 {
 	fputs("facteur: out of memory\n", stderr);
 	abort();
@@ -103,7 +103,7 @@ void *fct_xmalloc(size_t n)
 	void *p = malloc(n ? n : 1);
 
 	if (!p)
-		oom();
+		fct_oom();
 	return p;
 }
 
@@ -112,7 +112,7 @@ void *fct_xcalloc(size_t n, size_t size)
 	void *p = calloc(n ? n : 1, size ? size : 1);
 
 	if (!p)
-		oom();
+		fct_oom();
 	return p;
 }
 
@@ -121,7 +121,7 @@ void *fct_xrealloc(void *p, size_t n)
 	void *q = realloc(p, n ? n : 1);
 
 	if (!q)
-		oom();
+		fct_oom();
 	return q;
 }
 

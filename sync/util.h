@@ -61,6 +61,8 @@ void fct_log_debug(const struct fct_log *l, const char *fmt, ...) FCT_PRINTF(2, 
 
 /* Allocation that cannot fail: out of memory aborts with a message, as no
  * caller could do anything better. */
+/* Allocation failure, here or in a library: a message, then abort(). */
+void fct_oom(void) __attribute__((noreturn));
 void *fct_xmalloc(size_t n);
 void *fct_xcalloc(size_t n, size_t size);
 void *fct_xrealloc(void *p, size_t n);

@@ -101,6 +101,36 @@ def test_copy_then_delete_locally_is_a_move(world):
     world.assert_converged()
 
 
+def test_copy_then_delete_with_a_lookalike_is_told_by_content(world):
+    """A file copied into another folder, then deleted, while a different
+    new local message has the same Message-ID and size: the journal's
+    fingerprint of the file that left picks the copy (UID MOVE), and the
+    lookalike is uploaded."""
+    import shutil
+    msgs = seed_far(world, "INBOX", 55, 3)
+    util.create_folder(world.imap, "Work")
+    world.sync()
+    folder, key = [(f, k) for mid, _, f, k in util.maildir_list(world.mail)
+                   if mid == msgs[0].message_id][0]
+    inbox = util.maildir_folders(world.mail)[folder]
+    work = util.maildir_folders(world.mail)["Work"]
+    name = [n for sub in ("cur", "new") for n in os.listdir(os.path.join(inbox, sub))
+            if n.split(":")[0] == key][0]
+    sub = "cur" if os.path.exists(os.path.join(inbox, "cur", name)) else "new"
+    shutil.copy(os.path.join(inbox, sub, name), os.path.join(work, "cur", "1.copy.test:2,S"))
+    os.unlink(os.path.join(inbox, sub, name))
+    d = bytearray(msgs[0].data)
+    d[-3] = ord("Z") if d[-3] != ord("Z") else ord("Y")
+    lookalike = msgs[0]._replace(data=bytes(d))
+    util.maildir_deliver(world.mail, "Work", lookalike)
+    rc, out, err = util.run_facteur(["-a", "--json"], world.cfg, check_rc=0)
+    assert '"moved_far":1' in out and '"pushed":1' in out, out
+    bodies = util.server_bodies_list(world.imap, "Work")
+    assert sorted(bodies) == sorted([msgs[0].data, lookalike.data])
+    assert util.server_list(world.imap, "INBOX") and all(
+        mid != msgs[0].message_id for mid, _, _ in util.server_list(world.imap, "INBOX"))
+
+
 def test_duplicate_message_ids_are_never_merged(world):
     a = seed_far(world, "INBOX", 54, 2)
     util.create_folder(world.imap, "Work")

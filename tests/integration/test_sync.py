@@ -708,3 +708,26 @@ def test_maildirpp_layout_without_path(dovecot, tmp_path):
         assert len(util.server_messages(w.imap, "Archive")) == 4
     finally:
         w.close()
+
+
+def test_journal_records_content_fingerprints(world):
+    """Every message downloaded or uploaded is journaled with the SHA-256
+    of the file as stored in the Maildir (checked here against the files
+    themselves)."""
+    import hashlib
+    import os
+    seed_far(world, "INBOX", 501, 4, max_body=20000)
+    for m in util.gen(502, 3, max_body=20000):
+        util.maildir_deliver(world.mail, "INBOX", m)
+    world.sync()
+    rc, out, err = util.run_facteur(["status", "--dump"], world.cfg, check_rc=0)
+    dumped = re.findall(r"^  msg \d+: uid \d+ near (\S+) .* sha256 ([0-9a-f]{64})$",
+                        out, re.M)
+    files = {}
+    for sub in ("cur", "new"):
+        d = os.path.join(world.mail, "INBOX", sub)
+        for name in os.listdir(d):
+            with open(os.path.join(d, name), "rb") as f:
+                files[name.split(":")[0]] = hashlib.sha256(f.read()).hexdigest()
+    assert len(files) == 7
+    assert dict(dumped) == files, out
