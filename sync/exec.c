@@ -3,10 +3,8 @@
  * pairings first, then near changes, far STOREs, far EXPUNGE, their journal
  * updates, and finally the transfers, each with its intent journaled
  * before the side effect (crash protocol in sync/engine.h). */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -14,6 +12,7 @@
 #include "sync/boxes.h"
 #include "sync/crlf.h"
 #include "sync/engine.h"
+#include "sync/msgsrc.h"
 #include "sync/progress.h"
 #include "sync/trash.h"
 
@@ -548,62 +547,6 @@ static int downloads(struct exec *x, struct fct_err *err)
 
 /* ---- uploads ---- */
 
-struct ul_src {
-	int fd;
-	EVP_MD_CTX *sha;       /* the content fingerprint, taken while measuring */
-	struct crlf_enc enc;
-	char in[32768];
-	char out[2 * 32768]; /* encoded bytes not yet handed out */
-	size_t off, len;
-};
-
-static long ul_read(void *ctx, char *buf, size_t n, struct fct_err *err)
-{
-	struct ul_src *s = ctx;
-	ssize_t got;
-
-	if (s->off == s->len) {
-		got = read(s->fd, s->in, sizeof s->in);
-		if (got < 0)
-			return fct_err_sys(err, errno, "reading message");
-
-		s->off = 0;
-		s->len = crlf_enc_step(&s->enc, s->in, (size_t)got, s->out);
-	}
-	if (n > s->len - s->off)
-		n = s->len - s->off;
-	memcpy(buf, s->out + s->off, n);
-	s->off += n;
-	return (long)n;
-}
-
-/* Opens a near message and measures it as it will go on the wire. */
-static int ul_open(struct box_run *r, const char *uniq, struct ul_src *s, uint64_t *size,
-                   unsigned char fp[32], struct fct_err *err)
-{
-	uint64_t fsize, total = 0;
-	ssize_t n;
-
-	memset(&s->enc, 0, sizeof s->enc);
-	s->off = s->len = 0;
-	if (md_open_msg(r->nf, uniq, &s->fd, &fsize, err) < 0)
-		return -1;
-	EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL);
-	while ((n = read(s->fd, s->in, sizeof s->in)) > 0) {
-		total += crlf_enc_size(&s->enc, s->in, (size_t)n);
-		EVP_DigestUpdate(s->sha, s->in, (size_t)n);
-	}
-	EVP_DigestFinal_ex(s->sha, fp, NULL);
-	memset(&s->enc, 0, sizeof s->enc);
-	if (n < 0 || lseek(s->fd, 0, SEEK_SET) < 0) {
-		fct_err_sys(err, errno, "reading message %s", uniq);
-		close(s->fd);
-		return -1;
-	}
-	*size = total;
-	return 0;
-}
-
 static int ul_intents(struct exec *x, size_t *recs, struct fct_err *err)
 {
 	struct jrnl_txn *t;
@@ -644,7 +587,7 @@ struct ul_batch {
 	struct exec *x;
 	const struct plan_action **acts;
 	struct jrnl_msg **recs;
-	struct ul_src *s;
+	struct msg_src *s;
 	struct jrnl_txn *t; /* confirmations not yet committed */
 	size_t since;
 };
@@ -653,21 +596,16 @@ static int ul_next(void *ctx, size_t i, struct imap_upload *u, struct fct_err *e
 {
 	struct ul_batch *b = ctx;
 	struct box_run *r = b->x->r;
-	struct stat st;
 
-	if (b->s->fd >= 0) /* the previous body is on the wire */
-		close(b->s->fd);
-	b->s->fd = -1;
-	if (ul_open(r, r->near[b->acts[i]->near].uniq, b->s, &u->src.size, b->recs[i]->fp, err) < 0) {
-		b->s->fd = -1;
+	if (msg_src_open(b->s, r->nf, r->near[b->acts[i]->near].uniq, &u->src.size, b->recs[i]->fp,
+	                 err) < 0)
 		return err->kind == FCT_E_MSG ? 1 : -1; /* a message gone: skip it */
-	}
-	u->src.read = ul_read;
+	u->src.read = msg_src_read;
 	u->src.ctx = b->s;
 	b->recs[i]->has_fp = 1;
 	u->flags = b->acts[i]->flags;
-	if (r->c->ch->copy_arrival_date && fstat(b->s->fd, &st) == 0)
-		u->date = st.st_mtime;
+	if (r->c->ch->copy_arrival_date)
+		u->date = msg_src_mtime(b->s);
 	b->recs[i]->size = u->src.size;
 	return 0;
 }
@@ -789,10 +727,7 @@ static int uploads(struct exec *x, struct fct_err *err)
 	struct imap_append_cbs cb = {ul_next, ul_done, &b};
 	int rc;
 
-	b.s->fd = -1;
-	b.s->sha = EVP_MD_CTX_new();
-	if (!b.s->sha)
-		fct_oom();
+	msg_src_init(b.s);
 	rc = late_uploads(x, err);
 	if (rc == 0)
 		rc = ul_intents(x, recs, err);
@@ -809,8 +744,6 @@ static int uploads(struct exec *x, struct fct_err *err)
 	}
 	if (rc == 0 && k > 0)
 		rc = imap_append_many(x->r->c->im, x->r->far_name, k, &cb, err);
-	if (b.s->fd >= 0)
-		close(b.s->fd);
 	if (b.t && rc == 0) {
 		rc = jrnl_commit(b.t, err);
 	} else if (b.t) {
@@ -820,7 +753,7 @@ static int uploads(struct exec *x, struct fct_err *err)
 
 		(void)jrnl_commit(b.t, &e2);
 	}
-	EVP_MD_CTX_free(b.s->sha);
+	msg_src_close(b.s);
 	free(b.s);
 	free(b.acts);
 	free(b.recs);

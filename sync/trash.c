@@ -7,14 +7,13 @@
  * which an Expunge of a synchronized Trash folder must not remove. */
 #include "sync/trash.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sync/boxes.h"
 #include "sync/crlf.h"
+#include "sync/msgsrc.h"
 
 #define KEEP_BATCH 256
 
@@ -152,84 +151,26 @@ int trash_far_new(struct box_run *r, const struct plan *p, struct fct_err *err)
 
 /* ---- near -> far Trash ---- */
 
-struct keep_src {
-	int fd;
-	struct crlf_enc enc;
-	char in[32768];
-	char out[2 * 32768];
-	size_t off, len;
-};
-
-static long ks_read(void *ctx, char *buf, size_t n, struct fct_err *err)
-{
-	struct keep_src *s = ctx;
-
-	if (s->off == s->len) {
-		ssize_t got = read(s->fd, s->in, sizeof s->in);
-
-		if (got < 0)
-			return fct_err_sys(err, errno, "reading message");
-		s->off = 0;
-		s->len = crlf_enc_step(&s->enc, s->in, (size_t)got, s->out);
-	}
-	if (n > s->len - s->off)
-		n = s->len - s->off;
-	memcpy(buf, s->out + s->off, n);
-	s->off += n;
-	return (long)n;
-}
-
-/* Opens a near message and measures it as it will go on the wire. */
-static int ks_open(struct md_folder *f, const char *uniq, struct keep_src *s, uint64_t *size,
-                   struct fct_err *err)
-{
-	uint64_t fsize, total = 0;
-	ssize_t got;
-
-	s->off = s->len = 0;
-	memset(&s->enc, 0, sizeof s->enc);
-	if (md_open_msg(f, uniq, &s->fd, &fsize, err) < 0) {
-		s->fd = -1;
-		return -1;
-	}
-	while ((got = read(s->fd, s->in, sizeof s->in)) > 0)
-		total += crlf_enc_size(&s->enc, s->in, (size_t)got);
-	memset(&s->enc, 0, sizeof s->enc);
-	if (got < 0 || lseek(s->fd, 0, SEEK_SET) < 0) {
-		fct_err_sys(err, errno, "reading message %s", uniq);
-		close(s->fd);
-		s->fd = -1;
-		return -1;
-	}
-	*size = total;
-	return 0;
-}
-
 struct keep_ul {
 	struct box_run *r;
 	const size_t *idx;
 	unsigned char *gone; /* per message: removed meanwhile, nothing to keep */
-	struct keep_src s;
+	struct msg_src s;
 };
 
 static int ku_next(void *ctx, size_t i, struct imap_upload *u, struct fct_err *err)
 {
 	struct keep_ul *k = ctx;
 	const struct plan_near *m = &k->r->near[k->idx[i]];
-	struct stat st;
 
-	if (k->s.fd >= 0)
-		close(k->s.fd);
-	if (ks_open(k->r->nf, m->uniq, &k->s, &u->src.size, err) < 0) {
+	if (msg_src_open(&k->s, k->r->nf, m->uniq, &u->src.size, NULL, err) < 0) {
 		k->gone[i] = err->kind == FCT_E_MSG;
 		return k->gone[i] ? 1 : -1;
 	}
-	u->src.read = ks_read;
+	u->src.read = msg_src_read;
 	u->src.ctx = &k->s;
 	u->flags = m->flags & ~(unsigned)FCT_F_DELETED;
-	u->date = 0;
-	if (k->r->c->ch->copy_arrival_date && fstat(k->s.fd, &st) == 0)
-		u->date = st.st_mtime;
+	u->date = k->r->c->ch->copy_arrival_date ? msg_src_mtime(&k->s) : 0;
 	return 0;
 }
 
@@ -257,10 +198,9 @@ static int append_all(struct box_run *r, const size_t *idx, size_t n, const char
 	k->r = r;
 	k->idx = idx;
 	k->gone = fct_xcalloc(n, 1);
-	k->s.fd = -1;
+	msg_src_init(&k->s);
 	rc = imap_append_many(r->c->im, box, n, &cb, err);
-	if (k->s.fd >= 0)
-		close(k->s.fd);
+	msg_src_close(&k->s);
 	free(k->gone);
 	free(k);
 	return rc;
