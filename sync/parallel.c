@@ -20,6 +20,7 @@
 #include "sync/connect.h"
 #include "sync/parallel.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -260,7 +261,7 @@ int par_apply(struct chan *c, struct box_job **heavy, size_t n, par_light_fn lig
 			failed = light(light_ctx);
 	}
 	for (size_t k = 0; k < started; k++)
-		while (waitpid(pids[k], &st, 0) < 0)
+		while (waitpid(pids[k], &st, 0) < 0 && errno == EINTR)
 			;
 	if (collect(c, n, sh, stop, err))
 		failed = -1;
