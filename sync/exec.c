@@ -343,6 +343,11 @@ struct dl_item {
 	unsigned char fp[32]; /* SHA-256 of the file as stored */
 };
 
+struct dl_pos {
+	uint32_t uid;
+	size_t pos;
+};
+
 /* Every download of a box goes out as one pipelined stream of FETCHes;
  * whenever the messages streamed reach a batch, the sink makes that batch
  * durable and journals it while the next answers wait in the socket, so
@@ -354,6 +359,7 @@ struct dl {
 	const uint32_t *uids;
 	size_t n, cur;         /* cur: item being streamed */
 	size_t next;           /* where the next UID is expected in uids */
+	struct dl_pos *sorted; /* uids by value, made on the first answer out of order */
 	size_t inbatch;        /* items streamed into the open batch */
 	uint64_t batch_bytes;
 	struct md_tmp *tmp;
@@ -362,16 +368,29 @@ struct dl {
 	char out[65537];
 };
 
-/* The server answers in the order asked: look where the last one ended. */
+/* The server answers in the order asked: look where the last one ended;
+ * else (a server answering out of order) search the UIDs sorted once. */
+static int pos_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct dl_pos *)a)->uid, y = ((const struct dl_pos *)b)->uid;
+
+	return x < y ? -1 : x > y;
+}
+
 static size_t dl_find(struct dl *d, uint32_t uid)
 {
-	size_t i;
+	struct dl_pos key = {uid, 0}, *hit;
 
 	if (d->next < d->n && d->uids[d->next] == uid)
 		return d->next;
-	for (i = 0; i < d->n && d->uids[i] != uid; i++)
-		;
-	return i;
+	if (!d->sorted) {
+		d->sorted = fct_xcalloc(d->n + 1, sizeof *d->sorted);
+		for (size_t i = 0; i < d->n; i++)
+			d->sorted[i] = (struct dl_pos){d->uids[i], i};
+		qsort(d->sorted, d->n, sizeof *d->sorted, pos_cmp);
+	}
+	hit = bsearch(&key, d->sorted, d->n, sizeof *d->sorted, pos_cmp);
+	return hit ? hit->pos : d->n;
 }
 
 static int dl_begin(void *ctx, uint32_t uid, uint64_t size, struct fct_err *err)
@@ -539,6 +558,7 @@ static int downloads(struct exec *x, struct fct_err *err)
 		md_batch_free(d->b);
 	}
 	EVP_MD_CTX_free(d->sha);
+	free(d->sorted);
 	free(d->items);
 	free(uids);
 	free(d);

@@ -312,7 +312,10 @@ class Conn:
             want = {f.msgs[i - 1][0] for i in parse_set(spec, len(f.msgs))
                     if 0 < i <= len(f.msgs)}
         up = items.upper()
-        for seq, m in enumerate(f.msgs, 1):
+        order = list(enumerate(f.msgs, 1))
+        if getattr(self.sc, "reverse_fetch", False):
+            order.reverse()  # legal: FETCH answers carry their UID
+        for seq, m in order:
             if m[0] not in want:
                 continue
             parts = [b"UID %d" % m[0]]

@@ -76,6 +76,29 @@ def test_honest_baseline(tmp_path):
         assert r.rc == 0, common_checks(r, "honest rerun")
 
 
+def test_bodies_answered_in_reverse_order(tmp_path):
+    """A server may answer a UID FETCH in any order: every body still lands
+    in the right file."""
+    sc = scenarios.Honest()
+    sc.reverse_fetch = True
+    # INBOX first teaches facteur that this server names the UID before the
+    # body; Work's bodies are then asked for together, and come reversed.
+    sc.folders["Work"] = imapserver.Folder("Work", 1001, 20)
+    with imapserver.HostileIMAP(sc) as srv:
+        cfg, maildir = harness.imap_config(tmp_path, srv.port, TIMEOUT)
+        r = harness.run_facteur(cfg, tmp_path)
+        assert r.rc == 0, common_checks(r, "reverse")
+        want = {}
+        for name, folder in sc.folders.items():
+            for uid, _, data in folder.msgs:
+                want[util.parse(data)["Message-ID"]] = data.replace(b"\r\n", b"\n")
+        got = {}
+        for name in sc.folders:
+            got.update({util.parse(b)["Message-ID"]: b
+                        for b in util.maildir_bodies_list(maildir, name)})
+        assert got == want
+
+
 # Known failures, reported: they run (strict xfail), so a fix shows up as
 # XPASS and the mark must then go.
 KNOWN_BUGS = {
