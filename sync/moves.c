@@ -24,11 +24,9 @@
  * pair it again); after it, the planner finds the message where it landed. */
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#include <openssl/evp.h>
 
 #include "sync/moves_int.h"
+#include "sync/msgsrc.h"
 
 static void end_add(struct ends *e, const struct end *x)
 {
@@ -191,28 +189,10 @@ static size_t match(struct ends *out, struct ends *in)
 static int arriving_fp(struct end *e)
 {
 	struct fct_err err;
-	EVP_MD_CTX *sha;
-	uint64_t size;
-	char buf[32768];
-	ssize_t n;
-	int fd;
 
-	if (e->fp_state)
-		return e->fp_state == 1 ? 0 : -1;
-	e->fp_state = 2;
-	if (!e->uniq || !e->j->r.nf || md_open_msg(e->j->r.nf, e->uniq, &fd, &size, &err) < 0)
-		return -1;
-	if (!(sha = EVP_MD_CTX_new()))
-		fct_oom();
-	EVP_DigestInit_ex(sha, EVP_sha256(), NULL);
-	while ((n = read(fd, buf, sizeof buf)) > 0)
-		EVP_DigestUpdate(sha, buf, (size_t)n);
-	if (n == 0) {
-		EVP_DigestFinal_ex(sha, e->fpv, NULL);
-		e->fp_state = 1;
-	}
-	EVP_MD_CTX_free(sha);
-	close(fd);
+	if (!e->fp_state)
+		e->fp_state = e->uniq && e->j->r.nf &&
+		              msg_file_sha256(e->j->r.nf, e->uniq, e->fpv, &err) == 0 ? 1 : 2;
 	return e->fp_state == 1 ? 0 : -1;
 }
 

@@ -1,5 +1,6 @@
-/* Local messages as APPEND bodies: shared by uploads (sync/exec.c) and the
- * far Trash's copies (sync/trash.c). */
+/* Local messages as APPEND bodies, shared by uploads (sync/exec.c) and the
+ * far Trash's copies (sync/trash.c), and their content fingerprints (also
+ * for moves and POP3 recovery). */
 #include "sync/msgsrc.h"
 
 #include <errno.h>
@@ -81,4 +82,36 @@ void msg_src_close(struct msg_src *s)
 	s->fd = -1;
 	EVP_MD_CTX_free(s->sha);
 	s->sha = NULL;
+}
+
+int msg_file_sha256(struct md_folder *f, const char *uniq, unsigned char fp[32],
+                    struct fct_err *err)
+{
+	EVP_MD_CTX *sha = EVP_MD_CTX_new();
+	char buf[65536];
+	uint64_t size;
+	ssize_t got;
+	int fd, rc = 0;
+
+	if (!sha)
+		fct_oom();
+	if (md_open_msg(f, uniq, &fd, &size, err) < 0) {
+		EVP_MD_CTX_free(sha);
+		return -1;
+	}
+	EVP_DigestInit_ex(sha, EVP_sha256(), NULL);
+	while ((got = read(fd, buf, sizeof buf)) != 0) {
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			rc = fct_err_sys(err, errno, "reading message %s", uniq);
+			break;
+		}
+		EVP_DigestUpdate(sha, buf, (size_t)got);
+	}
+	close(fd);
+	if (rc == 0)
+		EVP_DigestFinal_ex(sha, fp, NULL);
+	EVP_MD_CTX_free(sha);
+	return rc;
 }

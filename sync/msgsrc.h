@@ -35,4 +35,9 @@ long msg_src_read(void *ctx, char *buf, size_t n, struct fct_err *err);
 int64_t msg_src_mtime(const struct msg_src *s);
 void msg_src_close(struct msg_src *s);
 
+/* The SHA-256 of a Maildir file as stored: the content fingerprint the
+ * journal keeps.  FCT_E_MSG if the message is gone. */
+int msg_file_sha256(struct md_folder *f, const char *uniq, unsigned char fp[32],
+                    struct fct_err *err);
+
 #endif

@@ -57,6 +57,7 @@
 #include "store/lock.h"
 #include "store/maildir.h"
 #include "sync/connect.h"
+#include "sync/msgsrc.h"
 #include "sync/pop3state.h"
 
 /* Each batch costs a file system flush and two journal commits, and the
@@ -185,32 +186,6 @@ static int open_maildir(struct ingest *ig, struct fct_err *err)
 
 /* ---- recovery of an interrupted batch ---------------------------------- */
 
-static int hash_file(struct ingest *ig, const char *uniq, unsigned char fp[32],
-                     struct fct_err *err)
-{
-	char buf[65536];
-	uint64_t size;
-	ssize_t r;
-	int fd, rc = 0;
-
-	if (md_open_msg(ig->mf, uniq, &fd, &size, err) < 0)
-		return -1;
-	EVP_DigestInit_ex(ig->sha, EVP_sha256(), NULL);
-	while ((r = read(fd, buf, sizeof buf)) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = fct_err_sys(err, errno, "folder %s: reading %s", ig->box, uniq);
-			break;
-		}
-		EVP_DigestUpdate(ig->sha, buf, (size_t)r);
-	}
-	close(fd);
-	if (rc == 0)
-		EVP_DigestFinal_ex(ig->sha, fp, NULL);
-	return rc;
-}
-
 static int cmp_str_ptr(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -243,7 +218,7 @@ static long find_delivered(struct ingest *ig, const struct jrnl_msg *m, struct m
 	for (i = 0; i < ne; i++) {
 		if (claimed[i] || e[i].size != m->size)
 			continue;
-		if (hash_file(ig, e[i].uniq, fp, err) < 0) {
+		if (msg_file_sha256(ig->mf, e[i].uniq, fp, err) < 0) {
 			if (err->kind != FCT_E_MSG)
 				return -2;
 			fct_err_clear(err); /* removed since the scan: not this one */
