@@ -360,7 +360,8 @@ struct dl {
 	size_t n, cur;         /* cur: item being streamed */
 	size_t next;           /* where the next UID is expected in uids */
 	struct dl_pos *sorted; /* uids by value, made on the first answer out of order */
-	size_t inbatch;        /* items streamed into the open batch */
+	size_t open[DL_BATCH_MSGS]; /* the open batch's items: a commit touches only them */
+	size_t inbatch;        /* how many */
 	uint64_t batch_bytes;
 	struct md_tmp *tmp;
 	struct crlf_dec dec;
@@ -446,16 +447,14 @@ static struct jrnl_msg *dl_rec(struct dl *d, size_t i)
 static int dl_journal(struct dl *d, int state, struct fct_err *err)
 {
 	struct jrnl_txn *t;
-	size_t i;
 
 	if (jrnl_begin(d->x->r->c->j, &t, err) < 0)
 		return -1;
-	for (i = 0; i < d->n; i++) {
+	for (size_t k = 0; k < d->inbatch; k++) {
+		size_t i = d->open[k];
 		const struct plan_action *a = &d->x->p->acts[d->items[i].act];
 		struct jrnl_msg *m;
 
-		if (!d->items[i].tmp)
-			continue;
 		m = dl_rec(d, i);
 		rec_link(d->x, m, a);
 		set_str(&m->near_uniq, md_tmp_next_uniq(d->items[i].tmp));
@@ -475,7 +474,6 @@ static int dl_journal(struct dl *d, int state, struct fct_err *err)
 static int dl_commit(struct dl *d, struct fct_err *err)
 {
 	int rc = 0;
-	size_t i;
 
 	if (d->inbatch) {
 		rc = dl_journal(d, JRNL_PENDING_DOWNLOAD, err);
@@ -484,8 +482,8 @@ static int dl_commit(struct dl *d, struct fct_err *err)
 		if (rc == 0)
 			rc = dl_journal(d, JRNL_SYNCED, err);
 	}
-	for (i = 0; i < d->n; i++)
-		d->items[i].tmp = NULL;
+	for (size_t k = 0; k < d->inbatch; k++)
+		d->items[d->open[k]].tmp = NULL;
 	md_batch_free(d->b);
 	d->b = md_batch_new(d->x->r->nf);
 	d->inbatch = 0;
@@ -514,7 +512,7 @@ static int dl_end(void *ctx, const struct imap_msg *m, struct fct_err *err)
 	d->items[d->cur].done = 1;
 	d->x->r->c->sum.bytes_down += size;
 	progress_step(d->x->prog, 1, size);
-	d->inbatch++;
+	d->open[d->inbatch++] = d->cur;
 	d->batch_bytes += size;
 	if (d->inbatch >= DL_BATCH_MSGS || d->batch_bytes >= DL_BATCH_BYTES)
 		return dl_commit(d, err);
