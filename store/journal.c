@@ -828,6 +828,43 @@ static int msgs_each(void *ctx, const MDB_val *suf, const MDB_val *v)
 	return 0;
 }
 
+struct each_ctx {
+	int (*each)(void *ctx, const struct jrnl_msg *m);
+	void *ctx;
+	int ret;
+};
+
+static int each_one(void *ctx, const MDB_val *suf, const MDB_val *v)
+{
+	struct each_ctx *e = ctx;
+	struct jrnl_msg m;
+
+	if (suf->mv_size != 8 || dec_msg(v, &m) < 0)
+		return 1;
+	m.id = from_be64(suf->mv_data);
+	e->ret = e->each(e->ctx, &m);
+	msg_clear(&m);
+	return e->ret ? 1 : 0;
+}
+
+int jrnl_msgs_each(struct jrnl *j, const char *box, int (*each)(void *ctx, const struct jrnl_msg *m),
+                   void *ctx, struct fct_err *err)
+{
+	struct each_ctx e = { each, ctx, 0 };
+	struct fct_err e2;
+
+	fct_err_clear(&e2);
+	if (scan_prefix(j, j->msgs, box, each_one, &e, &e2) < 0) {
+		if (e.ret)
+			return e.ret;
+		if (e2.kind == FCT_E_NONE)
+			return corrupt(err, j, "message", box);
+		*err = e2;
+		return -1;
+	}
+	return 0;
+}
+
 int jrnl_msgs_load(struct jrnl *j, const char *box, struct jrnl_msg **out, size_t *n, struct fct_err *err)
 {
 	struct msgs_acc a = { NULL, 0, 0 };

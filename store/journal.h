@@ -100,6 +100,11 @@ struct jrnl_msg {
 /* All messages of box, sorted by far_uid then id.  Unknown box: *n = 0. */
 int jrnl_msgs_load(struct jrnl *j, const char *box, struct jrnl_msg **out, size_t *n, struct fct_err *err);
 void jrnl_msgs_free(struct jrnl_msg *m, size_t n);
+/* Calls each for every message of box, in key order, without loading them
+ * all: m and its strings live only for the call.  each returning nonzero
+ * stops the walk (returned as is). */
+int jrnl_msgs_each(struct jrnl *j, const char *box, int (*each)(void *ctx, const struct jrnl_msg *m),
+                   void *ctx, struct fct_err *err);
 /* Inserts or replaces m.  m->id == 0: a new id is assigned and stored in
  * m->id.  The box record is created if missing. */
 int jrnl_msg_put(struct jrnl_txn *t, const char *box, struct jrnl_msg *m, struct fct_err *err);

@@ -676,6 +676,50 @@ int md_scan(struct md_folder *f, struct md_entry **out, size_t *n, struct fct_er
 	return 0;
 }
 
+static int names_sub(struct md_folder *f, const char *sub,
+                     int (*each)(void *, const char *, size_t, unsigned), void *ctx,
+                     struct fct_err *err)
+{
+	char *dir = fct_xasprintf("%s/%s", f->path, sub);
+	DIR *d = opendir(dir);
+	int e = errno;
+	struct dirent *de;
+	int ret = 0;
+
+	free(dir);
+	if (!d) {
+		fct_err_sys(err, e, "folder %s: opendir %s", f->name, sub);
+		err->kind = FCT_E_FOLDER;
+		return -1;
+	}
+	while (!ret && (de = readdir(d))) {
+		struct stat st;
+		size_t ul;
+		unsigned flags;
+		uint64_t size;
+		int has;
+
+		if (de->d_name[0] == '.' || de->d_type == DT_DIR)
+			continue;
+		if (de->d_type == DT_UNKNOWN &&
+		    (fstatat(dirfd(d), de->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode)))
+			continue;
+		md_parse_name(de->d_name, f->s->delim, &ul, &flags, &size, &has);
+		ret = each(ctx, de->d_name, ul, flags);
+	}
+	closedir(d);
+	return ret;
+}
+
+int md_names_each(struct md_folder *f,
+                  int (*each)(void *ctx, const char *name, size_t uniq_len, unsigned flags),
+                  void *ctx, struct fct_err *err)
+{
+	int rc = names_sub(f, "cur", each, ctx, err);
+
+	return rc ? rc : names_sub(f, "new", each, ctx, err);
+}
+
 void md_entries_free(struct md_entry *e, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {

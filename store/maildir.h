@@ -83,6 +83,12 @@ struct md_entry {
  * mid-scan is skipped, not an error. */
 int md_scan(struct md_folder *f, struct md_entry **out, size_t *n, struct fct_err *err);
 void md_entries_free(struct md_entry *e, size_t n);
+/* Walks the message file names of cur/ and new/ (readdir only, nothing
+ * kept): each gets the base name, the length of its uniq part and its
+ * flags.  each returning nonzero stops the walk (returned as is). */
+int md_names_each(struct md_folder *f,
+                  int (*each)(void *ctx, const char *name, size_t uniq_len, unsigned flags),
+                  void *ctx, struct fct_err *err);
 
 /* Parses a Maildir file base name (no directory) with info delimiter delim.
  * Fills the length of the uniq part, the flags, and whether ,S= gave a size.

@@ -474,6 +474,8 @@ static int unchanged(struct box_run *r, const struct jrnl_box *jb)
 }
 
 
+static int record_box(struct box_job *j, struct fct_err *err);
+
 static int plan_box(struct box_job *j, struct fct_err *err)
 {
 	struct box_run *r = &j->r;
@@ -620,6 +622,18 @@ int box_survey(struct chan *c, struct box_job *j, struct fct_err *err)
 	if (c->opts->dry_run) {
 		box_count_plan(c, j);
 		j->state = JOB_DONE;
+	} else if (!j->plan.n && !j->vanished) {
+		/* Nothing to do, and nothing for the moves pass (which only
+		 * pairs planned transfers and deletions): record the box now
+		 * and drop its listings, so that a run holds the listings of
+		 * the folders with work only. */
+		if (record_box(j, err) < 0) {
+			fct_err_prefix(err, "%s: %s", c->ch->name, j->box);
+			return -1;
+		}
+		box_count_plan(c, j);
+		box_job_release(j);
+		j->state = JOB_DONE;
 	} else {
 		j->state = JOB_READY;
 	}
@@ -707,10 +721,8 @@ int box_apply(struct chan *c, struct box_job *j, struct fct_err *err)
 	return 0;
 }
 
-void box_job_free(struct box_job *j)
+void box_job_release(struct box_job *j)
 {
-	if (j->r.nf)
-		md_folder_close(j->r.nf);
 	plan_free(&j->plan);
 	free(j->pj);
 	free(j->suppress);
@@ -718,8 +730,25 @@ void box_job_free(struct box_job *j)
 	free(j->r.far);
 	md_entries_free(j->ents, j->nents);
 	jrnl_msgs_free(j->r.jr, j->r.njr);
-	jrnl_box_clear(&j->jb);
 	pool_free(&j->pool);
+	j->pj = NULL;
+	j->suppress = NULL;
+	j->r.suppress = NULL;
+	j->r.near = NULL;
+	j->r.far = NULL;
+	j->r.nnear = j->r.nfar = 0;
+	j->ents = NULL;
+	j->nents = 0;
+	j->r.jr = NULL;
+	j->r.njr = 0;
+}
+
+void box_job_free(struct box_job *j)
+{
+	if (j->r.nf)
+		md_folder_close(j->r.nf);
+	box_job_release(j);
+	jrnl_box_clear(&j->jb);
 	free(j->box);
 	free(j->far_name);
 	free(j->near_name);

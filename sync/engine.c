@@ -19,6 +19,7 @@
 #include "sync/pattern.h"
 #include "sync/pop3sync.h"
 #include "sync/report.h"
+#include "sync/settle.h"
 
 /* A dry run touches nothing: a journal or Maildir root that does not exist
  * yet is stood in for by an empty scratch directory, removed afterwards. */
@@ -178,6 +179,8 @@ static int run_jobs(struct chan *c, struct box_job *jobs, size_t n, struct fct_e
 	}
 	if (!stop && nready && apply_all(c, ready, nready, &stop, err) < 0)
 		failed = 1;
+	if (!stop)
+		settle_stamps(c, jobs, n);
 	free(ready);
 	if (failed && !stop)
 		fct_err_set(err, FCT_E_FOLDER, "%s: %zu box(es) failed", c->ch->name,

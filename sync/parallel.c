@@ -184,7 +184,8 @@ static size_t spawn(struct chan *c, struct box_job **heavy, size_t n, struct sha
 }
 
 /* Reports the queue's outcome into the channel as run_jobs would have. */
-static int collect(struct chan *c, size_t n, struct shared *sh, int *stop, struct fct_err *err)
+static int collect(struct chan *c, struct box_job **heavy, size_t n, struct shared *sh, int *stop,
+                   struct fct_err *err)
 {
 	int failed = 0;
 
@@ -193,8 +194,10 @@ static int collect(struct chan *c, size_t n, struct shared *sh, int *stop, struc
 	for (size_t i = 0; i < n; i++) {
 		struct slot *s = &sh->slots[i];
 
-		if (s->status == SLOT_DONE && !s->failed)
+		if (s->status == SLOT_DONE && !s->failed) {
+			heavy[i]->state = JOB_DONE; /* a worker's copy said so */
 			continue;
+		}
 		if (s->status == SLOT_TAKEN)
 			fct_err_set(&s->e, FCT_E_IO, "%s: a parallel folder worker died", c->ch->name);
 		else if (s->status == SLOT_FREE)
@@ -263,7 +266,7 @@ int par_apply(struct chan *c, struct box_job **heavy, size_t n, par_light_fn lig
 	for (size_t k = 0; k < started; k++)
 		while (waitpid(pids[k], &st, 0) < 0 && errno == EINTR)
 			;
-	if (collect(c, n, sh, stop, err))
+	if (collect(c, heavy, n, sh, stop, err))
 		failed = -1;
 	munmap(sh, size);
 	return failed < 0 ? -1 : 0;

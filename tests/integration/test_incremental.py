@@ -89,3 +89,27 @@ def test_dry_run_counts_and_touches_nothing(dovecot, tmp_path):
         assert len(w.near()) == len(msgs)
     finally:
         w.close()
+
+
+def test_run_right_after_a_pull_skips_and_misses_nothing(dovecot, tmp_path):
+    # The pull checks each folder it changed against the journal, so the
+    # very next run may skip it without waiting for the folder to settle.
+    w = World(dovecot, tmp_path)
+    try:
+        msgs = seed_far(w, "INBOX", 48, 6) + seed_far(w, "Lists", 49, 4)
+        w.sync()
+        rc, out, err = util.run_facteur(["-a", "-V"], w.cfg, check_rc=0)
+        assert err.count("unchanged on both sides") == 2, err
+        # Then changes made at once on both sides are all taken.
+        util.maildir_set_flags(w.mail, msgs[0].message_id, "FS")
+        util.store_flags(w.imap, "Lists", msgs[7].message_id, "+FLAGS", "R")
+        new = util.gen(50, 1)[0]
+        util.maildir_deliver(w.mail, "INBOX", new)
+        w.sync()
+        far, near = w.far(), w.near()
+        assert util.letters(far[msgs[0].message_id]) == "FS"
+        assert "R" in near[msgs[7].message_id][0]
+        assert new.message_id in far
+        w.assert_converged()
+    finally:
+        w.close()

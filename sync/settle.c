@@ -1,0 +1,165 @@
+/* Trusting a near folder's stamp after a run's own changes (sync/settle.h). */
+#include "sync/settle.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sync/engine.h"
+
+/* Well above a kernel clock tick (1 to 10 ms): file times come from a
+ * clock that may lag the one read here by one tick. */
+#define TICK_NS 20000000LL
+#define NS 1000000000LL
+
+struct digest {
+	uint64_t n, sum;
+};
+
+/* An order-independent digest of (uniq, flags) pairs: a sum of well-mixed
+ * hashes (FNV-1a, then the splitmix64 finaliser), so that the journal's
+ * records and the directory's files can be walked in any order. */
+static void digest_add(struct digest *d, const char *uniq, size_t len, unsigned flags)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)uniq[i];
+		h *= 0x100000001b3ULL;
+	}
+	h ^= flags;
+	h *= 0x100000001b3ULL;
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebULL;
+	h ^= h >> 31;
+	d->n++;
+	d->sum += h;
+}
+
+static int add_record(void *ctx, const struct jrnl_msg *m)
+{
+	if (m->near_uniq)
+		digest_add(ctx, m->near_uniq, strlen(m->near_uniq), m->flags);
+	return 0;
+}
+
+static int add_file(void *ctx, const char *name, size_t uniq_len, unsigned flags)
+{
+	digest_add(ctx, name, uniq_len, flags);
+	return 0;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (int64_t)t.tv_sec * NS + t.tv_nsec;
+}
+
+static void wait_until(int64_t when)
+{
+	int64_t left;
+
+	while ((left = when - now_ns()) > 0) {
+		struct timespec d = { (time_t)(left / NS), (long)(left % NS) };
+
+		if (nanosleep(&d, NULL) < 0 && errno != EINTR)
+			return;
+	}
+}
+
+static int candidate(const struct chan *c, const struct box_job *j, int64_t *stamp)
+{
+	struct fct_err e;
+
+	if (j->state != JOB_DONE || j->vanished || !j->r.nf)
+		return 0;
+	/* Moves stopped midway: only a full listing finishes them. */
+	if (c->moves_failed && (j->moved_out || j->moved_in))
+		return 0;
+	if (md_folder_stamp(j->r.nf, stamp, &e) < 0)
+		return 0;
+	/* Whole seconds: a coarse file system, where a later change may
+	 * keep the stamp; the old rule (a quiet folder) applies there. */
+	return *stamp % NS != 0;
+}
+
+static int matches(struct chan *c, struct box_job *j)
+{
+	struct digest dj = {0, 0}, dn = {0, 0};
+	struct fct_err e;
+
+	if (jrnl_msgs_each(c->j, j->box, add_record, &dj, &e) != 0 ||
+	    md_names_each(j->r.nf, add_file, &dn, &e) != 0)
+		return 0;
+	return dj.n == dn.n && dj.sum == dn.sum;
+}
+
+/* The box's record with the new stamp, or 0 if it needs none. */
+static int updated(struct chan *c, const char *box, int64_t stamp, struct jrnl_box *b)
+{
+	struct fct_err e;
+	int found;
+
+	if (jrnl_box_get(c->j, box, b, &found, &e) < 0)
+		return 0;
+	if (found && b->near_stamp != stamp) {
+		b->near_stamp = stamp;
+		return 1;
+	}
+	jrnl_box_clear(b);
+	return 0;
+}
+
+void settle_stamps(struct chan *c, struct box_job *jobs, size_t n)
+{
+	int64_t *stamps, last = 0;
+	struct jrnl_box *recs;
+	struct jrnl_txn *t;
+	struct fct_err e;
+	size_t i, k = 0;
+	int rc = 0;
+
+	if (c->opts->dry_run || !n)
+		return;
+	stamps = fct_xcalloc(n, sizeof *stamps);
+	for (i = 0; i < n; i++) {
+		if (!candidate(c, &jobs[i], &stamps[i]))
+			stamps[i] = 0;
+		else if (stamps[i] > last)
+			last = stamps[i];
+		k += stamps[i] != 0;
+	}
+	if (!k) {
+		free(stamps);
+		return;
+	}
+	/* One wait for all folders: past it, any change moves a stamp. */
+	wait_until(last + TICK_NS);
+	recs = fct_xcalloc(n, sizeof *recs);
+	k = 0;
+	for (i = 0; i < n; i++) {
+		if (stamps[i] && matches(c, &jobs[i]) && updated(c, jobs[i].box, stamps[i], &recs[i]))
+			k++;
+		else
+			stamps[i] = 0;
+	}
+	if (k && jrnl_begin(c->j, &t, &e) == 0) {
+		for (i = 0; i < n && rc == 0; i++)
+			if (stamps[i])
+				rc = jrnl_box_put(t, jobs[i].box, &recs[i], &e);
+		if (rc < 0)
+			jrnl_abort(t);
+		else
+			(void)jrnl_commit(t, &e);
+	}
+	for (i = 0; i < n; i++)
+		if (stamps[i])
+			jrnl_box_clear(&recs[i]);
+	free(recs);
+	free(stamps);
+}
