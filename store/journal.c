@@ -5,6 +5,7 @@
 #include <lmdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #define MAP_INITIAL ((size_t)1 << 30) /* sparse: costs nothing until used */
@@ -543,6 +544,19 @@ static int txn_op(struct jrnl_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v)
 	return rc == MDB_MAP_FULL ? grow_replay(t) : 0;
 }
 
+/* Drops the map's pages from this process's resident set; they stay in
+ * the page cache and fault back in on the next read.  The map is shared
+ * and read-only (no MDB_WRITEMAP), so nothing is lost, but without this a
+ * long run ends with every page it ever read or wrote counted as its own:
+ * a journal of 20,000 messages is 4 MB. */
+static void drop_resident(struct jrnl *j)
+{
+	MDB_envinfo info;
+
+	if (mdb_env_info(j->env, &info) == 0 && info.me_mapaddr && info.me_mapsize)
+		(void)madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
+}
+
 int jrnl_commit(struct jrnl_txn *t, struct fct_err *err)
 {
 	struct jrnl *j = t->j;
@@ -564,6 +578,7 @@ int jrnl_commit(struct jrnl_txn *t, struct fct_err *err)
 	free(t);
 	if (rc != 0)
 		return lmdb_fail(err, j, rc, "commit");
+	drop_resident(j);
 	return 0;
 }
 
@@ -880,6 +895,7 @@ int jrnl_msgs_load(struct jrnl *j, const char *box, struct jrnl_msg **out, size_
 		*err = e2;
 		return -1;
 	}
+	drop_resident(j); /* all copied out */
 	if (a.n)
 		qsort(a.m, a.n, sizeof *a.m, msg_cmp);
 	*out = a.m;

@@ -629,6 +629,7 @@ void md_cache_drop(struct md_folder *f)
 	f->nc = f->capc = 0;
 	f->have_cache = 0;
 	f->dirty = 0;
+	f->partial = 0;
 }
 
 void md_cache_add(struct md_folder *f, const char *uniq, const char *file)

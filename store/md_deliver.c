@@ -195,7 +195,10 @@ static int commit_one(struct md_batch *b, struct md_tmp *t, int *used, struct fc
 	*used |= t->flags ? 1 : 2;
 	t->state = TMP_COMMITTED;
 	t->idx = b->ncommitted;
-	md_cache_add(f, uniq, file);
+	/* Not added to the folder's cache: a run seldom looks up what it just
+	 * delivered, and a large pull would hold every name twice.  A lookup
+	 * that misses scans again instead. */
+	f->partial = f->have_cache;
 	b->uniq = fct_xrealloc(b->uniq, (b->ncommitted + 1) * sizeof *b->uniq);
 	b->file = fct_xrealloc(b->file, (b->ncommitted + 1) * sizeof *b->file);
 	b->uniq[b->ncommitted] = uniq;

@@ -33,6 +33,7 @@ struct md_folder {
 	size_t nc, capc;
 	int have_cache;
 	int dirty; /* entries appended since the last sort */
+	int partial; /* files delivered since the scan are missing from it */
 };
 
 int md_fsync_dir(const char *path, struct fct_err *err);

@@ -57,6 +57,8 @@ static int locate(struct md_folder *f, const char *uniq, int refresh, struct md_
 		md_entries_free(e, n);
 	}
 	*out = cache_find(f, uniq);
+	if (!*out && !refresh && f->partial)
+		return locate(f, uniq, 1, out, err);
 	if (!*out)
 		return fct_err_set(err, FCT_E_MSG, "folder %s: message %s not found", f->name, uniq);
 	return 0;

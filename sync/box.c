@@ -721,6 +721,25 @@ int box_apply(struct chan *c, struct box_job *j, struct fct_err *err)
 	return 0;
 }
 
+int box_plan_is_local(const struct box_job *j)
+{
+	if (j->vanished)
+		return 0;
+	for (size_t i = 0; i < j->plan.n; i++) {
+		switch (j->plan.acts[i].kind) {
+		case PLAN_FLAGS_FAR:
+		case PLAN_FLAGS_NEAR:
+		case PLAN_PAIR:
+		case PLAN_JR_UPDATE:
+		case PLAN_SKIP_TOO_BIG:
+			break;
+		default:
+			return 0;
+		}
+	}
+	return 1;
+}
+
 void box_job_release(struct box_job *j)
 {
 	plan_free(&j->plan);

@@ -165,6 +165,17 @@ static int run_jobs(struct chan *c, struct box_job *jobs, size_t n, struct fct_e
 			failed = 1;
 			stop = fatal(&e);
 			*err = e;
+		} else if (jobs[i].state == JOB_READY && box_plan_is_local(&jobs[i])) {
+			/* Nothing in it for the moves pass: done now, so that its
+			 * listings are not held while the other folders are listed. */
+			if (box_apply(c, &jobs[i], &e) < 0) {
+				fct_log_error(c->log, "%s", e.msg);
+				c->sum.boxes_failed++;
+				failed = 1;
+				stop = fatal(&e);
+				*err = e;
+			}
+			box_job_release(&jobs[i]);
 		} else if (jobs[i].state == JOB_READY) {
 			ready[nready++] = &jobs[i];
 		}

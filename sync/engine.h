@@ -113,6 +113,9 @@ int box_survey(struct chan *c, struct box_job *j, struct fct_err *err);
 /* Executes a JOB_READY plan and records the box state. */
 int box_apply(struct chan *c, struct box_job *j, struct fct_err *err);
 void box_job_free(struct box_job *j);
+/* A READY plan that neither transfers nor deletes (flags and journal
+ * only): the moves pass has nothing to take from it. */
+int box_plan_is_local(const struct box_job *j);
 /* Frees the job's listings and plan, keeping its names, folder and box
  * record (what a done job still needs). */
 void box_job_release(struct box_job *j);

@@ -224,6 +224,41 @@ static void deliver_and_scan(void **state)
 	md_store_free(s);
 }
 
+/* What a run delivers after its scan is not in the folder's lookup cache
+ * (store/md_deliver.c): it is still found, by scanning again. */
+static void delivered_after_scan_is_found(void **state)
+{
+	struct md_store *s = store_with(MD_LAYOUT_VERBATIM, 0, 0, 1);
+	struct md_folder *f;
+	struct md_entry *ent;
+	struct fct_err e;
+	size_t n;
+	char *old, *late, *txt;
+
+	(void)state;
+	assert_int_equal(md_folder_open(s, "INBOX", 1, &f, &e), 0);
+	old = deliver(f, "Subject: old\r\n\r\nold\r\n", 0, 0);
+	assert_int_equal(md_scan(f, &ent, &n, &e), 0);
+	md_entries_free(ent, n);
+	late = deliver(f, "Subject: late\r\n\r\nlate\r\n", 0, 0);
+	assert_int_equal(md_set_flags(f, late, FCT_F_SEEN, &e), 0);
+	assert_int_equal(md_set_flags(f, old, FCT_F_FLAGGED, &e), 0);
+	txt = read_msg(f, late);
+	assert_string_equal(txt, "Subject: late\r\n\r\nlate\r\n");
+	free(txt);
+	assert_int_equal(md_set_flags(f, "no-such-message", FCT_F_SEEN, &e), -1);
+	assert_int_equal(e.kind, FCT_E_MSG);
+	assert_int_equal(md_scan(f, &ent, &n, &e), 0);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(ent[i].flags, !strcmp(ent[i].uniq, late) ? FCT_F_SEEN : FCT_F_FLAGGED);
+	md_entries_free(ent, n);
+	free(old);
+	free(late);
+	md_folder_close(f);
+	md_store_free(s);
+}
+
 static void deliver_with_delimiter(void **state)
 {
 	struct md_store *s = store_with(MD_LAYOUT_VERBATIM, 0, ';', 0);
@@ -816,6 +851,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(parse_names),
 		cmocka_unit_test_setup_teardown(deliver_and_scan, setup, teardown),
+		cmocka_unit_test_setup_teardown(delivered_after_scan_is_found, setup, teardown),
 		cmocka_unit_test_setup_teardown(deliver_with_delimiter, setup, teardown),
 		cmocka_unit_test_setup_teardown(batch_abort_and_free, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_keep_unknown, setup, teardown),
