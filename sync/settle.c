@@ -64,7 +64,9 @@ static void wait_until(int64_t when)
 {
 	int64_t left;
 
-	while ((left = when - now_ns()) > 0) {
+	/* A stamp ahead of this clock (a skewed file server, a clock set
+	 * back) is never waited for: candidate() refuses it. */
+	while ((left = when - now_ns()) > 0 && left <= 2 * TICK_NS) {
 		struct timespec d = { (time_t)(left / NS), (long)(left % NS) };
 
 		if (nanosleep(&d, NULL) < 0 && errno != EINTR)
@@ -81,7 +83,7 @@ static int candidate(const struct chan *c, const struct box_job *j, int64_t *sta
 	/* Moves stopped midway: only a full listing finishes them. */
 	if (c->moves_failed && (j->moved_out || j->moved_in))
 		return 0;
-	if (md_folder_stamp(j->r.nf, stamp, &e) < 0)
+	if (md_folder_stamp(j->r.nf, stamp, &e) < 0 || *stamp > now_ns())
 		return 0;
 	/* Whole seconds: a coarse file system, where a later change may
 	 * keep the stamp; the old rule (a quiet folder) applies there. */

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/journal.h"
@@ -184,6 +185,22 @@ static void missing_file_is_not_trusted(void **state)
 	assert_int_equal(recorded(f), 0);
 }
 
+static void stamp_ahead_of_the_clock_is_not_waited_for(void **state)
+{
+	struct fx *f = *state;
+	struct timespec ts[2];
+	char p[256];
+
+	/* An hour ahead, as a skewed file server would stamp it. */
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec += 3600;
+	ts[1] = ts[0];
+	snprintf(p, sizeof p, "%s/mail/INBOX/cur", root);
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+	settle_stamps(&f->c, &f->job, 1);
+	assert_int_equal(recorded(f), 0);
+}
+
 static void unfinished_or_dry_jobs_are_left_alone(void **state)
 {
 	struct fx *f = *state;
@@ -209,6 +226,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(extra_file_is_not_trusted, setup, teardown),
 		cmocka_unit_test_setup_teardown(other_flags_are_not_trusted, setup, teardown),
 		cmocka_unit_test_setup_teardown(missing_file_is_not_trusted, setup, teardown),
+		cmocka_unit_test_setup_teardown(stamp_ahead_of_the_clock_is_not_waited_for, setup, teardown),
 		cmocka_unit_test_setup_teardown(unfinished_or_dry_jobs_are_left_alone, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
