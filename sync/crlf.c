@@ -1,21 +1,35 @@
 #include "sync/crlf.h"
 
+#include <string.h>
+
+/* Bodies are mostly long runs between line ends: each run is found with
+ * memchr and copied whole, instead of testing every byte in a loop. */
+
 size_t crlf_dec_step(struct crlf_dec *d, const char *in, size_t n, char *out)
 {
-	size_t i, o = 0;
+	const char *end = in + n;
+	size_t o = 0;
 
-	for (i = 0; i < n; i++) {
-		char c = in[i];
+	if (n && d->pending_cr) {
+		d->pending_cr = 0;
+		if (*in != '\n')
+			out[o++] = '\r';
+	}
+	while (in < end) {
+		const char *cr = memchr(in, '\r', (size_t)(end - in));
+		size_t run = (size_t)((cr ? cr : end) - in);
 
-		if (d->pending_cr) {
-			d->pending_cr = 0;
-			if (c != '\n')
-				out[o++] = '\r';
-		}
-		if (c == '\r')
+		memcpy(out + o, in, run);
+		o += run;
+		if (!cr)
+			break;
+		if (cr + 1 == end) {
 			d->pending_cr = 1;
-		else
-			out[o++] = c;
+			break;
+		}
+		if (cr[1] != '\n')
+			out[o++] = '\r';
+		in = cr + 1;
 	}
 	return o;
 }
@@ -31,28 +45,44 @@ size_t crlf_dec_end(struct crlf_dec *d, char *out)
 
 size_t crlf_enc_step(struct crlf_enc *e, const char *in, size_t n, char *out)
 {
-	size_t i, o = 0;
+	const char *end = in + n;
+	size_t o = 0;
 
-	for (i = 0; i < n; i++) {
-		char c = in[i];
+	while (in < end) {
+		const char *lf = memchr(in, '\n', (size_t)(end - in));
+		size_t run = (size_t)((lf ? lf : end) - in);
 
-		if (c == '\n' && !e->last_cr)
+		memcpy(out + o, in, run);
+		o += run;
+		if (run)
+			e->last_cr = in[run - 1] == '\r';
+		if (!lf)
+			break;
+		if (!e->last_cr)
 			out[o++] = '\r';
-		out[o++] = c;
-		e->last_cr = (c == '\r');
+		out[o++] = '\n';
+		e->last_cr = 0;
+		in = lf + 1;
 	}
 	return o;
 }
 
 uint64_t crlf_enc_size(struct crlf_enc *e, const char *in, size_t n)
 {
+	const char *end = in + n;
 	uint64_t size = n;
-	size_t i;
 
-	for (i = 0; i < n; i++) {
-		if (in[i] == '\n' && !e->last_cr)
-			size++;
-		e->last_cr = (in[i] == '\r');
+	while (in < end) {
+		const char *lf = memchr(in, '\n', (size_t)(end - in));
+		size_t run = (size_t)((lf ? lf : end) - in);
+
+		if (run)
+			e->last_cr = in[run - 1] == '\r';
+		if (!lf)
+			break;
+		size += !e->last_cr;
+		e->last_cr = 0;
+		in = lf + 1;
 	}
 	return size;
 }

@@ -55,11 +55,76 @@ static void encode_round_trip(void **state)
 	assert_memory_equal(dec, "From: a\nSubject: b\n\nbody\nmixed\n", back);
 }
 
+/* Byte-at-a-time references: what the converters must agree with. */
+static size_t ref_dec(const char *in, size_t n, char *out)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < n; i++)
+		if (!(in[i] == '\r' && i + 1 < n && in[i + 1] == '\n'))
+			out[o++] = in[i];
+	return o;
+}
+
+static size_t ref_enc(const char *in, size_t n, char *out)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < n; i++) {
+		if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r'))
+			out[o++] = '\r';
+		out[o++] = in[i];
+	}
+	return o;
+}
+
+/* Random mixes of CR, LF and text, cut into random pieces. */
+static void random_pieces_match_reference(void **state)
+{
+	static const char alphabet[] = "\r\nab";
+	char in[64], out[256], want[256];
+	unsigned seed = 12345;
+	int round;
+
+	(void)state;
+	for (round = 0; round < 20000; round++) {
+		struct crlf_dec d = {0};
+		struct crlf_enc e = {0}, s = {0};
+		size_t n, i, o, w, cut;
+		uint64_t size = 0;
+
+		seed = seed * 1103515245u + 12345u;
+		n = (seed >> 16) % sizeof in;
+		for (i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			in[i] = alphabet[(seed >> 16) % 4];
+		}
+		seed = seed * 1103515245u + 12345u;
+		cut = n ? (seed >> 16) % (n + 1) : 0;
+
+		o = crlf_dec_step(&d, in, cut, out);
+		o += crlf_dec_step(&d, in + cut, n - cut, out + o);
+		o += crlf_dec_end(&d, out + o);
+		w = ref_dec(in, n, want);
+		assert_int_equal(o, w);
+		assert_memory_equal(out, want, o);
+
+		o = crlf_enc_step(&e, in, cut, out);
+		o += crlf_enc_step(&e, in + cut, n - cut, out + o);
+		size = crlf_enc_size(&s, in, cut) + crlf_enc_size(&s, in + cut, n - cut);
+		w = ref_enc(in, n, want);
+		assert_int_equal(o, w);
+		assert_int_equal(size, w);
+		assert_memory_equal(out, want, o);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(decode_every_split),
 		cmocka_unit_test(encode_round_trip),
+		cmocka_unit_test(random_pieces_match_reference),
 	};
 	return cmocka_run_group_tests_name("crlf", tests, NULL, NULL);
 }
