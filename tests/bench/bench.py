@@ -52,6 +52,7 @@ import dovecot  # noqa: E402
 import proxy  # noqa: E402
 import report  # noqa: E402
 import tools  # noqa: E402
+import trash  # noqa: E402
 import util  # noqa: E402
 
 DELAY = 0.025
@@ -77,6 +78,7 @@ def measure(cmd, env, relay, logdir, label, timeout=None):
     """Run cmd as a fresh process (killed after `timeout` seconds);
     returns the run's numbers."""
     timeout = timeout or TIMEOUT[0]
+    trash.ready()
     relay.reset() if relay else None
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", label)
     with open(os.path.join(logdir, safe + ".out"), "wb") as out, \
@@ -170,6 +172,7 @@ class Bench:
         os.chmod(self.work, 0o755)
         self.logs = os.path.join(self.work, "logs")
         os.makedirs(self.logs)
+        trash.setup(self.work)
         self.server = dovecot.Dovecot(os.path.join(self.work, "dovecot"))
         self.relays = proxy.RelayLoop()
         self.results = []
@@ -329,12 +332,12 @@ class Bench:
         if net != "direct":
             return
         dest = os.path.join(self.work, "floor-write")
-        shutil.rmtree(dest, ignore_errors=True)
+        trash.discard(dest)
         res = measure([sys.executable, os.path.join(HERE, "floor.py"),
                        "write", self.tpl, dest], None, None, self.logs,
                       "floor-write-%d" % r)
         self.record("main", 1, net, "floor: durable write", res)
-        shutil.rmtree(dest, ignore_errors=True)
+        trash.discard(dest)
 
     def _server_uids(self, c, folder):
         typ, data = c.select(util.q(folder))
@@ -408,7 +411,7 @@ class Bench:
                              "expect": self.facts["push"]["messages"],
                              "complete": on_server == self.facts["push"]
                              ["messages"]})
-                shutil.rmtree(wd)
+                trash.discard(wd)
 
     def scenario_8(self):
         user = self.new_user(self.tpl, only_inbox=self.facts["pop"]["messages"])
@@ -453,7 +456,7 @@ class Bench:
                 self.record("main", 9, "direct", name, res,
                             {"messages": got, "expect": expect,
                              "complete": got == expect})
-                shutil.rmtree(wd)
+                trash.discard(wd)
 
     def delivery(self):
         """Issue 4: facteur's delivery path against the bare loop, first,
@@ -504,7 +507,9 @@ class Bench:
     def close(self):
         self.server.stop()
         self.relays.close()
-        if not self.args.keep:
+        if self.args.keep:
+            trash.empty()
+        else:
             shutil.rmtree(self.work, ignore_errors=True)
 
 

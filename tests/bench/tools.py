@@ -9,8 +9,8 @@ process, once per measured run.
 """
 
 import os
-import shutil
 
+import trash
 import util  # tests/integration/util.py, for facteur's config
 
 
@@ -41,19 +41,13 @@ class Tool:
         """Remove the local mail and every piece of sync state; leave an
         empty store root (mbsync does not create it)."""
         for p in [self.maildir] + self.state_paths():
-            if os.path.isdir(p):
-                shutil.rmtree(p)
-            elif os.path.exists(p):
-                os.unlink(p)
+            trash.discard(p)
         os.makedirs(self.maildir)
 
     def forget_state(self):
         """Remove the sync state only (the mail stays): for adoption."""
         for p in self.state_paths():
-            if os.path.isdir(p):
-                shutil.rmtree(p)
-            elif os.path.exists(p):
-                os.unlink(p)
+            trash.discard(p)
 
     def _write(self, name, text):
         path = os.path.join(self.dir, name)
