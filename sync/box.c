@@ -622,18 +622,6 @@ int box_survey(struct chan *c, struct box_job *j, struct fct_err *err)
 	if (c->opts->dry_run) {
 		box_count_plan(c, j);
 		j->state = JOB_DONE;
-	} else if (!j->plan.n && !j->vanished) {
-		/* Nothing to do, and nothing for the moves pass (which only
-		 * pairs planned transfers and deletions): record the box now
-		 * and drop its listings, so that a run holds the listings of
-		 * the folders with work only. */
-		if (record_box(j, err) < 0) {
-			fct_err_prefix(err, "%s: %s", c->ch->name, j->box);
-			return -1;
-		}
-		box_count_plan(c, j);
-		box_job_release(j);
-		j->state = JOB_DONE;
 	} else {
 		j->state = JOB_READY;
 	}

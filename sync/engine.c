@@ -102,6 +102,18 @@ static int fatal(const struct fct_err *e)
 	return e->kind != FCT_E_FOLDER && e->kind != FCT_E_MSG;
 }
 
+/* Reports one box's failure; the run stops if the session or the store is
+ * gone.  The last error is what the channel reports. */
+static void box_failed(struct chan *c, const struct fct_err *e, int *failed, int *stop,
+                       struct fct_err *err)
+{
+	fct_log_error(c->log, "%s", e->msg);
+	c->sum.boxes_failed++;
+	*failed = 1;
+	*stop = fatal(e);
+	*err = *e;
+}
+
 /* Applies jobs in turn on this process's session. */
 struct in_turn {
 	struct chan *c;
@@ -119,13 +131,8 @@ static int apply_in_turn(void *ctx)
 
 	for (size_t i = 0; i < t->n && !*t->stop; i++) {
 		fct_err_clear(&e);
-		if (box_apply(t->c, t->jobs[i], &e) < 0) {
-			fct_log_error(t->c->log, "%s", e.msg);
-			t->c->sum.boxes_failed++;
-			failed = 1;
-			*t->stop = fatal(&e);
-			*t->err = e;
-		}
+		if (box_apply(t->c, t->jobs[i], &e) < 0)
+			box_failed(t->c, &e, &failed, t->stop, t->err);
 	}
 	return failed ? -1 : 0;
 }
@@ -160,21 +167,13 @@ static int run_jobs(struct chan *c, struct box_job *jobs, size_t n, struct fct_e
 		fct_err_clear(&e);
 		c->sum.boxes++;
 		if (box_survey(c, &jobs[i], &e) < 0) {
-			fct_log_error(c->log, "%s", e.msg);
-			c->sum.boxes_failed++;
-			failed = 1;
-			stop = fatal(&e);
-			*err = e;
+			box_failed(c, &e, &failed, &stop, err);
 		} else if (jobs[i].state == JOB_READY && box_plan_is_local(&jobs[i])) {
-			/* Nothing in it for the moves pass: done now, so that its
-			 * listings are not held while the other folders are listed. */
-			if (box_apply(c, &jobs[i], &e) < 0) {
-				fct_log_error(c->log, "%s", e.msg);
-				c->sum.boxes_failed++;
-				failed = 1;
-				stop = fatal(&e);
-				*err = e;
-			}
+			/* Nothing in it for the moves pass (empty plans included):
+			 * done now, so that its listings are not held while the
+			 * other folders are listed. */
+			if (box_apply(c, &jobs[i], &e) < 0)
+				box_failed(c, &e, &failed, &stop, err);
 			box_job_release(&jobs[i]);
 		} else if (jobs[i].state == JOB_READY) {
 			ready[nready++] = &jobs[i];
