@@ -19,6 +19,11 @@ struct jrnl {
 	MDB_env *env;
 	MDB_dbi meta, boxes, msgs, uidls;
 	char *file; /* dir/data.mdb, for messages */
+	/* Where the map lies (see drop_resident), found once after every
+	 * remap; map_known is cleared by set_mapsize, the one way to remap. */
+	int map_known;
+	size_t nmap;
+	struct { void *lo; size_t len; } map[4];
 };
 
 struct jrnl_txn {
@@ -271,12 +276,19 @@ static uint64_t from_be64(const unsigned char *p)
 
 /* ---- environment */
 
+/* Every mdb_env_set_mapsize goes through here: it may move the map. */
+static int set_mapsize(struct jrnl *j, size_t size)
+{
+	j->map_known = 0;
+	return mdb_env_set_mapsize(j->env, size);
+}
+
 /* mdb_txn_begin, adopting the map size another process grew the map to. */
 static int txn_begin(struct jrnl *j, unsigned flags, MDB_txn **txn)
 {
 	int rc = mdb_txn_begin(j->env, NULL, flags, txn);
 
-	if (rc == MDB_MAP_RESIZED && (rc = mdb_env_set_mapsize(j->env, 0)) == 0)
+	if (rc == MDB_MAP_RESIZED && (rc = set_mapsize(j, 0)) == 0)
 		rc = mdb_txn_begin(j->env, NULL, flags, txn);
 	return rc;
 }
@@ -390,7 +402,7 @@ int jrnl_open_size(struct jrnl **out, const char *dir, size_t map_size, struct f
 	}
 	mdb_env_set_maxdbs(j->env, 8);
 	/* A smaller map than the data is raised to the data's size by LMDB. */
-	mdb_env_set_mapsize(j->env, map_size ? map_size : MAP_INITIAL);
+	set_mapsize(j, map_size ? map_size : MAP_INITIAL);
 	/* NOTLS: read transactions are not tied to the thread, so a getter can
 	 * run while this process holds the write transaction. */
 	if ((rc = mdb_env_open(j->env, dir, MDB_NOTLS, 0600)) != 0) {
@@ -439,7 +451,7 @@ static int maybe_grow(struct jrnl *j, struct fct_err *err)
 	/* Not fatal: with room left the run goes on, and a put that really
 	 * meets MDB_MAP_FULL says so clearly. */
 	(void)err;
-	rc = mdb_env_set_mapsize(j->env, info.me_mapsize * 2);
+	rc = set_mapsize(j, info.me_mapsize * 2);
 	(void)rc;
 	return 0;
 }
@@ -503,7 +515,7 @@ static int grow_replay(struct jrnl_txn *t)
 		mdb_env_info(t->j->env, &info);
 		if (info.me_mapsize > SIZE_MAX / 2)
 			break;
-		if ((rc = mdb_env_set_mapsize(t->j->env, info.me_mapsize * 2)) != 0 ||
+		if ((rc = set_mapsize(t->j, info.me_mapsize * 2)) != 0 ||
 		    (rc = txn_begin(t->j, 0, &t->txn)) != 0)
 			return rc;
 		while (rc == 0 && p < end) {
@@ -546,24 +558,22 @@ static int txn_op(struct jrnl_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v)
 	return rc == MDB_MAP_FULL ? grow_replay(t) : 0;
 }
 
-/* Drops the map's pages from this process's resident set; they stay in
- * the page cache and fault back in on the next read.  Without it a long run
- * ends with every journal page it read or wrote counted as its own (4 MB
- * for 20,000 messages).  LMDB does not tell where its map is, so it is
- * found in /proc/self/maps by the data file's device and inode, afresh each
- * time (the map moves when it grows); only a shared read-only mapping of
- * that file is touched (no MDB_WRITEMAP), where nothing can be lost. */
-static void drop_resident(struct jrnl *j)
+/* Finds the map in /proc/self/maps by the data file's device and inode:
+ * LMDB does not tell where its map is (mdb_env_info reports only a fixed
+ * address).  Only shared read-only mappings count (no MDB_WRITEMAP). */
+static void find_map(struct jrnl *j)
 {
 	struct stat st;
 	mdb_filehandle_t fd;
 	FILE *f;
 	char line[512];
 
+	j->map_known = 1;
+	j->nmap = 0;
 	if (mdb_env_get_fd(j->env, &fd) != 0 || fstat(fd, &st) < 0 ||
 	    !(f = fopen("/proc/self/maps", "re")))
 		return;
-	while (fgets(line, sizeof line, f)) {
+	while (fgets(line, sizeof line, f) && j->nmap < sizeof j->map / sizeof j->map[0]) {
 		unsigned long lo, hi, off, ino;
 		unsigned maj, min;
 		char perms[8];
@@ -572,10 +582,26 @@ static void drop_resident(struct jrnl *j)
 		           &ino) != 7)
 			continue;
 		if (ino == (unsigned long)st.st_ino && makedev(maj, min) == st.st_dev &&
-		    !strcmp(perms, "r--s"))
-			(void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+		    !strcmp(perms, "r--s")) {
+			j->map[j->nmap].lo = (void *)lo;
+			j->map[j->nmap].len = hi - lo;
+			j->nmap++;
+		}
 	}
 	fclose(f);
+}
+
+/* Drops the map's pages from this process's resident set; they stay in
+ * the page cache and fault back in on the next read.  Without it a long run
+ * ends with every journal page it read or wrote counted as its own (4 MB
+ * for 20,000 messages).  Nothing can be lost: the mapping is read-only and
+ * shared.  The address is looked up again after any remap. */
+static void drop_resident(struct jrnl *j)
+{
+	if (!j->map_known)
+		find_map(j);
+	for (size_t i = 0; i < j->nmap; i++)
+		(void)madvise(j->map[i].lo, j->map[i].len, MADV_DONTNEED);
 }
 
 int jrnl_commit(struct jrnl_txn *t, struct fct_err *err)
