@@ -276,6 +276,13 @@ def markdown(doc):
            "other folder without the tools' UID tags (`,U=`, `,FMD5=`), as "
            "mbsync's manual asks; each tool's first files are moved, so the "
            "moved bytes differ a little between tools.", ""]
+    if doc.get("tool_env_unset"):
+        md += ["Every tool ran without %s from the driver's environment: "
+               "they are seldom set on a user's machine, and with "
+               "SSL_CERT_FILE set facteur loads that whole CA bundle, as "
+               "asked, instead of OpenSSL's hashed directory (about 25 ms a "
+               "run).  mbsync loads OpenSSL's default bundle file either "
+               "way." % " and ".join(doc["tool_env_unset"]), ""]
     md += ["The floors: `floor: raw FETCH` is one pipelined "
            "`UID FETCH 1:* BODY.PEEK[]` per folder over the same TLS relay, "
            "output discarded; `floor: durable write` writes the same files "
