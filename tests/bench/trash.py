@@ -26,6 +26,13 @@ _count = [0]
 _emptied_at = [0.0]
 
 
+def _remove(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        os.unlink(path)
+
+
 def setup(work):
     """Discarded directories go to work/trash."""
     global _dir
@@ -37,11 +44,8 @@ def discard(path):
     """Moves path (a directory or file) out of the way, if it exists."""
     if not os.path.lexists(path):
         return
-    if _dir is None:
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        else:
-            os.unlink(path)
+    if _dir is None:  # not set up (delivery.py run alone): remove at once
+        _remove(path)
         return
     _count[0] += 1
     os.rename(path, os.path.join(_dir, "%d" % _count[0]))
@@ -52,11 +56,7 @@ def empty():
     if _dir is None:
         return
     for name in os.listdir(_dir):
-        p = os.path.join(_dir, name)
-        if os.path.isdir(p) and not os.path.islink(p):
-            shutil.rmtree(p, ignore_errors=True)
-        else:
-            os.unlink(p)
+        _remove(os.path.join(_dir, name))
     _emptied_at[0] = time.monotonic()
 
 
