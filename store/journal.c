@@ -859,7 +859,7 @@ static int scan_prefix(struct jrnl *j, MDB_dbi dbi, const char *box,
 		suf.mv_data = (char *)k.mv_data + pre.len;
 		if ((ret = each(ctx, &suf, &v)) != 0)
 			break;
-		if (++seen % 1024 == 0)
+		if (++seen % 256 == 0)
 			drop_resident(j); /* a walk of a large box touches every page */
 	}
 	if (!ret && rc != 0 && rc != MDB_NOTFOUND)
@@ -869,7 +869,7 @@ static int scan_prefix(struct jrnl *j, MDB_dbi dbi, const char *box,
 	mdb_cursor_close(c);
 	mdb_txn_abort(txn);
 	fct_buf_free(&pre);
-	if (seen >= 1024)
+	if (seen >= 256)
 		drop_resident(j);
 	return ret;
 }

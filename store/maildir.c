@@ -253,6 +253,12 @@ void md_folder_close(struct md_folder *f)
 	free(f);
 }
 
+void md_folder_forget(struct md_folder *f)
+{
+	if (f)
+		md_cache_drop(f);
+}
+
 const char *md_folder_name(const struct md_folder *f)
 {
 	return f->name;

@@ -59,6 +59,10 @@ int md_list(struct md_store *s, int (*cb)(void *ctx, const char *name), void *ct
 #define MD_TMP_STALE (36 * 3600)
 int md_folder_open(struct md_store *s, const char *name, int create, struct md_folder **out, struct fct_err *err);
 void md_folder_close(struct md_folder *f);
+/* Forgets the names md_scan and deliveries cached (the next message lookup
+ * lists the folder again): a folder done with would otherwise hold a copy
+ * of every name until it is closed. */
+void md_folder_forget(struct md_folder *f);
 const char *md_folder_name(const struct md_folder *f);
 /* 1 if the folder exists (has cur/ and new/), 0 if not or the name is bad. */
 int md_folder_exists(struct md_store *s, const char *name);

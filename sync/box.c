@@ -682,12 +682,10 @@ static int record_box(struct box_job *j, struct fct_err *err)
 	return jrnl_commit(t, err);
 }
 
-int box_apply(struct chan *c, struct box_job *j, struct fct_err *err)
+static int apply_plan(struct chan *c, struct box_job *j, struct fct_err *err)
 {
 	int rc = 0;
 
-	if (j->state != JOB_READY)
-		return 0;
 	if (j->vanished)
 		return vanish_apply(c, j, err);
 	j->state = JOB_FAILED;
@@ -707,6 +705,20 @@ int box_apply(struct chan *c, struct box_job *j, struct fct_err *err)
 	box_count_plan(c, j);
 	j->state = JOB_DONE;
 	return 0;
+}
+
+/* A job applied (or failed) needs its listings no more: they go now, not
+ * when the whole channel is done, so that memory holds one folder's
+ * listings at a time rather than every folder's. */
+int box_apply(struct chan *c, struct box_job *j, struct fct_err *err)
+{
+	int rc;
+
+	if (j->state != JOB_READY)
+		return 0;
+	rc = apply_plan(c, j, err);
+	box_job_release(j);
+	return rc;
 }
 
 int box_plan_is_local(const struct box_job *j)
@@ -748,12 +760,13 @@ void box_job_release(struct box_job *j)
 	j->nents = 0;
 	j->r.jr = NULL;
 	j->r.njr = 0;
+	md_folder_forget(j->r.nf);
 }
 
 void box_job_free(struct box_job *j)
 {
-	if (j->r.nf)
-		md_folder_close(j->r.nf);
+	md_folder_close(j->r.nf);
+	j->r.nf = NULL;
 	box_job_release(j);
 	jrnl_box_clear(&j->jb);
 	free(j->box);

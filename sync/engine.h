@@ -110,14 +110,15 @@ struct box_job {
  * plans; state becomes JOB_READY, or JOB_SKIP (nothing to do or not to be
  * synchronized).  Errors leave JOB_FAILED. */
 int box_survey(struct chan *c, struct box_job *j, struct fct_err *err);
-/* Executes a JOB_READY plan and records the box state. */
+/* Executes a JOB_READY plan and records the box state, then releases the
+ * job (box_job_release): a done job keeps what settle_stamps needs. */
 int box_apply(struct chan *c, struct box_job *j, struct fct_err *err);
 void box_job_free(struct box_job *j);
 /* A READY plan that neither transfers nor deletes (flags and journal
  * only): the moves pass has nothing to take from it. */
 int box_plan_is_local(const struct box_job *j);
-/* Frees the job's listings and plan, keeping its names, folder and box
- * record (what a done job still needs). */
+/* Frees the job's listings and plan and the folder's cached names, keeping
+ * its names, folder and box record (what a done job still needs). */
 void box_job_release(struct box_job *j);
 /* Selects the job's far box again if another one is selected. */
 int box_reselect(struct chan *c, struct box_job *j, struct fct_err *err);
