@@ -626,10 +626,8 @@ static int entry_cmp(const void *x, const void *y)
 
 void md_cache_drop(struct md_folder *f)
 {
-	for (size_t i = 0; i < f->nc; i++) {
-		free(f->c[i].uniq);
+	for (size_t i = 0; i < f->nc; i++)
 		free(f->c[i].file);
-	}
 	free(f->c);
 	f->c = NULL;
 	f->nc = f->capc = 0;
@@ -646,20 +644,23 @@ void md_cache_add(struct md_folder *f, const char *uniq, const char *file)
 		f->capc = f->capc ? f->capc * 2 : 64;
 		f->c = fct_xrealloc(f->c, f->capc * sizeof *f->c);
 	}
-	f->c[f->nc].uniq = fct_xstrdup(uniq);
 	f->c[f->nc].file = fct_xstrdup(file);
+	f->c[f->nc].ulen = (unsigned)strlen(uniq);
+	f->c[f->nc].gone = 0;
 	f->nc++;
 	f->dirty = 1;
 }
 
-static void cache_fill(struct md_folder *f, const struct md_entry *e, size_t n)
+/* The cache takes the scan's file names (the entries keep pointing at
+ * them): one copy of each name, not two. */
+static void cache_fill(struct md_folder *f, struct md_entry *e, size_t n)
 {
 	md_cache_drop(f);
 	f->c = fct_xcalloc(n ? n : 1, sizeof *f->c);
 	f->capc = n ? n : 1;
 	for (size_t i = 0; i < n; i++) {
-		f->c[i].uniq = fct_xstrdup(e[i].uniq);
-		f->c[i].file = fct_xstrdup(e[i].file);
+		f->c[i].file = (char *)(uintptr_t)e[i].file;
+		f->c[i].ulen = (unsigned)strlen(e[i].uniq);
 	}
 	f->nc = n;
 	f->have_cache = 1;
@@ -672,6 +673,8 @@ int md_scan(struct md_folder *f, struct md_entry **out, size_t *n, struct fct_er
 	*out = NULL;
 	*n = 0;
 	if (scan_sub(f, "cur", &a, err) < 0 || scan_sub(f, "new", &a, err) < 0) {
+		for (size_t i = 0; i < a.n; i++)
+			free((char *)(uintptr_t)a.e[i].file);
 		md_entries_free(a.e, a.n);
 		return -1;
 	}
@@ -729,10 +732,8 @@ int md_names_each(struct md_folder *f,
 
 void md_entries_free(struct md_entry *e, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		free(e[i].uniq);
-		free(e[i].file);
-	}
 	free(e);
 }
 

@@ -75,7 +75,10 @@ int md_folder_rename(struct md_store *s, const char *from, const char *to, struc
 
 struct md_entry {
 	char *uniq;     /* base name without the info part: the identity */
-	char *file;     /* "cur/<name>" or "new/<name>", relative to the folder */
+	/* "cur/<name>" or "new/<name>", relative to the folder: borrowed from
+	 * the folder's name cache, valid until the folder's next scan, message
+	 * operation, md_folder_forget or close. */
+	const char *file;
 	unsigned flags; /* FCT_F_* */
 	uint64_t size;  /* from ,S= in the name when present, else stat */
 	int64_t mtime;  /* seconds; 0 when the name gave the size (no stat) */
@@ -83,8 +86,9 @@ struct md_entry {
 
 /* Lists the messages in cur/ and new/, sorted by uniq (strcmp).  Readdir
  * only; stat only for names without ,S=.  Dot files are ignored.  *out and
- * its strings belong to the caller: md_entries_free().  A file vanishing
- * mid-scan is skipped, not an error. */
+ * the uniq strings belong to the caller: md_entries_free(); the file names
+ * are the folder's (see md_entry).  A file vanishing mid-scan is skipped,
+ * not an error. */
 int md_scan(struct md_folder *f, struct md_entry **out, size_t *n, struct fct_err *err);
 void md_entries_free(struct md_entry *e, size_t n);
 /* Walks the message file names of cur/ and new/ (readdir only, nothing

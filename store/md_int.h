@@ -18,11 +18,14 @@ struct md_store {
 	unsigned counter;  /* per-process delivery counter */
 };
 
-/* uniq -> current file ("cur/..." or "new/..."), so message operations do
- * not rescan the folder each time.  file NULL: removed. */
+/* uniq -> current file ("cur/<uniq>..." or "new/<uniq>..."), so message
+ * operations do not rescan the folder each time.  The uniq is not stored
+ * again: it is the ulen bytes after the subdirectory.  gone: removed. */
+#define MD_SUB_LEN 4 /* "cur/", "new/" */
 struct md_cache_ent {
-	char *uniq;
 	char *file;
+	unsigned ulen;
+	unsigned gone;
 };
 
 struct md_folder {
@@ -40,7 +43,8 @@ int md_fsync_dir(const char *path, struct fct_err *err);
 /* rename(2) that refuses to replace an existing target (EEXIST). */
 int md_rename_noreplace(const char *from, const char *to);
 void md_cache_drop(struct md_folder *f);
-/* Records a new file for uniq (no-op without a cache). */
+/* Records a new file for uniq (no-op without a cache); file is
+ * "<sub>/<uniq>...". */
 void md_cache_add(struct md_folder *f, const char *uniq, const char *file);
 
 #endif

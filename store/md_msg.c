@@ -12,35 +12,45 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* strcmp's order on the uniq parts. */
+static int uniq_cmp(const struct md_cache_ent *a, const char *b, size_t bl)
+{
+	size_t al = a->ulen;
+	int c = memcmp(a->file + MD_SUB_LEN, b, al < bl ? al : bl);
+
+	return c ? c : (al > bl) - (al < bl);
+}
+
 static int cache_cmp(const void *x, const void *y)
 {
-	const struct md_cache_ent *a = x, *b = y;
+	const struct md_cache_ent *b = y;
 
-	return strcmp(a->uniq, b->uniq);
+	return uniq_cmp(x, b->file + MD_SUB_LEN, b->ulen);
 }
 
 /* ---- message lookup */
 
 static struct md_cache_ent *cache_find(struct md_folder *f, const char *uniq)
 {
-	struct md_cache_ent key, *e;
-	size_t i;
+	size_t lo = 0, hi, len = strlen(uniq);
 
 	if (f->dirty) {
 		qsort(f->c, f->nc, sizeof *f->c, cache_cmp);
 		f->dirty = 0;
 	}
-	key.uniq = (char *)(uintptr_t)uniq;
-	e = f->nc ? bsearch(&key, f->c, f->nc, sizeof *f->c, cache_cmp) : NULL;
-	if (!e)
-		return NULL;
-	/* The same uniq may appear twice (a removed entry, or new/ and cur/). */
-	i = (size_t)(e - f->c);
-	while (i > 0 && strcmp(f->c[i - 1].uniq, uniq) == 0)
-		i--;
-	for (; i < f->nc && strcmp(f->c[i].uniq, uniq) == 0; i++)
-		if (f->c[i].file)
-			return &f->c[i];
+	/* The first entry not below uniq; the same uniq may appear more than
+	 * once (a removed entry, or new/ and cur/). */
+	for (hi = f->nc; lo < hi;) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (uniq_cmp(&f->c[mid], uniq, len) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < f->nc && uniq_cmp(&f->c[lo], uniq, len) == 0; lo++)
+		if (!f->c[lo].gone)
+			return &f->c[lo];
 	return NULL;
 }
 
@@ -158,10 +168,8 @@ int md_remove(struct md_folder *f, const char *uniq, struct fct_err *err)
 		rc = unlink(p);
 		e = errno;
 		free(p);
-		if (rc == 0 || e == ENOENT) {
-			free(ent->file);
-			ent->file = NULL;
-		}
+		if (rc == 0 || e == ENOENT)
+			ent->gone = 1;
 		if (rc == 0)
 			return 0;
 		if (e != ENOENT)
@@ -213,13 +221,10 @@ int md_move(struct md_folder *from, const char *uniq, struct md_folder *to, stru
 		free(src);
 		free(dst);
 		if (rc == 0) {
-			char *file = ent->file;
-
-			ent->file = NULL;
-			md_cache_add(to, uniq, file);
-			rc = from->s->fsync && (fsync_sub(to, file, err) < 0 || fsync_sub(from, file, err) < 0) ? -1 : 0;
-			free(file);
-			return rc;
+			ent->gone = 1;
+			md_cache_add(to, uniq, ent->file);
+			return from->s->fsync && (fsync_sub(to, ent->file, err) < 0 ||
+			                          fsync_sub(from, ent->file, err) < 0) ? -1 : 0;
 		}
 		if (e != ENOENT) {
 			fct_err_sys(err, e, "folder %s: message %s: move to %s", from->name, uniq, to->name);

@@ -158,22 +158,18 @@ static void check_record(struct audit *a, const struct jrnl_msg *m, struct far_l
 	}
 }
 
-static int near_scan(struct audit *a, const char *near_name, struct md_entry **ne, size_t *nn,
-                     int *exists, struct fct_err *err)
+/* *f stays open for the caller to close: the entries' file names are its. */
+static int near_scan(struct audit *a, const char *near_name, struct md_folder **f,
+                     struct md_entry **ne, size_t *nn, int *exists, struct fct_err *err)
 {
-	struct md_folder *f = NULL;
-	int rc;
-
 	*ne = NULL;
 	*nn = 0;
 	*exists = md_folder_exists(a->md, near_name);
 	if (!*exists)
 		return 0;
-	if (md_folder_open(a->md, near_name, 0, &f, err) < 0)
+	if (md_folder_open(a->md, near_name, 0, f, err) < 0)
 		return -1;
-	rc = md_scan(f, ne, nn, err);
-	md_folder_close(f);
-	return rc;
+	return md_scan(*f, ne, nn, err);
 }
 
 static void compare(struct audit *a, const struct jrnl_box *jb, int found, const struct imap_box *ib,
@@ -222,6 +218,7 @@ static int audit_box(struct audit *a, const char *key, const char *far_name,
 	struct jrnl_box jb;
 	struct imap_box ib;
 	struct far_list fl = {0};
+	struct md_folder *nf = NULL;
 	struct md_entry *ne = NULL;
 	struct jrnl_msg *jm = NULL;
 	size_t nn = 0, njm = 0;
@@ -234,7 +231,7 @@ static int audit_box(struct audit *a, const char *key, const char *far_name,
 	if (jrnl_box_get(a->j, key, &jb, &found, err) < 0 ||
 	    jrnl_msgs_load(a->j, key, &jm, &njm, err) < 0 ||
 	    far_scan(a, far_name, &ib, &fl, &far_ok, err) < 0 ||
-	    near_scan(a, near_name, &ne, &nn, &near_ok, err) < 0)
+	    near_scan(a, near_name, &nf, &ne, &nn, &near_ok, err) < 0)
 		goto out;
 	compare(a, &jb, found, &ib, far_ok, &fl, near_ok, ne, nn, jm, njm);
 	if (a->box_diffs > AUDIT_MAX_LINES)
@@ -249,6 +246,7 @@ out:
 	jrnl_box_clear(&jb);
 	jrnl_msgs_free(jm, njm);
 	md_entries_free(ne, nn);
+	md_folder_close(nf);
 	free(fl.v);
 	return rc;
 }

@@ -341,6 +341,51 @@ static void batch_abort_and_free(void **state)
 
 /* ---- flags, remove, move */
 
+/* The name cache keeps each uniq as a prefix of its file name: uniqs that
+ * are prefixes of one another must still find their own file, removed
+ * entries must stay removed, and a forgotten cache is rebuilt. */
+static void cache_prefix_names(void **state)
+{
+	struct md_store *s = store_with(MD_LAYOUT_VERBATIM, 0, ':', 1);
+	struct md_folder *f;
+	struct md_entry *ent;
+	struct fct_err e;
+	size_t n;
+	char p[512];
+
+	(void)state;
+	assert_int_equal(md_folder_open(s, "box", 1, &f, &e), 0);
+	snprintf(p, sizeof p, "%s/box/cur/m1:2,S", root);
+	write_file(p, "Subject: a\n\nx\n");
+	snprintf(p, sizeof p, "%s/box/cur/m10:2,", root);
+	write_file(p, "Subject: b\n\nx\n");
+	snprintf(p, sizeof p, "%s/box/new/m1x", root);
+	write_file(p, "Subject: c\n\nx\n");
+	assert_int_equal(md_scan(f, &ent, &n, &e), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(ent[0].uniq, "m1");
+	assert_string_equal(ent[0].file, "cur/m1:2,S");
+	assert_string_equal(ent[2].uniq, "m1x");
+	assert_string_equal(ent[2].file, "new/m1x");
+	md_entries_free(ent, n);
+	assert_int_equal(md_set_flags(f, "m10", FCT_F_FLAGGED, &e), 0);
+	assert_true(file_exists("box/cur", "m10:2,F"));
+	assert_true(file_exists("box/cur", "m1:2,S"));
+	assert_int_equal(md_set_flags(f, "m1x", FCT_F_SEEN, &e), 0);
+	assert_true(file_exists("box/cur", "m1x:2,S"));
+	assert_int_equal(md_remove(f, "m1", &e), 0);
+	assert_false(file_exists("box/cur", "m1:2,S"));
+	assert_int_equal(md_set_flags(f, "m1", FCT_F_SEEN, &e), -1);
+	assert_int_equal(e.kind, FCT_E_MSG);
+	assert_int_equal(md_set_flags(f, "m10", 0, &e), 0);
+	assert_true(file_exists("box/cur", "m10:2,"));
+	md_folder_forget(f);
+	assert_int_equal(md_set_flags(f, "m1x", FCT_F_SEEN | FCT_F_FLAGGED, &e), 0);
+	assert_true(file_exists("box/cur", "m1x:2,FS"));
+	md_folder_close(f);
+	md_store_free(s);
+}
+
 static void flags_keep_unknown(void **state)
 {
 	struct md_store *s = store_with(MD_LAYOUT_VERBATIM, 0, '!', 1);
@@ -854,6 +899,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(delivered_after_scan_is_found, setup, teardown),
 		cmocka_unit_test_setup_teardown(deliver_with_delimiter, setup, teardown),
 		cmocka_unit_test_setup_teardown(batch_abort_and_free, setup, teardown),
+		cmocka_unit_test_setup_teardown(cache_prefix_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_keep_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(msgid_headers, setup, teardown),
 		cmocka_unit_test_setup_teardown(msgid_long_header, setup, teardown),
