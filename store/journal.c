@@ -30,6 +30,7 @@ struct jrnl_txn {
 	struct jrnl *j;
 	MDB_txn *txn;
 	int failed;
+	size_t ops;
 	/* Every put and delete done so far, to redo them in a fresh
 	 * transaction after growing a full map (LMDB cannot resize under an
 	 * open transaction). */
@@ -538,26 +539,6 @@ static int grow_replay(struct jrnl_txn *t)
 	return rc;
 }
 
-/* mdb_put (v) or mdb_del (v NULL) inside t, growing a full map. */
-static int txn_op(struct jrnl_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v)
-{
-	char op = v ? OP_PUT : OP_DEL;
-	int rc;
-
-	if (!t->txn) /* lost by a growth that failed; t->failed is set */
-		return MDB_BAD_TXN;
-	rc = apply(t->txn, op, dbi, k, v);
-
-	if (rc != 0 && rc != MDB_MAP_FULL)
-		return rc;
-	fct_buf_putc(&t->log, op);
-	fct_buf_append(&t->log, &dbi, sizeof dbi);
-	log_val(&t->log, k);
-	if (v)
-		log_val(&t->log, v);
-	return rc == MDB_MAP_FULL ? grow_replay(t) : 0;
-}
-
 /* Finds the map in /proc/self/maps by the data file's device and inode:
  * LMDB does not tell where its map is (mdb_env_info reports only a fixed
  * address).  Only shared read-only mappings count (no MDB_WRITEMAP). */
@@ -602,6 +583,31 @@ static void drop_resident(struct jrnl *j)
 		find_map(j);
 	for (size_t i = 0; i < j->nmap; i++)
 		(void)madvise(j->map[i].lo, j->map[i].len, MADV_DONTNEED);
+}
+
+/* mdb_put (v) or mdb_del (v NULL) inside t, growing a full map. */
+static int txn_op(struct jrnl_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v)
+{
+	char op = v ? OP_PUT : OP_DEL;
+	int rc;
+
+	if (!t->txn) /* lost by a growth that failed; t->failed is set */
+		return MDB_BAD_TXN;
+	rc = apply(t->txn, op, dbi, k, v);
+	/* Each page read faults in its neighbours too (the kernel's fault-
+	 * around): updates spread over a large box would soon have all of
+	 * it resident. */
+	if (++t->ops % 32 == 0)
+		drop_resident(t->j);
+
+	if (rc != 0 && rc != MDB_MAP_FULL)
+		return rc;
+	fct_buf_putc(&t->log, op);
+	fct_buf_append(&t->log, &dbi, sizeof dbi);
+	log_val(&t->log, k);
+	if (v)
+		log_val(&t->log, v);
+	return rc == MDB_MAP_FULL ? grow_replay(t) : 0;
 }
 
 int jrnl_commit(struct jrnl_txn *t, struct fct_err *err)

@@ -81,20 +81,21 @@ enum jrnl_state {
 	JRNL_SKIPPED,
 };
 
+/* Fields in decreasing alignment: a run holds a folder's records at once. */
 struct jrnl_msg {
 	uint64_t id;        /* journal-assigned, unique within the box, never 0 */
-	uint32_t far_uid;   /* 0: not (yet) on the far side */
-	char *near_uniq;    /* NULL: not (yet) on the near side */
-	unsigned flags;     /* FCT_F_* last synchronized */
-	uint8_t state;      /* enum jrnl_state */
 	uint64_t size;
-	unsigned char fp[32]; /* content fingerprint when has_fp */
-	int has_fp;
-	char *msgid;              /* may be NULL */
-	uint32_t upload_uidnext;  /* far UIDNEXT when an upload was started */
 	int64_t stamp;
+	char *near_uniq;    /* NULL: not (yet) on the near side */
+	char *msgid;              /* may be NULL */
 	char *aux;                /* e.g. destination of a pending move; may be NULL */
 	char *emailid;            /* RFC 8474 EMAILID of the far copy; may be NULL */
+	uint32_t far_uid;   /* 0: not (yet) on the far side */
+	unsigned flags;     /* FCT_F_* last synchronized */
+	uint32_t upload_uidnext;  /* far UIDNEXT when an upload was started */
+	uint8_t state;      /* enum jrnl_state */
+	uint8_t has_fp;
+	unsigned char fp[32]; /* content fingerprint when has_fp */
 };
 
 /* All messages of box, sorted by far_uid then id.  Unknown box: *n = 0. */

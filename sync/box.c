@@ -22,7 +22,9 @@ struct far_acc {
 	size_t nsorted;   /* for merging a second FETCH by UID */
 };
 
-static void far_push(struct far_acc *a, const struct imap_msg *m)
+/* copy: the strings are the server's answer's, gone after the call; else
+ * they are the journal records', which live as long as the listing. */
+static void far_add(struct far_acc *a, const struct imap_msg *m, int copy)
 {
 	if (a->n == a->cap) {
 		a->cap = a->cap ? a->cap * 2 : 256;
@@ -31,10 +33,15 @@ static void far_push(struct far_acc *a, const struct imap_msg *m)
 	a->v[a->n].uid = m->uid;
 	a->v[a->n].flags = m->flags;
 	a->v[a->n].size = m->size;
-	a->v[a->n].msgid = pool_dup(a->pool, m->msgid);
+	a->v[a->n].msgid = copy ? pool_dup(a->pool, m->msgid) : m->msgid;
 	a->v[a->n].date = m->internaldate;
-	a->v[a->n].emailid = pool_dup(a->pool, m->emailid);
+	a->v[a->n].emailid = copy ? pool_dup(a->pool, m->emailid) : m->emailid;
 	a->n++;
+}
+
+static void far_push(struct far_acc *a, const struct imap_msg *m)
+{
+	far_add(a, m, 1);
 }
 
 static int far_cmp(const void *x, const void *y)
@@ -165,7 +172,7 @@ static void far_from_journal(struct far_acc *a, const struct box_run *r, struct 
 		ch = far_find(&q->changed, m->far_uid);
 		if (ch)
 			im.flags = ch->flags;
-		far_push(a, &im);
+		far_add(a, &im, 0);
 	}
 }
 
@@ -558,6 +565,11 @@ static int survey_lists(struct box_job *j, struct fct_err *err)
 		             "by Message-ID and size", r->c->ch->name, r->box);
 	if (list_near(r, match_all || j->uv_changed, j->ents, j->nents, &j->pool, err) < 0)
 		return -1;
+	/* The near listing keeps the scan's names (box_job_release frees
+	 * them); the scan's array goes before the plan is built. */
+	free(j->ents);
+	j->ents = NULL;
+	j->nents = 0;
 	if ((r->c->caps & IMAP_CAP_OBJECTID) && !j->uv_changed && !r->c->opts->dry_run &&
 	    learn_emailids(r, err) < 0)
 		return -1;
@@ -745,6 +757,9 @@ void box_job_release(struct box_job *j)
 	plan_free(&j->plan);
 	free(j->pj);
 	free(j->suppress);
+	/* Without the scan's array its names belong to the near listing. */
+	for (size_t i = 0; !j->ents && i < j->r.nnear; i++)
+		free((char *)(uintptr_t)j->r.near[i].uniq);
 	free(j->r.near);
 	free(j->r.far);
 	md_entries_free(j->ents, j->nents);
