@@ -16,6 +16,7 @@
 #include "sync/engine.h"
 #include "sync/parallel.h"
 #include "sync/farbox.h"
+#include "sync/mbsync_state.h"
 #include "sync/pattern.h"
 #include "sync/pop3sync.h"
 #include "sync/report.h"
@@ -153,25 +154,56 @@ static int apply_all(struct chan *c, struct box_job **ready, size_t n, int *stop
 	return rc == 1 ? apply_in_turn(&all) : rc;
 }
 
+/* A first sync of every folder (none known to the journal, no mbsync state
+ * to take over) gives the moves pass nothing: a message can only have left
+ * a folder whose last state the journal holds. */
+static int nothing_can_move(struct chan *c, const struct box_job *jobs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct jrnl_box b;
+		struct fct_err e;
+		int found = 0;
+
+		if (jrnl_box_get(c->j, jobs[i].box, &b, &found, &e) < 0)
+			return 0;
+		jrnl_box_clear(&b);
+		if (found || mbsync_state_present(c, &jobs[i]))
+			return 0;
+	}
+	return 1;
+}
+
 /* Surveys every box, settles moves across them, then applies each plan.
  * A failure in one box is reported and the others go on, unless the
- * session or the store is gone. */
+ * session or the store is gone.  A first sync has no moves: its folders
+ * are surveyed and applied whole, over parallel sessions when allowed. */
 static int run_jobs(struct chan *c, struct box_job *jobs, size_t n, struct fct_err *err)
 {
-	struct box_job **ready = fct_xcalloc(n + 1, sizeof *ready);
+	struct box_job **ready;
 	size_t i, nready = 0;
-	int failed = 0, stop = 0;
+	int failed = 0, stop = 0, rc = 1, first = !c->opts->dry_run && nothing_can_move(c, jobs, n);
 	struct fct_err e;
 
+	if (first)
+		rc = par_first_sync(c, jobs, n, &stop, err);
+	if (rc != 1) {
+		if (!stop)
+			settle_stamps(c, jobs, n);
+		if (rc < 0 && !stop)
+			fct_err_set(err, FCT_E_FOLDER, "%s: %zu box(es) failed", c->ch->name,
+			            c->sum.boxes_failed);
+		return rc;
+	}
+	ready = fct_xcalloc(n + 1, sizeof *ready);
 	for (i = 0; i < n && !stop; i++) {
 		fct_err_clear(&e);
 		c->sum.boxes++;
 		if (box_survey(c, &jobs[i], &e) < 0) {
 			box_failed(c, &e, &failed, &stop, err);
-		} else if (jobs[i].state == JOB_READY && box_plan_is_local(&jobs[i])) {
-			/* Nothing in it for the moves pass (empty plans included):
-			 * done now, so that its listings are not held while the
-			 * other folders are listed. */
+		} else if (jobs[i].state == JOB_READY && (first || box_plan_is_local(&jobs[i]))) {
+			/* Nothing in it for the moves pass (empty plans included,
+			 * any in a first sync): done now, so that its listings are
+			 * not held while the other folders are listed. */
 			if (box_apply(c, &jobs[i], &e) < 0)
 				box_failed(c, &e, &failed, &stop, err);
 			box_job_release(&jobs[i]);

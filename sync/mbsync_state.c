@@ -661,6 +661,24 @@ static int write_records(struct imp *m, struct fct_err *err)
 	return jrnl_commit(t, err);
 }
 
+int mbsync_state_present(struct chan *c, const struct box_job *j)
+{
+	struct fct_err e;
+	char *dir, *path;
+	int present;
+
+	if (j->where != (BOX_ON_FAR | BOX_ON_NEAR) || c->ch->near->kind != CFG_STORE_MAILDIR)
+		return 0;
+	dir = folder_dir(c->ch->near, j->near_name, &e);
+	if (!dir)
+		return 0;
+	path = state_path(c, j, dir);
+	present = path != NULL;
+	free(path);
+	free(dir);
+	return present;
+}
+
 int mbsync_import_box(struct chan *c, struct box_job *j, struct fct_err *err)
 {
 	struct imp m;

@@ -112,5 +112,8 @@ struct box_job;
  * adopts the messages by Message-ID and size.  Nothing is written in a dry
  * run.  Returns -1 only when the journal itself fails. */
 int mbsync_import_box(struct chan *c, struct box_job *j, struct fct_err *err);
+/* Whether mbsync_import_box would find a state file to look at for j
+ * (before any survey: j's names and where only). */
+int mbsync_state_present(struct chan *c, const struct box_job *j);
 
 #endif

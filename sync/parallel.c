@@ -15,7 +15,12 @@
  * the light folders on its own session.  Only folders
  * with enough to transfer are worth a connection: the rest stay in the
  * parent.  Each folder is applied by exactly one process, so the crash
- * protocol is unchanged (sync/engine.h). */
+ * protocol is unchanged (sync/engine.h).
+ *
+ * A first sync (par_first_sync) has no moves to settle, so nothing needs
+ * every folder listed before any is applied: there the queue holds whole
+ * folders, each surveyed and applied by the process that takes it.  Each
+ * process then holds one folder's listings at a time, not the channel's. */
 #include "sync/engine.h"
 #include "sync/connect.h"
 #include "sync/parallel.h"
@@ -41,6 +46,7 @@ enum { SLOT_FREE, SLOT_TAKEN, SLOT_DONE };
 struct slot {
 	int status;       /* SLOT_* */
 	int failed;       /* the folder failed; e holds why */
+	enum job_state state; /* the job's, once done */
 	struct fct_err e;
 };
 
@@ -48,6 +54,7 @@ struct shared {
 	atomic_size_t next;        /* next queue position to take */
 	pid_t parent;
 	size_t nworkers;
+	int whole;                 /* folders are surveyed too (first sync) */
 	struct sync_counts sums[PAR_MAX_WORKERS + 1]; /* per worker, 0 = parent */
 	struct slot slots[];       /* per queue position */
 };
@@ -79,17 +86,27 @@ static int by_weight_desc(const void *a, const void *b)
 	return wa < wb ? 1 : wa > wb ? -1 : 0;
 }
 
-/* One folder from the queue, applied with this process's session. */
-static int apply_slot(struct chan *c, struct box_job *j, struct slot *s)
+/* One folder from the queue, applied (surveyed first if whole) with this
+ * process's session. */
+static int apply_slot(struct chan *c, struct box_job *j, struct slot *s, int whole)
 {
 	struct fct_err e;
+	int rc = 0;
 
 	fct_err_clear(&e);
-	if (box_apply(c, j, &e) < 0) {
+	if (whole) {
+		c->sum.boxes++;
+		rc = box_survey(c, j, &e);
+	}
+	if (rc == 0)
+		rc = box_apply(c, j, &e);
+	if (rc < 0) {
 		fct_log_error(c->log, "%s", e.msg);
 		s->failed = 1;
 		s->e = e;
 	}
+	box_job_release(j);
+	s->state = j->state;
 	s->status = SLOT_DONE;
 	return s->failed && e.kind != FCT_E_FOLDER && e.kind != FCT_E_MSG ? -1 : 0;
 }
@@ -103,7 +120,7 @@ static int drain(struct chan *c, struct box_job **heavy, size_t n, struct shared
 		if (i >= n)
 			return 0;
 		sh->slots[i].status = SLOT_TAKEN;
-		if (apply_slot(c, heavy[i], &sh->slots[i]) < 0)
+		if (apply_slot(c, heavy[i], &sh->slots[i], sh->whole) < 0)
 			return -1;
 	}
 }
@@ -194,8 +211,15 @@ static int collect(struct chan *c, struct box_job **heavy, size_t n, struct shar
 	for (size_t i = 0; i < n; i++) {
 		struct slot *s = &sh->slots[i];
 
+		/* A worker's folder: this process's copy of its listings is no
+		 * longer needed, whatever became of it. */
+		box_job_release(heavy[i]);
 		if (s->status == SLOT_DONE && !s->failed) {
-			heavy[i]->state = JOB_DONE; /* a worker's copy said so */
+			heavy[i]->state = s->state; /* a worker's copy said so */
+			/* settle_stamps looks at the folders a worker surveyed. */
+			if (sh->whole && s->state == JOB_DONE && !heavy[i]->r.nf &&
+			    md_folder_open(c->md, heavy[i]->near_name, 0, &heavy[i]->r.nf, &s->e) < 0)
+				heavy[i]->r.nf = NULL;
 			continue;
 		}
 		if (s->status == SLOT_TAKEN)
@@ -228,8 +252,10 @@ size_t par_split(const struct chan *c, struct box_job **ready, size_t n)
 	return nheavy;
 }
 
-int par_apply(struct chan *c, struct box_job **heavy, size_t n, par_light_fn light,
-              void *light_ctx, int *stop, struct fct_err *err)
+/* The queue's folders across workers and this process, then light (if any)
+ * here. */
+static int run_queue(struct chan *c, struct box_job **heavy, size_t n, int whole,
+                     par_light_fn light, void *light_ctx, int *stop, struct fct_err *err)
 {
 	size_t want = (size_t)c->cfg->parallel_folders - 1, size, started;
 	pid_t pids[PAR_MAX_WORKERS];
@@ -247,12 +273,13 @@ int par_apply(struct chan *c, struct box_job **heavy, size_t n, par_light_fn lig
 	memset(sh, 0, size);
 	atomic_init(&sh->next, 0);
 	sh->parent = getpid();
+	sh->whole = whole;
 	jrnl_close(c->j);
 	c->j = NULL;
 	started = spawn(c, heavy, n, sh, want, pids);
 	sh->nworkers = started;
-	fct_log_verbose(c->log, "%s: %zu folders applied over %zu sessions", c->ch->name, n,
-	                started + 1);
+	fct_log_verbose(c->log, "%s: %zu folders %s over %zu sessions", c->ch->name, n,
+	                whole ? "listed and applied (first sync)" : "applied", started + 1);
 	if (jrnl_open(&c->j, c->state_path, err) < 0) {
 		*stop = 1;
 		failed = -1;
@@ -260,7 +287,7 @@ int par_apply(struct chan *c, struct box_job **heavy, size_t n, par_light_fn lig
 		/* The heaviest folder first, here, while the workers log in. */
 		if (drain(c, heavy, n, sh) < 0)
 			*stop = 1; /* this session is gone: the light folders wait */
-		else
+		else if (light)
 			failed = light(light_ctx);
 	}
 	for (size_t k = 0; k < started; k++)
@@ -270,4 +297,26 @@ int par_apply(struct chan *c, struct box_job **heavy, size_t n, par_light_fn lig
 		failed = -1;
 	munmap(sh, size);
 	return failed < 0 ? -1 : 0;
+}
+
+int par_apply(struct chan *c, struct box_job **heavy, size_t n, par_light_fn light,
+              void *light_ctx, int *stop, struct fct_err *err)
+{
+	return run_queue(c, heavy, n, 0, light, light_ctx, stop, err);
+}
+
+int par_first_sync(struct chan *c, struct box_job *jobs, size_t n, int *stop,
+                   struct fct_err *err)
+{
+	struct box_job **q;
+	int rc;
+
+	if (c->opts->dry_run || c->cfg->parallel_folders < 2 || n < 2)
+		return 1;
+	q = fct_xcalloc(n, sizeof *q);
+	for (size_t i = 0; i < n; i++)
+		q[i] = &jobs[i];
+	rc = run_queue(c, q, n, 1, NULL, NULL, stop, err);
+	free(q);
+	return rc;
 }

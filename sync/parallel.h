@@ -26,4 +26,12 @@ size_t par_split(const struct chan *c, struct box_job **ready, size_t n);
 int par_apply(struct chan *c, struct box_job **heavy, size_t n, par_light_fn light,
               void *light_ctx, int *stop, struct fct_err *err);
 
+/* A first sync, where nothing can have moved: jobs[0..n) are surveyed and
+ * applied whole by whichever process (workers and this one) takes them
+ * first, so that no process holds more than one folder's listings.  Returns
+ * as par_apply; 1 also when parallel sessions are not to be used
+ * (ParallelFolders 1, one folder, dry run). */
+int par_first_sync(struct chan *c, struct box_job *jobs, size_t n, int *stop,
+                   struct fct_err *err);
+
 #endif
