@@ -257,7 +257,9 @@ def markdown(doc):
     if p["delay"]:
         md += ["## Main corpus, through the delay relay (%.0f ms each way)"
                % doc["delay_ms_each_way"], "",
-               "Tools run here: %s." % ", ".join(p.get("delay_tools", [])),
+               "Tools run here: %s." % ", ".join(sorted(
+                   {k[3] for k in summ if k[0] == "main" and k[2] == "delay"
+                    and not k[3].startswith("floor")})),
                "",
                table(summ, "main", "delay", range(1, 8)), ""]
     if "meta" in facts:
