@@ -487,12 +487,16 @@ static int plan_box(struct box_job *j, struct fct_err *err)
 {
 	struct box_run *r = &j->r;
 	struct plan_in in;
+	struct plan_jr *pj = fct_xcalloc(r->njr + 1, sizeof *pj);
+	int rc;
 
 	fill_cfg(r, j->found ? &j->jb : NULL, j->uv_changed, &j->pc);
-	j->pj = fct_xcalloc(r->njr + 1, sizeof *j->pj);
-	fill_jr(r, j->pj);
-	in = (struct plan_in){r->far, r->nfar, r->near, r->nnear, j->pj, r->njr, &j->pc};
-	if (plan_build(&in, &j->plan, err) < 0)
+	fill_jr(r, pj);
+	in = (struct plan_in){r->far, r->nfar, r->near, r->nnear, pj, r->njr, &j->pc};
+	rc = plan_build(&in, &j->plan, err);
+	/* The plan keeps indices into the records, not the planner's copy. */
+	free(pj);
+	if (rc < 0)
 		return -1;
 	j->suppress = fct_xcalloc(j->plan.n + 1, 1);
 	r->suppress = j->suppress;
@@ -755,7 +759,6 @@ int box_plan_is_local(const struct box_job *j)
 void box_job_release(struct box_job *j)
 {
 	plan_free(&j->plan);
-	free(j->pj);
 	free(j->suppress);
 	/* Without the scan's array its names belong to the near listing. */
 	for (size_t i = 0; !j->ents && i < j->r.nnear; i++)
@@ -765,7 +768,6 @@ void box_job_release(struct box_job *j)
 	md_entries_free(j->ents, j->nents);
 	jrnl_msgs_free(j->r.jr, j->r.njr);
 	pool_free(&j->pool);
-	j->pj = NULL;
 	j->suppress = NULL;
 	j->r.suppress = NULL;
 	j->r.near = NULL;

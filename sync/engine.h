@@ -97,7 +97,6 @@ struct box_job {
 	size_t nents;
 	struct jrnl_box jb;
 	int found, uv_changed;
-	struct plan_jr *pj;
 	struct plan_cfg pc;
 	struct plan plan;
 	unsigned char *suppress;
