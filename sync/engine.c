@@ -173,57 +173,59 @@ static int nothing_can_move(struct chan *c, const struct box_job *jobs, size_t n
 	return 1;
 }
 
-/* Surveys every box, settles moves across them, then applies each plan.
- * A failure in one box is reported and the others go on, unless the
- * session or the store is gone.  A first sync has no moves: its folders
- * are surveyed and applied whole, over parallel sessions when allowed. */
-static int run_jobs(struct chan *c, struct box_job *jobs, size_t n, struct fct_err *err)
+/* Surveys every box, settles moves across them, then applies each plan;
+ * in a first sync each box is applied as soon as it is surveyed.  Returns
+ * 1 if a box failed (reported; *stop when the session or the store is
+ * gone), else 0. */
+static int survey_all(struct chan *c, struct box_job *jobs, size_t n, int first, int *stop,
+                      struct fct_err *err)
 {
-	struct box_job **ready;
+	struct box_job **ready = fct_xcalloc(n + 1, sizeof *ready);
 	size_t i, nready = 0;
-	int failed = 0, stop = 0, rc = 1, first = !c->opts->dry_run && nothing_can_move(c, jobs, n);
+	int failed = 0;
 	struct fct_err e;
 
-	if (first)
-		rc = par_first_sync(c, jobs, n, &stop, err);
-	if (rc != 1) {
-		if (!stop)
-			settle_stamps(c, jobs, n);
-		if (rc < 0 && !stop)
-			fct_err_set(err, FCT_E_FOLDER, "%s: %zu box(es) failed", c->ch->name,
-			            c->sum.boxes_failed);
-		return rc;
-	}
-	ready = fct_xcalloc(n + 1, sizeof *ready);
-	for (i = 0; i < n && !stop; i++) {
+	for (i = 0; i < n && !*stop; i++) {
 		fct_err_clear(&e);
 		c->sum.boxes++;
 		if (box_survey(c, &jobs[i], &e) < 0) {
-			box_failed(c, &e, &failed, &stop, err);
+			box_failed(c, &e, &failed, stop, err);
 		} else if (jobs[i].state == JOB_READY && (first || box_plan_is_local(&jobs[i]))) {
 			/* Nothing in it for the moves pass (empty plans included,
 			 * any in a first sync): done now, so that its listings are
 			 * not held while the other folders are listed. */
 			if (box_apply(c, &jobs[i], &e) < 0)
-				box_failed(c, &e, &failed, &stop, err);
-			box_job_release(&jobs[i]);
+				box_failed(c, &e, &failed, stop, err);
 		} else if (jobs[i].state == JOB_READY) {
 			ready[nready++] = &jobs[i];
 		}
 	}
 	fct_err_clear(&e);
-	if (!stop && nready && moves_apply(c, ready, nready, &e) < 0) {
+	if (!*stop && nready && moves_apply(c, ready, nready, &e) < 0) {
 		c->moves_failed = 1;
 		fct_log_error(c->log, "%s", e.msg);
 		failed = 1;
-		stop = fatal(&e);
+		*stop = fatal(&e);
 		*err = e;
 	}
-	if (!stop && nready && apply_all(c, ready, nready, &stop, err) < 0)
+	if (!*stop && nready && apply_all(c, ready, nready, stop, err) < 0)
 		failed = 1;
+	free(ready);
+	return failed;
+}
+
+/* A failure in one box is reported and the others go on, unless the
+ * session or the store is gone.  A first sync has no moves: its folders
+ * are surveyed and applied whole, over parallel sessions when allowed. */
+static int run_jobs(struct chan *c, struct box_job *jobs, size_t n, struct fct_err *err)
+{
+	int stop = 0, rc = 1, failed, first = !c->opts->dry_run && nothing_can_move(c, jobs, n);
+
+	if (first)
+		rc = par_first_sync(c, jobs, n, &stop, err);
+	failed = rc == 1 ? survey_all(c, jobs, n, first, &stop, err) : rc < 0;
 	if (!stop)
 		settle_stamps(c, jobs, n);
-	free(ready);
 	if (failed && !stop)
 		fct_err_set(err, FCT_E_FOLDER, "%s: %zu box(es) failed", c->ch->name,
 		            c->sum.boxes_failed);
