@@ -81,10 +81,53 @@ static void put_str(struct fct_buf *b, const char *s)
 	fct_buf_puts(b, s);
 }
 
+/* Strings of loaded records, packed into blocks freed together: a box's
+ * records can number 100,000 and a malloc'd string each would cost a chunk
+ * header and rounding, near a third of their size. */
+struct strblk {
+	struct strblk *next;
+	size_t used, cap;
+	char data[];
+};
+
+#define STRBLK_SIZE (64u << 10)
+
+static char *blk_dup(struct strblk **head, const char *s, size_t len)
+{
+	struct strblk *b = *head;
+	char *out;
+
+	if (!b || b->cap - b->used < len + 1) {
+		size_t cap = len + 1 > STRBLK_SIZE ? len + 1 : STRBLK_SIZE;
+
+		b = fct_xmalloc(sizeof *b + cap);
+		b->used = 0;
+		b->cap = cap;
+		b->next = *head;
+		*head = b;
+	}
+	out = b->data + b->used;
+	memcpy(out, s, len);
+	out[len] = '\0';
+	b->used += len + 1;
+	return out;
+}
+
+static void blk_free(struct strblk *b)
+{
+	while (b) {
+		struct strblk *next = b->next;
+
+		free(b);
+		b = next;
+	}
+}
+
 struct dec {
 	const unsigned char *p;
 	size_t n, off;
 	int bad;
+	struct strblk **blk; /* strings go here when set, else malloc'd */
 };
 
 static int need(struct dec *d, size_t k)
@@ -131,7 +174,10 @@ static char *get_str(struct dec *d)
 		d->bad = 1;
 		return NULL;
 	}
-	s = fct_xstrndup((const char *)d->p + d->off, len);
+	if (d->blk)
+		s = blk_dup(d->blk, (const char *)d->p + d->off, len);
+	else
+		s = fct_xstrndup((const char *)d->p + d->off, len);
 	d->off += len;
 	return s;
 }
@@ -142,6 +188,7 @@ static void dec_init(struct dec *d, const MDB_val *v)
 	d->n = v->mv_size;
 	d->off = 0;
 	d->bad = 0;
+	d->blk = NULL;
 	if (get_u8(d) != REC_VERSION)
 		d->bad = 1;
 }
@@ -204,19 +251,48 @@ static void enc_msg(struct fct_buf *b, const struct jrnl_msg *m)
 
 static void msg_clear(struct jrnl_msg *m)
 {
-	free(m->near_uniq);
-	free(m->msgid);
-	free(m->aux);
-	free(m->emailid);
+	if (!(m->shared & JRNL_SHARED_NEAR_UNIQ))
+		free(m->near_uniq);
+	if (!(m->shared & JRNL_SHARED_MSGID))
+		free(m->msgid);
+	if (!(m->shared & JRNL_SHARED_AUX))
+		free(m->aux);
+	if (!(m->shared & JRNL_SHARED_EMAILID))
+		free(m->emailid);
 	memset(m, 0, sizeof *m);
 }
 
-static int dec_msg(const MDB_val *v, struct jrnl_msg *m)
+static unsigned shared_bit(const struct jrnl_msg *m, char *const *field)
+{
+	if (field == &m->near_uniq)
+		return JRNL_SHARED_NEAR_UNIQ;
+	if (field == &m->msgid)
+		return JRNL_SHARED_MSGID;
+	if (field == &m->aux)
+		return JRNL_SHARED_AUX;
+	return JRNL_SHARED_EMAILID;
+}
+
+void jrnl_msg_set_str(struct jrnl_msg *m, char **field, const char *src)
+{
+	unsigned bit = shared_bit(m, field);
+
+	if (*field == src)
+		return;
+	if (!(m->shared & bit))
+		free(*field);
+	*field = src ? fct_xstrdup(src) : NULL;
+	m->shared &= (uint8_t)~bit;
+}
+
+/* blk: where the strings go (loading a box), or NULL to malloc each. */
+static int dec_msg(const MDB_val *v, struct jrnl_msg *m, struct strblk **blk)
 {
 	struct dec d;
 
 	memset(m, 0, sizeof *m);
 	dec_init(&d, v);
+	d.blk = blk;
 	m->far_uid = get_u32(&d);
 	m->flags = get_u32(&d);
 	m->state = get_u8(&d);
@@ -238,6 +314,8 @@ static int dec_msg(const MDB_val *v, struct jrnl_msg *m)
 		if (!m->emailid)
 			d.bad = 1; /* the trailer is never written as NULL */
 	}
+	if (blk) /* blk_dup never gives NULL: every string is in the block */
+		m->shared = JRNL_SHARED_ALL;
 	if (!dec_ok(&d)) {
 		msg_clear(m);
 		return -1;
@@ -880,24 +958,36 @@ static int scan_prefix(struct jrnl *j, MDB_dbi dbi, const char *box,
 	return ret;
 }
 
+/* A loaded array is preceded by this header, which owns the strings'
+ * blocks (the union keeps the records aligned). */
+union msgs_hdr {
+	struct strblk *blk;
+	struct jrnl_msg align;
+};
+
 struct msgs_acc {
-	struct jrnl_msg *m;
+	union msgs_hdr *h; /* records follow it */
 	size_t n, cap;
 };
+
+static struct jrnl_msg *acc_msgs(const struct msgs_acc *a)
+{
+	return (struct jrnl_msg *)(a->h + 1);
+}
 
 static int msgs_each(void *ctx, const MDB_val *suf, const MDB_val *v)
 {
 	struct msgs_acc *a = ctx;
 	struct jrnl_msg m;
 
-	if (suf->mv_size != 8 || dec_msg(v, &m) < 0)
+	if (suf->mv_size != 8 || dec_msg(v, &m, &a->h->blk) < 0)
 		return 1;
 	m.id = from_be64(suf->mv_data);
 	if (a->n == a->cap) {
-		a->cap = a->cap ? a->cap * 2 : 64;
-		a->m = fct_xrealloc(a->m, a->cap * sizeof *a->m);
+		a->cap = a->cap * 2;
+		a->h = fct_xrealloc(a->h, sizeof *a->h + a->cap * sizeof m);
 	}
-	a->m[a->n++] = m;
+	acc_msgs(a)[a->n++] = m;
 	return 0;
 }
 
@@ -912,7 +1002,7 @@ static int each_one(void *ctx, const MDB_val *suf, const MDB_val *v)
 	struct each_ctx *e = ctx;
 	struct jrnl_msg m;
 
-	if (suf->mv_size != 8 || dec_msg(v, &m) < 0)
+	if (suf->mv_size != 8 || dec_msg(v, &m, NULL) < 0)
 		return 1;
 	m.id = from_be64(suf->mv_data);
 	e->ret = e->each(e->ctx, &m);
@@ -940,31 +1030,42 @@ int jrnl_msgs_each(struct jrnl *j, const char *box, int (*each)(void *ctx, const
 
 int jrnl_msgs_load(struct jrnl *j, const char *box, struct jrnl_msg **out, size_t *n, struct fct_err *err)
 {
-	struct msgs_acc a = { NULL, 0, 0 };
+	struct msgs_acc a = { NULL, 0, 64 };
 	struct fct_err e2;
 
 	*out = NULL;
 	*n = 0;
 	fct_err_clear(&e2);
+	a.h = fct_xmalloc(sizeof *a.h + a.cap * sizeof **out);
+	a.h->blk = NULL;
 	if (scan_prefix(j, j->msgs, box, msgs_each, &a, &e2) < 0) {
-		jrnl_msgs_free(a.m, a.n);
+		jrnl_msgs_free(acc_msgs(&a), a.n);
 		if (e2.kind == FCT_E_NONE)
 			return corrupt(err, j, "message", box);
 		*err = e2;
 		return -1;
 	}
-	if (a.n)
-		qsort(a.m, a.n, sizeof *a.m, msg_cmp);
-	*out = a.m;
+	if (!a.n) {
+		jrnl_msgs_free(acc_msgs(&a), 0);
+		return 0;
+	}
+	qsort(acc_msgs(&a), a.n, sizeof **out, msg_cmp);
+	*out = acc_msgs(&a);
 	*n = a.n;
 	return 0;
 }
 
 void jrnl_msgs_free(struct jrnl_msg *m, size_t n)
 {
+	union msgs_hdr *h;
+
+	if (!m)
+		return;
 	for (size_t i = 0; i < n; i++)
 		msg_clear(&m[i]);
-	free(m);
+	h = (union msgs_hdr *)(void *)m - 1;
+	blk_free(h->blk);
+	free(h);
 }
 
 int jrnl_msg_put(struct jrnl_txn *t, const char *box, struct jrnl_msg *m, struct fct_err *err)

@@ -95,10 +95,28 @@ struct jrnl_msg {
 	uint32_t upload_uidnext;  /* far UIDNEXT when an upload was started */
 	uint8_t state;      /* enum jrnl_state */
 	uint8_t has_fp;
+	uint8_t shared;     /* JRNL_SHARED_*: strings that belong to a loaded array */
 	unsigned char fp[32]; /* content fingerprint when has_fp */
 };
 
-/* All messages of box, sorted by far_uid then id.  Unknown box: *n = 0. */
+/* A record's strings are its own (malloc'd; zero) unless it was loaded by
+ * jrnl_msgs_load: the array then owns them (shared bits), and a string is
+ * replaced only with jrnl_msg_set_str. */
+enum {
+	JRNL_SHARED_NEAR_UNIQ = 1,
+	JRNL_SHARED_MSGID = 2,
+	JRNL_SHARED_AUX = 4,
+	JRNL_SHARED_EMAILID = 8,
+	JRNL_SHARED_ALL = 15,
+};
+
+/* Sets *field (one of m's strings) to a copy of src (or NULL), freeing the
+ * old one if m owned it. */
+void jrnl_msg_set_str(struct jrnl_msg *m, char **field, const char *src);
+
+/* All messages of box, sorted by far_uid then id.  Unknown box: *n = 0
+ * and *out NULL.  The array is freed only with jrnl_msgs_free (its strings
+ * are packed with it), never realloc'd. */
 int jrnl_msgs_load(struct jrnl *j, const char *box, struct jrnl_msg **out, size_t *n, struct fct_err *err);
 void jrnl_msgs_free(struct jrnl_msg *m, size_t n);
 /* Calls each for every message of box, in key order, without loading them

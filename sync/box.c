@@ -362,22 +362,6 @@ static void fill_cfg(const struct box_run *r, const struct jrnl_box *known, int 
 	pc->far_uidnext_journal = (known && !uv_changed) ? known->uidnext : 0;
 }
 
-static void fill_jr(const struct box_run *r, struct plan_jr *pj)
-{
-	size_t i;
-
-	for (i = 0; i < r->njr; i++) {
-		pj[i].id = r->jr[i].id;
-		pj[i].far_uid = r->jr[i].far_uid;
-		pj[i].near_uniq = r->jr[i].near_uniq;
-		pj[i].flags = r->jr[i].flags;
-		pj[i].state = r->jr[i].state;
-		pj[i].size = r->jr[i].size;
-		pj[i].msgid = r->jr[i].msgid;
-		pj[i].upload_uidnext = r->jr[i].upload_uidnext;
-	}
-}
-
 static void print_plan(const struct box_run *r, const struct plan *p)
 {
 	size_t k;
@@ -487,15 +471,11 @@ static int plan_box(struct box_job *j, struct fct_err *err)
 {
 	struct box_run *r = &j->r;
 	struct plan_in in;
-	struct plan_jr *pj = fct_xcalloc(r->njr + 1, sizeof *pj);
 	int rc;
 
 	fill_cfg(r, j->found ? &j->jb : NULL, j->uv_changed, &j->pc);
-	fill_jr(r, pj);
-	in = (struct plan_in){r->far, r->nfar, r->near, r->nnear, pj, r->njr, &j->pc};
+	in = (struct plan_in){r->far, r->nfar, r->near, r->nnear, r->jr, r->njr, &j->pc};
 	rc = plan_build(&in, &j->plan, err);
-	/* The plan keeps indices into the records, not the planner's copy. */
-	free(pj);
 	if (rc < 0)
 		return -1;
 	j->suppress = fct_xcalloc(j->plan.n + 1, 1);

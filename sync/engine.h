@@ -78,7 +78,7 @@ struct box_run {
 	size_t nfar;
 	struct plan_near *near;
 	size_t nnear;
-	struct jrnl_msg *jr;   /* loaded records; plan_jr mirrors them */
+	struct jrnl_msg *jr;   /* loaded records, the planner's input as they are */
 	size_t njr;
 	const unsigned char *suppress; /* per plan action: 1 = done elsewhere (moves) */
 };

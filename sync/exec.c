@@ -69,17 +69,9 @@ static struct jrnl_msg *rec_for(struct exec *x, const struct plan_action *a, int
 	return create ? rec_new(x, a->far, a->near) : NULL;
 }
 
-/* Records own their strings (loaded ones are freed by jrnl_msgs_free, made
+/* Fills a record's identity from the listings the action points to.
+ * Records own their strings (loaded ones are freed by jrnl_msgs_free, made
  * ones by exec_free), so identity is copied in. */
-static void set_str(char **dst, const char *src)
-{
-	if (*dst == src)
-		return;
-	free(*dst);
-	*dst = src ? fct_xstrdup(src) : NULL;
-}
-
-/* Fills a record's identity from the listings the action points to. */
 static void rec_link(struct exec *x, struct jrnl_msg *m, const struct plan_action *a)
 {
 	const struct box_run *r = x->r;
@@ -88,16 +80,16 @@ static void rec_link(struct exec *x, struct jrnl_msg *m, const struct plan_actio
 		m->far_uid = r->far[a->far].uid;
 		m->size = r->far[a->far].size;
 		if (r->far[a->far].msgid)
-			set_str(&m->msgid, r->far[a->far].msgid);
+			jrnl_msg_set_str(m, &m->msgid, r->far[a->far].msgid);
 		if (r->far[a->far].emailid)
-			set_str(&m->emailid, r->far[a->far].emailid);
+			jrnl_msg_set_str(m, &m->emailid, r->far[a->far].emailid);
 	}
 	if (a->near != PLAN_NONE) {
-		set_str(&m->near_uniq, r->near[a->near].uniq);
+		jrnl_msg_set_str(m, &m->near_uniq, r->near[a->near].uniq);
 		if (a->far == PLAN_NONE)
 			m->size = r->near[a->near].size;
 		if (!m->msgid && r->near[a->near].msgid)
-			set_str(&m->msgid, r->near[a->near].msgid);
+			jrnl_msg_set_str(m, &m->msgid, r->near[a->near].msgid);
 	}
 }
 
@@ -457,7 +449,7 @@ static int dl_journal(struct dl *d, int state, struct fct_err *err)
 
 		m = dl_rec(d, i);
 		rec_link(d->x, m, a);
-		set_str(&m->near_uniq, md_tmp_next_uniq(d->items[i].tmp));
+		jrnl_msg_set_str(m, &m->near_uniq, md_tmp_next_uniq(d->items[i].tmp));
 		memcpy(m->fp, d->items[i].fp, sizeof m->fp);
 		m->has_fp = 1;
 		m->flags = a->flags;

@@ -11,17 +11,26 @@ struct ctx {
 	const struct plan_cfg *cfg;
 	struct plan *out;
 	size_t cap;
-	size_t *far_jr;   /* per far message: the record that owns it */
-	size_t *near_jr;  /* per near message: the record that owns it */
-	size_t *jr_far;   /* per record: its far message, if present */
-	size_t *jr_near;  /* per record: its near message, if present */
-	size_t *far_pair; /* matching mode: far -> near paired by Message-ID */
-	size_t *near_pair;
+	/* Links by index, IX_NONE for none: 4 bytes, not a size_t, as there
+	 * are a few per message of the folder. */
+	uint32_t *far_jr;   /* per far message: the record that owns it */
+	uint32_t *near_jr;  /* per near message: the record that owns it */
+	uint32_t *jr_far;   /* per record: its far message, if present */
+	uint32_t *jr_near;  /* per record: its near message, if present */
+	uint32_t *far_pair; /* matching mode only: far -> near paired by Message-ID */
+	uint32_t *near_pair;
 	unsigned char *far_done, *near_done; /* handled by some group */
-	const struct plan_jr **ord; /* records in output order */
+	const struct jrnl_msg **ord; /* records in output order */
 	int matching;    /* UIDVALIDITY changed or adoption */
 	uint32_t window_min; /* far UIDs below are outside max_messages */
 };
+
+#define IX_NONE UINT32_MAX
+
+static size_t ix(const uint32_t *a, size_t i)
+{
+	return a[i] == IX_NONE ? PLAN_NONE : a[i];
+}
 
 const char *plan_kind_name(enum plan_kind k)
 {
@@ -382,7 +391,7 @@ static size_t near_find(const struct plan_in *in, const char *uniq)
 
 /* What each state must link; anything else is a corrupt journal, and
  * guessing could delete mail. */
-static int check_record(const struct plan_jr *r, struct fct_err *err)
+static int check_record(const struct jrnl_msg *r, struct fct_err *err)
 {
 	int need_far = 0, need_near = 0;
 
@@ -418,6 +427,8 @@ static int check_input(const struct plan_in *in, struct fct_err *err)
 
 	if (!in->cfg || (in->nfar && !in->far) || (in->nnear && !in->near) || (in->njr && !in->jr))
 		return fct_err_set(err, FCT_E_FOLDER, "plan: missing input array or settings");
+	if (in->nfar >= IX_NONE || in->nnear >= IX_NONE || in->njr >= IX_NONE)
+		return fct_err_set(err, FCT_E_FOLDER, "plan: more than %u messages in one folder", IX_NONE - 1);
 	for (i = 0; i < in->nfar; i++) {
 		if (in->far[i].uid == 0)
 			return fct_err_set(err, FCT_E_FOLDER, "plan: far message %zu has UID 0", i);
@@ -450,8 +461,8 @@ static int str_cmp_null(const char *a, const char *b)
 /* Output order of records: far UID (0 last), near name, id. */
 static int jr_order(const void *pa, const void *pb)
 {
-	const struct plan_jr *a = *(const struct plan_jr *const *)pa;
-	const struct plan_jr *b = *(const struct plan_jr *const *)pb;
+	const struct jrnl_msg *a = *(const struct jrnl_msg *const *)pa;
+	const struct jrnl_msg *b = *(const struct jrnl_msg *const *)pb;
 	uint64_t ua = a->far_uid ? a->far_uid : UINT64_MAX;
 	uint64_t ub = b->far_uid ? b->far_uid : UINT64_MAX;
 	int r;
@@ -465,7 +476,7 @@ static int jr_order(const void *pa, const void *pb)
 }
 
 /* Records that still mean something when the far UIDs do not. */
-static int survives_matching(const struct plan_jr *r)
+static int survives_matching(const struct jrnl_msg *r)
 {
 	return r->state == PLAN_JR_NEAR_ONLY || (r->state == PLAN_JR_SKIPPED && r->far_uid == 0);
 }
@@ -484,8 +495,8 @@ static void shadow_near_only(struct ctx *c)
 		if (in->jr[j].state != PLAN_JR_NEAR_ONLY || !in->jr[j].far_uid)
 			continue;
 		f = far_find(in, in->jr[j].far_uid);
-		if (f != PLAN_NONE && c->far_jr[f] == PLAN_NONE) {
-			c->far_jr[f] = j;
+		if (f != PLAN_NONE && ix(c->far_jr, f) == PLAN_NONE) {
+			c->far_jr[f] = (uint32_t)j;
 			c->far_done[f] = 1;
 		}
 	}
@@ -500,7 +511,7 @@ static int link_records(struct ctx *c, struct fct_err *err)
 
 	for (k = 0; k < in->njr; k++) {
 		size_t j = (size_t)(c->ord[k] - in->jr);
-		const struct plan_jr *r = c->ord[k];
+		const struct jrnl_msg *r = c->ord[k];
 		/* A NEAR_ONLY record's far UID names a message gone for good, maybe
 		 * in an older UID space: it must not capture a current one. */
 		int far_ok = r->far_uid && !c->matching && r->state != PLAN_JR_NEAR_ONLY;
@@ -508,18 +519,18 @@ static int link_records(struct ctx *c, struct fct_err *err)
 		size_t n = r->near_uniq ? near_find(in, r->near_uniq) : PLAN_NONE;
 
 		if (f != PLAN_NONE) {
-			if (c->far_jr[f] != PLAN_NONE)
+			if (ix(c->far_jr, f) != PLAN_NONE)
 				return fct_err_set(err, FCT_E_FOLDER, "plan: journal links far UID %u twice",
 						   r->far_uid);
-			c->far_jr[f] = j;
-			c->jr_far[j] = f;
+			c->far_jr[f] = (uint32_t)j;
+			c->jr_far[j] = (uint32_t)f;
 		}
 		if (n != PLAN_NONE) {
-			if (c->near_jr[n] != PLAN_NONE)
+			if (ix(c->near_jr, n) != PLAN_NONE)
 				return fct_err_set(err, FCT_E_FOLDER, "plan: journal links near '%s' twice",
 						   r->near_uniq);
-			c->near_jr[n] = j;
-			c->jr_near[j] = n;
+			c->near_jr[n] = (uint32_t)j;
+			c->jr_near[j] = (uint32_t)n;
 		}
 	}
 	shadow_near_only(c);
@@ -542,17 +553,17 @@ static int same_msgid(const char *a, const char *b)
 static void claim_upload(struct ctx *c, size_t j)
 {
 	const struct plan_in *in = c->in;
-	const struct plan_jr *r = &in->jr[j];
+	const struct jrnl_msg *r = &in->jr[j];
 	size_t f;
 
 	for (f = far_lower(in, r->upload_uidnext); f < in->nfar; f++) {
 		const struct plan_far *m = &in->far[f];
 
-		if (c->far_jr[f] != PLAN_NONE)
+		if (ix(c->far_jr, f) != PLAN_NONE)
 			continue;
 		if (m->size == r->size && same_msgid(m->msgid, r->msgid)) {
-			c->far_jr[f] = j;
-			c->jr_far[j] = f;
+			c->far_jr[f] = (uint32_t)j;
+			c->jr_far[j] = (uint32_t)f;
 			return;
 		}
 	}
@@ -563,7 +574,7 @@ static void claim_upload(struct ctx *c, size_t j)
 static void claim_download(struct ctx *c, size_t j)
 {
 	const struct plan_in *in = c->in;
-	const struct plan_jr *r = &in->jr[j];
+	const struct jrnl_msg *r = &in->jr[j];
 	size_t n;
 
 	if (!r->msgid || !*r->msgid)
@@ -571,11 +582,11 @@ static void claim_download(struct ctx *c, size_t j)
 	for (n = 0; n < in->nnear; n++) {
 		const struct plan_near *m = &in->near[n];
 
-		if (c->near_jr[n] != PLAN_NONE || m->size != r->size || !m->msgid)
+		if (ix(c->near_jr, n) != PLAN_NONE || m->size != r->size || !m->msgid)
 			continue;
 		if (strcmp(m->msgid, r->msgid) == 0) {
-			c->near_jr[n] = j;
-			c->jr_near[j] = n;
+			c->near_jr[n] = (uint32_t)j;
+			c->jr_near[j] = (uint32_t)n;
 			return;
 		}
 	}
@@ -587,14 +598,14 @@ static void claim_leftovers(struct ctx *c)
 
 	for (k = 0; k < c->in->njr; k++) {
 		size_t j = (size_t)(c->ord[k] - c->in->jr);
-		const struct plan_jr *r = c->ord[k];
+		const struct jrnl_msg *r = c->ord[k];
 
 		if (r->state == PLAN_JR_PENDING_UPLOAD && r->far_uid == 0 && r->near_uniq)
 			claim_upload(c, j);
 	}
 	for (k = 0; k < c->in->njr; k++) {
 		size_t j = (size_t)(c->ord[k] - c->in->jr);
-		const struct plan_jr *r = c->ord[k];
+		const struct jrnl_msg *r = c->ord[k];
 
 		if (r->state == PLAN_JR_PENDING_DOWNLOAD && !r->near_uniq && r->far_uid)
 			claim_download(c, j);
@@ -631,7 +642,7 @@ static void match_pairs(struct ctx *c)
 	size_t nk = 0, i, e;
 
 	for (i = 0; i < in->nfar; i++)
-		if (in->far[i].msgid && *in->far[i].msgid && c->far_jr[i] == PLAN_NONE)
+		if (in->far[i].msgid && *in->far[i].msgid && ix(c->far_jr, i) == PLAN_NONE)
 			k[nk++] = (struct key){ in->far[i].msgid, in->far[i].size, 0, i };
 	for (i = 0; i < in->nnear; i++)
 		if (in->near[i].msgid && *in->near[i].msgid)
@@ -647,8 +658,8 @@ static void match_pairs(struct ctx *c)
 				nf++;
 		}
 		if (nf == 1 && nn == 1) {
-			c->far_pair[k[i].idx] = k[i + 1].idx;
-			c->near_pair[k[i + 1].idx] = k[i].idx;
+			c->far_pair[k[i].idx] = (uint32_t)k[i + 1].idx;
+			c->near_pair[k[i + 1].idx] = (uint32_t)k[i].idx;
 		} else if (nf && nn) {
 			c->out->ambiguous += nf + nn;
 		}
@@ -713,7 +724,7 @@ static void landed(struct ctx *c, size_t j, size_t f, size_t n)
 /* UIDVALIDITY changed / adoption: the record's far link is void. */
 static void rematch_record(struct ctx *c, size_t j, size_t n)
 {
-	size_t f = n != PLAN_NONE ? c->near_pair[n] : PLAN_NONE;
+	size_t f = n != PLAN_NONE ? ix(c->near_pair, n) : PLAN_NONE;
 	unsigned base = c->in->jr[j].flags & FCT_F_ALL;
 
 	if (f == PLAN_NONE) {
@@ -733,12 +744,12 @@ static int shadows(const struct ctx *c, size_t j)
 	if (c->matching || !c->in->jr[j].far_uid)
 		return 0;
 	f = far_find(c->in, c->in->jr[j].far_uid);
-	return f != PLAN_NONE && c->far_jr[f] == j;
+	return f != PLAN_NONE && ix(c->far_jr, f) == j;
 }
 
 static void one_side_record(struct ctx *c, size_t j, size_t f, size_t n)
 {
-	const struct plan_jr *r = &c->in->jr[j];
+	const struct jrnl_msg *r = &c->in->jr[j];
 
 	/* The near file said absent is there after all (restored by hand):
 	 * the record is a plain link again. */
@@ -779,12 +790,12 @@ static void one_side_record(struct ctx *c, size_t j, size_t f, size_t n)
 
 static void do_record(struct ctx *c, size_t j)
 {
-	const struct plan_jr *r = &c->in->jr[j];
-	size_t f = c->jr_far[j], n = c->jr_near[j];
+	const struct jrnl_msg *r = &c->in->jr[j];
+	size_t f = ix(c->jr_far, j), n = ix(c->jr_near, j);
 
 	/* A surviving record whose near copy found its far twin is linked
 	 * too: fetching the twin would make a duplicate. */
-	if (c->matching && (!survives_matching(r) || (n != PLAN_NONE && c->near_pair[n] != PLAN_NONE))) {
+	if (c->matching && (!survives_matching(r) || (n != PLAN_NONE && ix(c->near_pair, n) != PLAN_NONE))) {
 		rematch_record(c, j, n);
 		return;
 	}
@@ -831,13 +842,13 @@ static void ctx_free(struct ctx *c)
 	free(c->ord);
 }
 
-static size_t *none_array(size_t n)
+static uint32_t *none_array(size_t n)
 {
-	size_t *a = fct_xmalloc((n + 1) * sizeof *a);
+	uint32_t *a = fct_xmalloc((n + 1) * sizeof *a);
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		a[i] = PLAN_NONE;
+		a[i] = IX_NONE;
 	return a;
 }
 
@@ -849,10 +860,13 @@ static void ctx_init(struct ctx *c, const struct plan_in *in, struct plan *out)
 	c->in = in;
 	c->cfg = in->cfg;
 	c->out = out;
+	c->matching = in->cfg->uidvalidity_changed || in->njr == 0;
 	c->far_jr = none_array(in->nfar);
-	c->far_pair = none_array(in->nfar);
 	c->near_jr = none_array(in->nnear);
-	c->near_pair = none_array(in->nnear);
+	if (c->matching) {
+		c->far_pair = none_array(in->nfar);
+		c->near_pair = none_array(in->nnear);
+	}
 	c->jr_far = none_array(in->njr);
 	c->jr_near = none_array(in->njr);
 	c->far_done = fct_xcalloc(in->nfar + 1, 1);
@@ -861,7 +875,6 @@ static void ctx_init(struct ctx *c, const struct plan_in *in, struct plan *out)
 	for (i = 0; i < in->njr; i++)
 		c->ord[i] = &in->jr[i];
 	qsort(c->ord, in->njr, sizeof *c->ord, jr_order);
-	c->matching = in->cfg->uidvalidity_changed || in->njr == 0;
 	c->window_min = window_min(in);
 }
 
@@ -872,8 +885,8 @@ static void plan_groups(struct ctx *c)
 
 	for (i = 0; i < in->njr; i++)
 		do_record(c, (size_t)(c->ord[i] - in->jr));
-	for (i = 0; i < in->nfar; i++) {
-		size_t n = c->far_pair[i];
+	for (i = 0; i < in->nfar && c->matching; i++) {
+		size_t n = ix(c->far_pair, i);
 		unsigned base;
 
 		if (n == PLAN_NONE || c->far_done[i] || c->near_done[n])

@@ -164,6 +164,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/journal.h"
 #include "sync/util.h"
 
 /* Operations allowed by the channel (Sync ... in the config). */
@@ -192,8 +193,8 @@ struct plan_cfg {
 	uint32_t far_uidnext_journal;
 };
 
-/* Journal record states; the same values as enum jrnl_state in the
- * journal module, so records pass through unchanged. */
+/* Journal record states: the values of enum jrnl_state, named for the
+ * rules below. */
 enum plan_jr_state {
 	PLAN_JR_SYNCED = 0,           /* both sides hold it; flags = base */
 	PLAN_JR_PENDING_DOWNLOAD = 1, /* intent: far_uid -> near_uniq */
@@ -223,16 +224,10 @@ struct plan_near {
 	int64_t mtime;
 };
 
-struct plan_jr {
-	uint64_t id;
-	uint32_t far_uid;       /* 0 = none */
-	const char *near_uniq;  /* NULL = none */
-	unsigned flags;         /* base: last agreed flags */
-	int state;              /* enum plan_jr_state */
-	uint64_t size;
-	const char *msgid;      /* may be NULL */
-	uint32_t upload_uidnext; /* PENDING_UPLOAD: far UIDNEXT before APPEND */
-};
+/* Journal records are read as the journal loads them (struct jrnl_msg):
+ * a folder's records are its largest listing, so the planner takes no copy.
+ * It reads id, far_uid, near_uniq, flags (the base), state, size, msgid
+ * and upload_uidnext, and never writes them. */
 
 enum plan_kind {
 	PLAN_DOWNLOAD,    /* far -> near; flags for the new near copy */
@@ -272,7 +267,7 @@ struct plan_in {
 	size_t nfar;
 	const struct plan_near *near;
 	size_t nnear;
-	const struct plan_jr *jr;
+	const struct jrnl_msg *jr;
 	size_t njr;
 	const struct plan_cfg *cfg;
 };

@@ -115,10 +115,13 @@ int pm_plan(struct pm_world *w, struct plan *p, struct fct_err *err)
 		w->pn[i] = (struct plan_near){ w->near[i].uniq, w->near[i].flags, w->near[i].size,
 					       opt(w->near[i].msgid), 0 };
 	for (i = 0; i < w->njr; i++) {
-		const struct pm_jr *r = &w->jr[i];
+		struct pm_jr *r = &w->jr[i];
 
-		w->pj[i] = (struct plan_jr){ r->id, r->far_uid, opt(r->uniq), r->flags, r->state,
-					     r->size, opt(r->msgid), r->upload_uidnext };
+		w->pj[i] = (struct jrnl_msg){ .id = r->id, .far_uid = r->far_uid,
+					      .near_uniq = *r->uniq ? r->uniq : NULL,
+					      .flags = r->flags, .state = (uint8_t)r->state,
+					      .size = r->size, .msgid = *r->msgid ? r->msgid : NULL,
+					      .upload_uidnext = r->upload_uidnext };
 	}
 	w->in = (struct plan_in){ w->pf, w->nfar, w->pn, w->nnear, w->pj, w->njr, &w->cfg };
 	return plan_build(&w->in, p, err);

@@ -54,7 +54,7 @@ struct pm_world {
 	/* plan_build's view of the world, filled by pm_plan */
 	struct plan_far pf[PM_MAX];
 	struct plan_near pn[PM_MAX];
-	struct plan_jr pj[PM_MAX];
+	struct jrnl_msg pj[PM_MAX];
 	struct plan_in in;
 };
 

@@ -459,8 +459,8 @@ static void random_world(struct pm_world *w, uint64_t *st)
 }
 
 /* The same actions, naming records by id rather than by position. */
-static void assert_same_plan(const struct plan *a, const struct plan_jr *ja,
-			     const struct plan *b, const struct plan_jr *jb)
+static void assert_same_plan(const struct plan *a, const struct jrnl_msg *ja,
+			     const struct plan *b, const struct jrnl_msg *jb)
 {
 	size_t i;
 
