@@ -1,5 +1,6 @@
 /* The LMDB journal; see journal.h for the layout and the guarantees. */
 #include "store/journal.h"
+#include "sync/pool.h"
 
 #include <errno.h>
 #include <lmdb.h>
@@ -81,53 +82,11 @@ static void put_str(struct fct_buf *b, const char *s)
 	fct_buf_puts(b, s);
 }
 
-/* Strings of loaded records, packed into blocks freed together: a box's
- * records can number 100,000 and a malloc'd string each would cost a chunk
- * header and rounding, near a third of their size. */
-struct strblk {
-	struct strblk *next;
-	size_t used, cap;
-	char data[];
-};
-
-#define STRBLK_SIZE (64u << 10)
-
-static char *blk_dup(struct strblk **head, const char *s, size_t len)
-{
-	struct strblk *b = *head;
-	char *out;
-
-	if (!b || b->cap - b->used < len + 1) {
-		size_t cap = len + 1 > STRBLK_SIZE ? len + 1 : STRBLK_SIZE;
-
-		b = fct_xmalloc(sizeof *b + cap);
-		b->used = 0;
-		b->cap = cap;
-		b->next = *head;
-		*head = b;
-	}
-	out = b->data + b->used;
-	memcpy(out, s, len);
-	out[len] = '\0';
-	b->used += len + 1;
-	return out;
-}
-
-static void blk_free(struct strblk *b)
-{
-	while (b) {
-		struct strblk *next = b->next;
-
-		free(b);
-		b = next;
-	}
-}
-
 struct dec {
 	const unsigned char *p;
 	size_t n, off;
 	int bad;
-	struct strblk **blk; /* strings go here when set, else malloc'd */
+	struct pool *pool; /* strings go here when set, else malloc'd */
 };
 
 static int need(struct dec *d, size_t k)
@@ -174,8 +133,8 @@ static char *get_str(struct dec *d)
 		d->bad = 1;
 		return NULL;
 	}
-	if (d->blk)
-		s = blk_dup(d->blk, (const char *)d->p + d->off, len);
+	if (d->pool)
+		s = pool_dupn(d->pool, (const char *)d->p + d->off, len);
 	else
 		s = fct_xstrndup((const char *)d->p + d->off, len);
 	d->off += len;
@@ -188,7 +147,7 @@ static void dec_init(struct dec *d, const MDB_val *v)
 	d->n = v->mv_size;
 	d->off = 0;
 	d->bad = 0;
-	d->blk = NULL;
+	d->pool = NULL;
 	if (get_u8(d) != REC_VERSION)
 		d->bad = 1;
 }
@@ -285,14 +244,14 @@ void jrnl_msg_set_str(struct jrnl_msg *m, char **field, const char *src)
 	m->shared &= (uint8_t)~bit;
 }
 
-/* blk: where the strings go (loading a box), or NULL to malloc each. */
-static int dec_msg(const MDB_val *v, struct jrnl_msg *m, struct strblk **blk)
+/* pool: where the strings go (loading a box), or NULL to malloc each. */
+static int dec_msg(const MDB_val *v, struct jrnl_msg *m, struct pool *pool)
 {
 	struct dec d;
 
 	memset(m, 0, sizeof *m);
 	dec_init(&d, v);
-	d.blk = blk;
+	d.pool = pool;
 	m->far_uid = get_u32(&d);
 	m->flags = get_u32(&d);
 	m->state = get_u8(&d);
@@ -314,7 +273,7 @@ static int dec_msg(const MDB_val *v, struct jrnl_msg *m, struct strblk **blk)
 		if (!m->emailid)
 			d.bad = 1; /* the trailer is never written as NULL */
 	}
-	if (blk) /* blk_dup never gives NULL: every string is in the block */
+	if (pool) /* every string is the pool's (NULL ones are nobody's) */
 		m->shared = JRNL_SHARED_ALL;
 	if (!dec_ok(&d)) {
 		msg_clear(m);
@@ -958,10 +917,10 @@ static int scan_prefix(struct jrnl *j, MDB_dbi dbi, const char *box,
 	return ret;
 }
 
-/* A loaded array is preceded by this header, which owns the strings'
- * blocks (the union keeps the records aligned). */
+/* A loaded array is preceded by this header, which owns the records'
+ * strings (the union keeps the records aligned). */
 union msgs_hdr {
-	struct strblk *blk;
+	struct pool pool;
 	struct jrnl_msg align;
 };
 
@@ -980,7 +939,7 @@ static int msgs_each(void *ctx, const MDB_val *suf, const MDB_val *v)
 	struct msgs_acc *a = ctx;
 	struct jrnl_msg m;
 
-	if (suf->mv_size != 8 || dec_msg(v, &m, &a->h->blk) < 0)
+	if (suf->mv_size != 8 || dec_msg(v, &m, &a->h->pool) < 0)
 		return 1;
 	m.id = from_be64(suf->mv_data);
 	if (a->n == a->cap) {
@@ -1037,7 +996,7 @@ int jrnl_msgs_load(struct jrnl *j, const char *box, struct jrnl_msg **out, size_
 	*n = 0;
 	fct_err_clear(&e2);
 	a.h = fct_xmalloc(sizeof *a.h + a.cap * sizeof **out);
-	a.h->blk = NULL;
+	a.h->pool.head = NULL;
 	if (scan_prefix(j, j->msgs, box, msgs_each, &a, &e2) < 0) {
 		jrnl_msgs_free(acc_msgs(&a), a.n);
 		if (e2.kind == FCT_E_NONE)
@@ -1064,7 +1023,7 @@ void jrnl_msgs_free(struct jrnl_msg *m, size_t n)
 	for (size_t i = 0; i < n; i++)
 		msg_clear(&m[i]);
 	h = (union msgs_hdr *)(void *)m - 1;
-	blk_free(h->blk);
+	pool_free(&h->pool);
 	free(h);
 }
 

@@ -567,10 +567,35 @@ void md_parse_name(const char *name, char delim, size_t *uniq_len, unsigned *fla
 	}
 }
 
-struct scan_acc {
-	struct md_entry *e;
-	size_t n, cap;
+/* A scan's array is preceded by this header, which owns the entries'
+ * uniq names (the union keeps the entries aligned). */
+union ents_hdr {
+	struct pool pool;
+	struct md_entry align;
 };
+
+struct scan_acc {
+	union ents_hdr *h; /* entries follow it */
+	size_t n, cap;
+	struct pool names; /* file names, for the folder's cache */
+};
+
+static struct md_entry *acc_ents(const struct scan_acc *a)
+{
+	return (struct md_entry *)(void *)(a->h + 1);
+}
+
+/* "sub/name" in pool. */
+static char *file_name(struct pool *pool, const char *sub, const char *name)
+{
+	size_t sl = strlen(sub), nl = strlen(name);
+	char *out = pool_alloc(pool, sl + 1 + nl + 1);
+
+	memcpy(out, sub, sl);
+	out[sl] = '/';
+	memcpy(out + sl + 1, name, nl + 1);
+	return out;
+}
 
 static int scan_sub(struct md_folder *f, const char *sub, struct scan_acc *a, struct fct_err *err)
 {
@@ -593,10 +618,10 @@ static int scan_sub(struct md_folder *f, const char *sub, struct scan_acc *a, st
 		if (de->d_name[0] == '.')
 			continue;
 		if (a->n == a->cap) {
-			a->cap = a->cap ? a->cap * 2 : 256;
-			a->e = fct_xrealloc(a->e, a->cap * sizeof *a->e);
+			a->cap *= 2;
+			a->h = fct_xrealloc(a->h, sizeof *a->h + a->cap * sizeof *m);
 		}
-		m = &a->e[a->n];
+		m = &acc_ents(a)[a->n];
 		memset(m, 0, sizeof *m);
 		md_parse_name(de->d_name, f->s->delim, &ul, &m->flags, &m->size, &has);
 		if (!has || de->d_type == DT_UNKNOWN || de->d_type == DT_DIR) {
@@ -607,8 +632,8 @@ static int scan_sub(struct md_folder *f, const char *sub, struct scan_acc *a, st
 			m->size = (uint64_t)st.st_size;
 			m->mtime = (int64_t)st.st_mtime;
 		}
-		m->uniq = fct_xstrndup(de->d_name, ul);
-		m->file = fct_xasprintf("%s/%s", sub, de->d_name);
+		m->uniq = pool_dupn(&a->h->pool, de->d_name, ul);
+		m->file = file_name(&a->names, sub, de->d_name);
 		a->n++;
 	}
 	closedir(d);
@@ -627,8 +652,10 @@ static int entry_cmp(const void *x, const void *y)
 void md_cache_drop(struct md_folder *f)
 {
 	for (size_t i = 0; i < f->nc; i++)
-		free(f->c[i].file);
+		if (f->c[i].own)
+			free(f->c[i].file);
 	free(f->c);
+	pool_free(&f->names);
 	f->c = NULL;
 	f->nc = f->capc = 0;
 	f->have_cache = 0;
@@ -647,15 +674,18 @@ void md_cache_add(struct md_folder *f, const char *uniq, const char *file)
 	f->c[f->nc].file = fct_xstrdup(file);
 	f->c[f->nc].ulen = (unsigned)strlen(uniq);
 	f->c[f->nc].gone = 0;
+	f->c[f->nc].own = 1;
 	f->nc++;
 	f->dirty = 1;
 }
 
 /* The cache takes the scan's file names (the entries keep pointing at
  * them): one copy of each name, not two. */
-static void cache_fill(struct md_folder *f, struct md_entry *e, size_t n)
+static void cache_fill(struct md_folder *f, struct md_entry *e, size_t n, struct pool *names)
 {
 	md_cache_drop(f);
+	f->names = *names;
+	names->head = NULL;
 	f->c = fct_xcalloc(n ? n : 1, sizeof *f->c);
 	f->capc = n ? n : 1;
 	for (size_t i = 0; i < n; i++) {
@@ -668,20 +698,21 @@ static void cache_fill(struct md_folder *f, struct md_entry *e, size_t n)
 
 int md_scan(struct md_folder *f, struct md_entry **out, size_t *n, struct fct_err *err)
 {
-	struct scan_acc a = { NULL, 0, 0 };
+	struct scan_acc a = { NULL, 0, 256, { NULL } };
 
 	*out = NULL;
 	*n = 0;
+	a.h = fct_xmalloc(sizeof *a.h + a.cap * sizeof **out);
+	a.h->pool.head = NULL;
 	if (scan_sub(f, "cur", &a, err) < 0 || scan_sub(f, "new", &a, err) < 0) {
-		for (size_t i = 0; i < a.n; i++)
-			free((char *)(uintptr_t)a.e[i].file);
-		md_entries_free(a.e, a.n);
+		pool_free(&a.names);
+		md_entries_free(acc_ents(&a), a.n);
 		return -1;
 	}
 	if (a.n)
-		qsort(a.e, a.n, sizeof *a.e, entry_cmp);
-	cache_fill(f, a.e, a.n);
-	*out = a.e;
+		qsort(acc_ents(&a), a.n, sizeof **out, entry_cmp);
+	cache_fill(f, acc_ents(&a), a.n, &a.names);
+	*out = acc_ents(&a);
 	*n = a.n;
 	return 0;
 }
@@ -732,9 +763,14 @@ int md_names_each(struct md_folder *f,
 
 void md_entries_free(struct md_entry *e, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		free(e[i].uniq);
-	free(e);
+	union ents_hdr *h;
+
+	(void)n; /* the names are the array's pool's */
+	if (!e)
+		return;
+	h = (union ents_hdr *)(void *)e - 1;
+	pool_free(&h->pool);
+	free(h);
 }
 
 int md_folder_stamp(struct md_folder *f, int64_t *stamp, struct fct_err *err)

@@ -85,9 +85,10 @@ struct md_entry {
 };
 
 /* Lists the messages in cur/ and new/, sorted by uniq (strcmp).  Readdir
- * only; stat only for names without ,S=.  Dot files are ignored.  *out and
- * the uniq strings belong to the caller: md_entries_free(); the file names
- * are the folder's (see md_entry).  A file vanishing mid-scan is skipped,
+ * only; stat only for names without ,S=.  Dot files are ignored.  *out,
+ * with the uniq strings packed beside it, belongs to the caller and goes
+ * only with md_entries_free() (never realloc'd, nor its names freed one by
+ * one); the file names are the folder's (see md_entry).  A file vanishing mid-scan is skipped,
  * not an error. */
 int md_scan(struct md_folder *f, struct md_entry **out, size_t *n, struct fct_err *err);
 void md_entries_free(struct md_entry *e, size_t n);

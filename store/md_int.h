@@ -21,11 +21,14 @@ struct md_store {
 /* uniq -> current file ("cur/<uniq>..." or "new/<uniq>..."), so message
  * operations do not rescan the folder each time.  The uniq is not stored
  * again: it is the ulen bytes after the subdirectory.  gone: removed. */
+#include "sync/pool.h"
+
 #define MD_SUB_LEN 4 /* "cur/", "new/" */
 struct md_cache_ent {
-	char *file;
+	char *file;     /* in the folder's names pool unless own */
 	unsigned ulen;
-	unsigned gone;
+	unsigned char gone;
+	unsigned char own; /* file is malloc'd (added or renamed since the scan) */
 };
 
 struct md_folder {
@@ -34,6 +37,7 @@ struct md_folder {
 	char *path;
 	struct md_cache_ent *c;
 	size_t nc, capc;
+	struct pool names; /* the last scan's file names */
 	int have_cache;
 	int dirty; /* entries appended since the last sort */
 	int partial; /* files delivered since the scan are missing from it */

@@ -143,8 +143,10 @@ int md_set_flags(struct md_folder *f, const char *uniq, unsigned flags, struct f
 		free(from);
 		free(to);
 		if (rc == 0) {
-			free(ent->file);
+			if (ent->own)
+				free(ent->file);
 			ent->file = nf;
+			ent->own = 1;
 			return 0;
 		}
 		free(nf);

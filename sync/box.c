@@ -277,6 +277,13 @@ static int jr_ptr_cmp(const void *x, const void *y)
 	return strcmp((*a)->near_uniq, (*b)->near_uniq);
 }
 
+/* The near listing is written over the scan's array, entry by entry (an
+ * entry is read before its slot is written, and a plan_near is no larger):
+ * a folder's largest listing is not held twice, and the scan's array keeps
+ * owning the names. */
+_Static_assert(sizeof(struct plan_near) <= sizeof(struct md_entry),
+               "the near listing reuses the scan's array");
+
 /* Near listing: flags and names from the scan; for messages the journal
  * does not know, the Message-ID and (when matching) the wire size. */
 static int list_near(struct box_run *r, int match_all, struct md_entry *ents, size_t nents,
@@ -290,33 +297,31 @@ static int list_near(struct box_run *r, int match_all, struct md_entry *ents, si
 		if (r->jr[i].near_uniq)
 			byname[nb++] = &r->jr[i];
 	qsort(byname, nb, sizeof *byname, jr_ptr_cmp);
-	r->near = fct_xcalloc(nents + 1, sizeof *r->near);
+	r->near = (struct plan_near *)(void *)ents;
 	for (i = 0; i < nents && rc == 0; i++) {
-		struct plan_near *p = &r->near[i];
+		const struct md_entry e = ents[i];
 		const struct jrnl_msg *const *k =
-			bsearch(ents[i].uniq, byname, nb, sizeof *byname, jr_cmp_uniq);
+			bsearch(e.uniq, byname, nb, sizeof *byname, jr_cmp_uniq);
+		struct plan_near p = { e.uniq, e.flags, e.size, NULL, e.mtime };
 		char *id = NULL;
 
-		p->uniq = ents[i].uniq;
-		p->flags = ents[i].flags;
-		p->size = ents[i].size;
-		p->mtime = ents[i].mtime;
 		if (k && (*k)->size && !match_all) {
-			p->size = (*k)->size;
-			p->msgid = (*k)->msgid;
-			continue;
+			p.size = (*k)->size;
+			p.msgid = (*k)->msgid;
+		} else {
+			if (k && (*k)->size) {
+				p.size = (*k)->size;
+			} else if (mbs_identity_size(r->nf, e.uniq, &p.size, err) < 0) {
+				rc = err->kind == FCT_E_MSG ? 0 : -1; /* vanished meanwhile: size stays */
+			}
+			if (rc == 0 && md_msgid(r->nf, e.uniq, &id, err) == 0) {
+				p.msgid = pool_dup(pool, id);
+				free(id);
+			}
 		}
-		if (k && (*k)->size) {
-			p->size = (*k)->size;
-		} else if (mbs_identity_size(r->nf, ents[i].uniq, &p->size, err) < 0) {
-			rc = err->kind == FCT_E_MSG ? 0 : -1; /* vanished meanwhile: size stays */
-		}
-		if (rc == 0 && md_msgid(r->nf, ents[i].uniq, &id, err) == 0) {
-			p->msgid = pool_dup(pool, id);
-			free(id);
-		}
+		r->near[i] = p;
 	}
-	r->nnear = nents;
+	r->nnear = rc == 0 ? nents : i;
 	free(byname);
 	return rc;
 }
@@ -549,11 +554,6 @@ static int survey_lists(struct box_job *j, struct fct_err *err)
 		             "by Message-ID and size", r->c->ch->name, r->box);
 	if (list_near(r, match_all || j->uv_changed, j->ents, j->nents, &j->pool, err) < 0)
 		return -1;
-	/* The near listing keeps the scan's names (box_job_release frees
-	 * them); the scan's array goes before the plan is built. */
-	free(j->ents);
-	j->ents = NULL;
-	j->nents = 0;
 	if ((r->c->caps & IMAP_CAP_OBJECTID) && !j->uv_changed && !r->c->opts->dry_run &&
 	    learn_emailids(r, err) < 0)
 		return -1;
@@ -740,12 +740,8 @@ void box_job_release(struct box_job *j)
 {
 	plan_free(&j->plan);
 	free(j->suppress);
-	/* Without the scan's array its names belong to the near listing. */
-	for (size_t i = 0; !j->ents && i < j->r.nnear; i++)
-		free((char *)(uintptr_t)j->r.near[i].uniq);
-	free(j->r.near);
 	free(j->r.far);
-	md_entries_free(j->ents, j->nents);
+	md_entries_free(j->ents, j->nents); /* and the near listing, written over it */
 	jrnl_msgs_free(j->r.jr, j->r.njr);
 	pool_free(&j->pool);
 	j->suppress = NULL;

@@ -93,7 +93,7 @@ struct box_job {
 	unsigned where;         /* BOX_ON_* (sync/boxes.h) */
 	enum job_state state;
 	struct pool pool;
-	struct md_entry *ents;  /* the Maildir scan, until r.near takes its names */
+	struct md_entry *ents;  /* the Maildir scan; r.near is written over it */
 	size_t nents;
 	struct jrnl_box jb;
 	int found, uv_changed;

@@ -5,24 +5,56 @@
 
 #include "sync/util.h"
 
+#define POOL_BLK_SIZE (64u << 10)
+
+struct pool_blk {
+	struct pool_blk *next;
+	size_t used, cap;
+	char data[];
+};
+
+char *pool_alloc(struct pool *p, size_t n)
+{
+	struct pool_blk *b = p->head;
+	char *out;
+
+	if (!b || b->cap - b->used < n) {
+		size_t cap = n > POOL_BLK_SIZE ? n : POOL_BLK_SIZE;
+
+		b = fct_xmalloc(sizeof *b + cap);
+		b->used = 0;
+		b->cap = cap;
+		b->next = p->head;
+		p->head = b;
+	}
+	out = b->data + b->used;
+	b->used += n;
+	return out;
+}
+
+char *pool_dupn(struct pool *p, const char *s, size_t n)
+{
+	char *out = pool_alloc(p, n + 1);
+
+	memcpy(out, s, n);
+	out[n] = '\0';
+	return out;
+}
+
 const char *pool_dup(struct pool *p, const char *s)
 {
-	if (!s)
-		return NULL;
-	if (p->n == p->cap) {
-		p->cap = p->cap ? p->cap * 2 : 256;
-		p->v = fct_xrealloc(p->v, p->cap * sizeof *p->v);
-	}
-	p->v[p->n] = fct_xstrdup(s);
-	return p->v[p->n++];
+	return s ? pool_dupn(p, s, strlen(s)) : NULL;
 }
 
 void pool_free(struct pool *p)
 {
-	size_t i;
+	struct pool_blk *b = p->head;
 
-	for (i = 0; i < p->n; i++)
-		free(p->v[i]);
-	free(p->v);
-	memset(p, 0, sizeof *p);
+	while (b) {
+		struct pool_blk *next = b->next;
+
+		free(b);
+		b = next;
+	}
+	p->head = NULL;
 }
