@@ -609,6 +609,13 @@ static void find_map(struct jrnl *j)
 	fclose(f);
 }
 
+/* Records walked between two drops: each leaf page read maps its
+ * neighbours too (the kernel's fault-around, 64 KB), and a box's leaves
+ * lie scattered over the file, so 64 records can already map 1 MB. */
+#define JRNL_WALK_DROP 64
+/* Updates between two drops: each may read a leaf of its own. */
+#define JRNL_TXN_DROP 8
+
 /* Drops the map's pages from this process's resident set; they stay in
  * the page cache and fault back in on the next read.  Without it a long run
  * ends with every journal page it read or wrote counted as its own (4 MB
@@ -632,9 +639,9 @@ static int txn_op(struct jrnl_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v)
 		return MDB_BAD_TXN;
 	rc = apply(t->txn, op, dbi, k, v);
 	/* Each page read faults in its neighbours too (the kernel's fault-
-	 * around): updates spread over a large box would soon have all of
-	 * it resident. */
-	if (++t->ops % 32 == 0)
+	 * around, 64 KB): a few updates spread over a large box would soon
+	 * have megabytes of it resident. */
+	if (++t->ops % JRNL_TXN_DROP == 0)
 		drop_resident(t->j);
 
 	if (rc != 0 && rc != MDB_MAP_FULL)
@@ -902,7 +909,7 @@ static int scan_prefix(struct jrnl *j, MDB_dbi dbi, const char *box,
 		suf.mv_data = (char *)k.mv_data + pre.len;
 		if ((ret = each(ctx, &suf, &v)) != 0)
 			break;
-		if (++seen % 256 == 0)
+		if (++seen % JRNL_WALK_DROP == 0)
 			drop_resident(j); /* a walk of a large box touches every page */
 	}
 	if (!ret && rc != 0 && rc != MDB_NOTFOUND)
@@ -912,7 +919,7 @@ static int scan_prefix(struct jrnl *j, MDB_dbi dbi, const char *box,
 	mdb_cursor_close(c);
 	mdb_txn_abort(txn);
 	fct_buf_free(&pre);
-	if (seen >= 256)
+	if (seen >= JRNL_WALK_DROP)
 		drop_resident(j);
 	return ret;
 }
