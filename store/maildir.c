@@ -578,6 +578,7 @@ struct scan_acc {
 	union ents_hdr *h; /* entries follow it */
 	size_t n, cap;
 	struct pool names; /* file names, for the folder's cache */
+	int no_uniq;       /* md_scan_names */
 };
 
 static struct md_entry *acc_ents(const struct scan_acc *a)
@@ -632,7 +633,9 @@ static int scan_sub(struct md_folder *f, const char *sub, struct scan_acc *a, st
 			m->size = (uint64_t)st.st_size;
 			m->mtime = (int64_t)st.st_mtime;
 		}
-		m->uniq = pool_dupn(&a->h->pool, de->d_name, ul);
+		m->ulen = (unsigned)ul;
+		if (!a->no_uniq)
+			m->uniq = pool_dupn(&a->h->pool, de->d_name, ul);
 		m->file = file_name(&a->names, sub, de->d_name);
 		a->n++;
 	}
@@ -641,11 +644,14 @@ static int scan_sub(struct md_folder *f, const char *sub, struct scan_acc *a, st
 	return 0;
 }
 
+/* By uniq (the order strcmp gives), then by file name. */
 static int entry_cmp(const void *x, const void *y)
 {
 	const struct md_entry *a = x, *b = y;
-	int c = strcmp(a->uniq, b->uniq);
+	int c = memcmp(a->file + MD_SUB_LEN, b->file + MD_SUB_LEN, a->ulen < b->ulen ? a->ulen : b->ulen);
 
+	if (!c)
+		c = (a->ulen > b->ulen) - (a->ulen < b->ulen);
 	return c ? c : strcmp(a->file, b->file);
 }
 
@@ -690,15 +696,16 @@ static void cache_fill(struct md_folder *f, struct md_entry *e, size_t n, struct
 	f->capc = n ? n : 1;
 	for (size_t i = 0; i < n; i++) {
 		f->c[i].file = (char *)(uintptr_t)e[i].file;
-		f->c[i].ulen = (unsigned)strlen(e[i].uniq);
+		f->c[i].ulen = e[i].ulen;
 	}
 	f->nc = n;
 	f->have_cache = 1;
 }
 
-int md_scan(struct md_folder *f, struct md_entry **out, size_t *n, struct fct_err *err)
+static int scan(struct md_folder *f, int no_uniq, struct md_entry **out, size_t *n,
+                struct fct_err *err)
 {
-	struct scan_acc a = { NULL, 0, 256, { NULL } };
+	struct scan_acc a = { NULL, 0, 256, { NULL }, no_uniq };
 
 	*out = NULL;
 	*n = 0;
@@ -715,6 +722,16 @@ int md_scan(struct md_folder *f, struct md_entry **out, size_t *n, struct fct_er
 	*out = acc_ents(&a);
 	*n = a.n;
 	return 0;
+}
+
+int md_scan(struct md_folder *f, struct md_entry **out, size_t *n, struct fct_err *err)
+{
+	return scan(f, 0, out, n, err);
+}
+
+int md_scan_names(struct md_folder *f, struct md_entry **out, size_t *n, struct fct_err *err)
+{
+	return scan(f, 1, out, n, err);
 }
 
 static int names_sub(struct md_folder *f, const char *sub,

@@ -73,8 +73,11 @@ int md_folder_delete(struct md_store *s, const char *name, struct fct_err *err);
 /* Renames a folder and its subfolders; the target must not exist. */
 int md_folder_rename(struct md_store *s, const char *from, const char *to, struct fct_err *err);
 
+#define MD_SUB_LEN 4 /* "cur/", "new/": a file name's uniq starts after it */
+
 struct md_entry {
 	char *uniq;     /* base name without the info part: the identity */
+	unsigned ulen;  /* its length; it is also at file + MD_SUB_LEN */
 	/* "cur/<name>" or "new/<name>", relative to the folder: borrowed from
 	 * the folder's name cache, valid until the folder's next scan, message
 	 * operation, md_folder_forget or close. */
@@ -91,6 +94,10 @@ struct md_entry {
  * one); the file names are the folder's (see md_entry).  A file vanishing mid-scan is skipped,
  * not an error. */
 int md_scan(struct md_folder *f, struct md_entry **out, size_t *n, struct fct_err *err);
+/* The same without uniq strings (NULL; the names are in the files, see
+ * md_entry), for a caller that finds most of them elsewhere.  Still
+ * sorted by uniq. */
+int md_scan_names(struct md_folder *f, struct md_entry **out, size_t *n, struct fct_err *err);
 void md_entries_free(struct md_entry *e, size_t n);
 /* Walks the message file names of cur/ and new/ (readdir only, nothing
  * kept): each gets the base name, the length of its uniq part and its

@@ -23,7 +23,6 @@ struct md_store {
  * again: it is the ulen bytes after the subdirectory.  gone: removed. */
 #include "sync/pool.h"
 
-#define MD_SUB_LEN 4 /* "cur/", "new/" */
 struct md_cache_ent {
 	char *file;     /* in the folder's names pool unless own */
 	unsigned ulen;

@@ -263,13 +263,6 @@ out:
 	return rc;
 }
 
-static int jr_cmp_uniq(const void *k, const void *x)
-{
-	const struct jrnl_msg *const *m = x;
-
-	return strcmp(k, (*m)->near_uniq);
-}
-
 static int jr_ptr_cmp(const void *x, const void *y)
 {
 	const struct jrnl_msg *const *a = x, *const *b = y;
@@ -284,12 +277,41 @@ static int jr_ptr_cmp(const void *x, const void *y)
 _Static_assert(sizeof(struct plan_near) <= sizeof(struct md_entry),
                "the near listing reuses the scan's array");
 
+struct uniq_key {
+	const char *p;
+	size_t len;
+};
+
+static int jr_cmp_key(const void *key, const void *elem)
+{
+	const struct uniq_key *k = key;
+	const char *u = (*(const struct jrnl_msg *const *)elem)->near_uniq;
+	size_t ul = strlen(u);
+	int c = memcmp(k->p, u, k->len < ul ? k->len : ul);
+
+	return c ? c : (k->len > ul) - (k->len < ul);
+}
+
+/* The scan leaves the uniq names in the file names: a message the journal
+ * knows takes its record's copy, one it does not a copy in the pool.
+ * Done before any message operation, which may replace the file names. */
+static const struct jrnl_msg *name_entry(struct md_entry *e, const struct jrnl_msg **byname,
+                                         size_t nb, struct pool *pool)
+{
+	struct uniq_key k = { e->file + MD_SUB_LEN, e->ulen };
+	const struct jrnl_msg *const *m = bsearch(&k, byname, nb, sizeof *byname, jr_cmp_key);
+
+	e->uniq = m ? (*m)->near_uniq : pool_dupn(pool, k.p, k.len);
+	return m ? *m : NULL;
+}
+
 /* Near listing: flags and names from the scan; for messages the journal
  * does not know, the Message-ID and (when matching) the wire size. */
 static int list_near(struct box_run *r, int match_all, struct md_entry *ents, size_t nents,
                      struct pool *pool, struct fct_err *err)
 {
 	const struct jrnl_msg **byname = fct_xcalloc(r->njr + 1, sizeof *byname);
+	const struct jrnl_msg **rec = fct_xcalloc(nents + 1, sizeof *rec);
 	size_t i, nb = 0;
 	int rc = 0;
 
@@ -297,20 +319,22 @@ static int list_near(struct box_run *r, int match_all, struct md_entry *ents, si
 		if (r->jr[i].near_uniq)
 			byname[nb++] = &r->jr[i];
 	qsort(byname, nb, sizeof *byname, jr_ptr_cmp);
+	for (i = 0; i < nents; i++)
+		rec[i] = name_entry(&ents[i], byname, nb, pool);
+	free(byname);
 	r->near = (struct plan_near *)(void *)ents;
 	for (i = 0; i < nents && rc == 0; i++) {
 		const struct md_entry e = ents[i];
-		const struct jrnl_msg *const *k =
-			bsearch(e.uniq, byname, nb, sizeof *byname, jr_cmp_uniq);
+		const struct jrnl_msg *k = rec[i];
 		struct plan_near p = { e.uniq, e.flags, e.size, NULL, e.mtime };
 		char *id = NULL;
 
-		if (k && (*k)->size && !match_all) {
-			p.size = (*k)->size;
-			p.msgid = (*k)->msgid;
+		if (k && k->size && !match_all) {
+			p.size = k->size;
+			p.msgid = k->msgid;
 		} else {
-			if (k && (*k)->size) {
-				p.size = (*k)->size;
+			if (k && k->size) {
+				p.size = k->size;
 			} else if (mbs_identity_size(r->nf, e.uniq, &p.size, err) < 0) {
 				rc = err->kind == FCT_E_MSG ? 0 : -1; /* vanished meanwhile: size stays */
 			}
@@ -322,7 +346,7 @@ static int list_near(struct box_run *r, int match_all, struct md_entry *ents, si
 		r->near[i] = p;
 	}
 	r->nnear = rc == 0 ? nents : i;
-	free(byname);
+	free(rec);
 	return rc;
 }
 
@@ -533,7 +557,7 @@ static int survey_lists(struct box_job *j, struct fct_err *err)
 	fa.pool = &j->pool;
 	if (jrnl_msgs_load(r->c->j, r->box, &r->jr, &r->njr, err) < 0)
 		return -1;
-	if (r->nf && md_scan(r->nf, &j->ents, &j->nents, err) < 0)
+	if (r->nf && md_scan_names(r->nf, &j->ents, &j->nents, err) < 0)
 		return -1;
 	match_all = (r->njr == 0 && j->nents > 0);
 	if (j->vanished == BOX_ON_FAR) {

@@ -27,7 +27,9 @@ struct exec {
 	const struct plan *p;
 	struct jrnl_msg *made;
 	size_t nmade, capmade;
-	size_t *far_made, *near_made; /* index into made + 1, 0 = none */
+	/* Index into made + 1, 0 = none; 32 bits, as there is one per
+	 * message listed (the plan itself is bounded by 32-bit indices). */
+	uint32_t *far_made, *near_made;
 	struct progress *prog;        /* transfers' live line on a terminal */
 	struct md_folder *trash;      /* the near store's Trash, once opened */
 	unsigned char *landed;        /* per action: an upload a stopped run made after all */
@@ -50,9 +52,9 @@ static struct jrnl_msg *rec_new(struct exec *x, size_t far, size_t near)
 	m = &x->made[x->nmade++];
 	memset(m, 0, sizeof *m);
 	if (far != PLAN_NONE)
-		x->far_made[far] = x->nmade;
+		x->far_made[far] = (uint32_t)x->nmade;
 	if (near != PLAN_NONE)
-		x->near_made[near] = x->nmade;
+		x->near_made[near] = (uint32_t)x->nmade;
 	return m;
 }
 

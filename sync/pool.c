@@ -5,7 +5,7 @@
 
 #include "sync/util.h"
 
-#define POOL_BLK_SIZE (64u << 10)
+#define POOL_BLK_SIZE (256u << 10)
 
 struct pool_blk {
 	struct pool_blk *next;
