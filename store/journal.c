@@ -273,8 +273,11 @@ static int dec_msg(const MDB_val *v, struct jrnl_msg *m, struct pool *pool)
 		if (!m->emailid)
 			d.bad = 1; /* the trailer is never written as NULL */
 	}
-	if (pool) /* every string is the pool's (NULL ones are nobody's) */
-		m->shared = JRNL_SHARED_ALL;
+	if (pool) /* the strings are the pool's; a NULL one is nobody's */
+		m->shared = (uint8_t)((m->near_uniq ? JRNL_SHARED_NEAR_UNIQ : 0) |
+		                      (m->msgid ? JRNL_SHARED_MSGID : 0) |
+		                      (m->aux ? JRNL_SHARED_AUX : 0) |
+		                      (m->emailid ? JRNL_SHARED_EMAILID : 0));
 	if (!dec_ok(&d)) {
 		msg_clear(m);
 		return -1;

@@ -107,7 +107,6 @@ enum {
 	JRNL_SHARED_MSGID = 2,
 	JRNL_SHARED_AUX = 4,
 	JRNL_SHARED_EMAILID = 8,
-	JRNL_SHARED_ALL = 15,
 };
 
 /* Sets *field (one of m's strings) to a copy of src (or NULL), freeing the

@@ -533,7 +533,7 @@ static int learn_emailids(struct box_run *r, struct fct_err *err)
 		if (m->far_uid == r->far[i].uid && r->far[i].emailid && !m->emailid) {
 			if (!t && jrnl_begin(r->c->j, &t, err) < 0)
 				return -1;
-			m->emailid = fct_xstrdup(r->far[i].emailid);
+			jrnl_msg_set_str(m, &m->emailid, r->far[i].emailid);
 			rc = jrnl_msg_put(t, r->box, m, err);
 		}
 		i++;
