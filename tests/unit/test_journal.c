@@ -176,6 +176,43 @@ static void msgs_round_trip(void **state)
 	jrnl_close(j);
 }
 
+/* Loaded records' strings belong to the array; replacing one, even twice
+ * or where there was none, frees what the record owns and nothing else
+ * (the sanitizer build checks that), and the new values are stored. */
+static void loaded_strings_replaced(void **state)
+{
+	struct jrnl *j = open_ok();
+	struct jrnl_msg m, *all;
+	struct fct_err e;
+	size_t n;
+
+	(void)state;
+	memset(&m, 0, sizeof m);
+	m.far_uid = 5;
+	m.near_uniq = fct_xstrdup("u1");
+	m.msgid = fct_xstrdup("<a@x>");
+	put_msg(j, "box", &m);
+	free(m.near_uniq);
+	free(m.msgid);
+	assert_int_equal(jrnl_msgs_load(j, "box", &all, &n, &e), 0);
+	assert_int_equal(n, 1);
+	jrnl_msg_set_str(&all[0], &all[0].near_uniq, "u2");
+	jrnl_msg_set_str(&all[0], &all[0].near_uniq, "u3");
+	jrnl_msg_set_str(&all[0], &all[0].emailid, "E1");
+	jrnl_msg_set_str(&all[0], &all[0].msgid, NULL);
+	jrnl_msg_set_str(&all[0], &all[0].aux, all[0].aux); /* NULL to itself */
+	put_msg(j, "box", &all[0]);
+	jrnl_msgs_free(all, n);
+	assert_int_equal(jrnl_msgs_load(j, "box", &all, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(all[0].near_uniq, "u3");
+	assert_string_equal(all[0].emailid, "E1");
+	assert_null(all[0].msgid);
+	assert_null(all[0].aux);
+	jrnl_msgs_free(all, n);
+	jrnl_close(j);
+}
+
 static void ids_never_reused(void **state)
 {
 	struct jrnl *j = open_ok();
@@ -749,6 +786,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(box_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(msgs_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(loaded_strings_replaced, setup, teardown),
 		cmocka_unit_test_setup_teardown(ids_never_reused, setup, teardown),
 		cmocka_unit_test_setup_teardown(box_delete_and_abort, setup, teardown),
 		cmocka_unit_test_setup_teardown(uidls, setup, teardown),

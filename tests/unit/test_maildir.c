@@ -386,6 +386,41 @@ static void cache_prefix_names(void **state)
 	md_store_free(s);
 }
 
+/* md_scan_names leaves the uniq names inside the file names, in the
+ * order md_scan gives by uniq, prefixes included. */
+static void scan_names_order(void **state)
+{
+	static const char *const files[] = { "new/m1x", "cur/m10:2,", "cur/m1.a:2,", "cur/m1:2,S" };
+	static const char *const uniqs[] = { "m1", "m1.a", "m10", "m1x" };
+	struct md_store *s = store_with(MD_LAYOUT_VERBATIM, 0, ':', 1);
+	struct md_folder *f;
+	struct md_entry *ent, *named;
+	struct fct_err e;
+	size_t n, nn, i;
+	char p[512];
+
+	(void)state;
+	assert_int_equal(md_folder_open(s, "box", 1, &f, &e), 0);
+	for (i = 0; i < 4; i++) {
+		snprintf(p, sizeof p, "%s/box/%s", root, files[i]);
+		write_file(p, "Subject: a\n\nx\n");
+	}
+	assert_int_equal(md_scan(f, &ent, &n, &e), 0);
+	assert_int_equal(md_scan_names(f, &named, &nn, &e), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(nn, 4);
+	for (i = 0; i < 4; i++) {
+		assert_string_equal(ent[i].uniq, uniqs[i]);
+		assert_null(named[i].uniq);
+		assert_int_equal(named[i].ulen, strlen(uniqs[i]));
+		assert_memory_equal(named[i].file + MD_SUB_LEN, uniqs[i], named[i].ulen);
+	}
+	md_entries_free(ent, n);
+	md_entries_free(named, nn);
+	md_folder_close(f);
+	md_store_free(s);
+}
+
 static void flags_keep_unknown(void **state)
 {
 	struct md_store *s = store_with(MD_LAYOUT_VERBATIM, 0, '!', 1);
@@ -899,6 +934,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(delivered_after_scan_is_found, setup, teardown),
 		cmocka_unit_test_setup_teardown(deliver_with_delimiter, setup, teardown),
 		cmocka_unit_test_setup_teardown(batch_abort_and_free, setup, teardown),
+		cmocka_unit_test_setup_teardown(scan_names_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(cache_prefix_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(flags_keep_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(msgid_headers, setup, teardown),
