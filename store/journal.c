@@ -194,9 +194,9 @@ static void enc_msg(struct fct_buf *b, const struct jrnl_msg *m)
 	put_u32(b, m->flags);
 	fct_buf_putc(b, (char)m->state);
 	put_u64(b, m->size);
-	fct_buf_putc(b, m->has_fp ? 1 : 0);
-	if (m->has_fp)
-		fct_buf_append(b, m->fp, sizeof m->fp);
+	fct_buf_putc(b, m->fp ? 1 : 0);
+	if (m->fp)
+		fct_buf_append(b, m->fp, JRNL_FP_LEN);
 	put_u32(b, m->upload_uidnext);
 	put_u64(b, (uint64_t)m->stamp);
 	put_str(b, m->near_uniq);
@@ -208,7 +208,7 @@ static void enc_msg(struct fct_buf *b, const struct jrnl_msg *m)
 		put_str(b, m->emailid);
 }
 
-static void msg_clear(struct jrnl_msg *m)
+void jrnl_msg_clear(struct jrnl_msg *m)
 {
 	if (!(m->shared & JRNL_SHARED_NEAR_UNIQ))
 		free(m->near_uniq);
@@ -218,6 +218,8 @@ static void msg_clear(struct jrnl_msg *m)
 		free(m->aux);
 	if (!(m->shared & JRNL_SHARED_EMAILID))
 		free(m->emailid);
+	if (!(m->shared & JRNL_SHARED_FP))
+		free(m->fp);
 	memset(m, 0, sizeof *m);
 }
 
@@ -244,10 +246,51 @@ void jrnl_msg_set_str(struct jrnl_msg *m, char **field, const char *src)
 	m->shared &= (uint8_t)~bit;
 }
 
-/* pool: where the strings go (loading a box), or NULL to malloc each. */
-static int dec_msg(const MDB_val *v, struct jrnl_msg *m, struct pool *pool)
+void jrnl_msg_set_fp(struct jrnl_msg *m, const unsigned char *fp)
+{
+	if (m->fp == fp)
+		return;
+	if (!(m->shared & JRNL_SHARED_FP))
+		free(m->fp);
+	m->fp = NULL;
+	m->shared &= (uint8_t)~JRNL_SHARED_FP;
+	if (fp)
+		m->fp = memcpy(fct_xmalloc(JRNL_FP_LEN), fp, JRNL_FP_LEN);
+}
+
+/* Skips a string, for a lean load; 1 if it is not NULL. */
+static int skip_str(struct dec *d)
+{
+	uint32_t len = get_u32(d);
+
+	if (d->bad || len == STR_NULL)
+		return 0;
+	if (!need(d, len) || memchr(d->p + d->off, '\0', len)) {
+		d->bad = 1;
+		return 0;
+	}
+	d->off += len;
+	return 1;
+}
+
+static unsigned char *get_fp(struct dec *d)
+{
+	unsigned char *fp;
+
+	if (!need(d, JRNL_FP_LEN))
+		return NULL;
+	fp = d->pool ? (unsigned char *)pool_alloc(d->pool, JRNL_FP_LEN) : fct_xmalloc(JRNL_FP_LEN);
+	memcpy(fp, d->p + d->off, JRNL_FP_LEN);
+	d->off += JRNL_FP_LEN;
+	return fp;
+}
+
+/* pool: where the strings go (loading a box), or NULL to malloc each.
+ * lean: a synchronized record's Message-ID and fingerprint are skipped. */
+static int dec_msg(const MDB_val *v, struct jrnl_msg *m, struct pool *pool, int lean)
 {
 	struct dec d;
+	uint8_t has_fp;
 
 	memset(m, 0, sizeof *m);
 	dec_init(&d, v);
@@ -256,17 +299,21 @@ static int dec_msg(const MDB_val *v, struct jrnl_msg *m, struct pool *pool)
 	m->flags = get_u32(&d);
 	m->state = get_u8(&d);
 	m->size = get_u64(&d);
-	m->has_fp = get_u8(&d);
-	if (m->has_fp > 1 || m->state > JRNL_SKIPPED || (m->flags & ~FCT_F_ALL))
+	has_fp = get_u8(&d);
+	if (has_fp > 1 || m->state > JRNL_SKIPPED || (m->flags & ~FCT_F_ALL))
 		d.bad = 1;
-	if (m->has_fp && need(&d, sizeof m->fp)) {
-		memcpy(m->fp, d.p + d.off, sizeof m->fp);
-		d.off += sizeof m->fp;
-	}
+	lean = lean && m->state == JRNL_SYNCED;
+	if (has_fp && lean && need(&d, JRNL_FP_LEN))
+		d.off += JRNL_FP_LEN;
+	else if (has_fp)
+		m->fp = get_fp(&d);
 	m->upload_uidnext = get_u32(&d);
 	m->stamp = (int64_t)get_u64(&d);
 	m->near_uniq = get_str(&d);
-	m->msgid = get_str(&d);
+	if (lean)
+		m->lean = (uint8_t)(skip_str(&d) | has_fp);
+	else
+		m->msgid = get_str(&d);
 	m->aux = get_str(&d);
 	if (!d.bad && d.off < d.n) {
 		m->emailid = get_str(&d);
@@ -277,9 +324,10 @@ static int dec_msg(const MDB_val *v, struct jrnl_msg *m, struct pool *pool)
 		m->shared = (uint8_t)((m->near_uniq ? JRNL_SHARED_NEAR_UNIQ : 0) |
 		                      (m->msgid ? JRNL_SHARED_MSGID : 0) |
 		                      (m->aux ? JRNL_SHARED_AUX : 0) |
-		                      (m->emailid ? JRNL_SHARED_EMAILID : 0));
+		                      (m->emailid ? JRNL_SHARED_EMAILID : 0) |
+		                      (m->fp ? JRNL_SHARED_FP : 0));
 	if (!dec_ok(&d)) {
-		msg_clear(m);
+		jrnl_msg_clear(m);
 		return -1;
 	}
 	return 0;
@@ -937,6 +985,7 @@ union msgs_hdr {
 struct msgs_acc {
 	union msgs_hdr *h; /* records follow it */
 	size_t n, cap;
+	int lean;
 };
 
 static struct jrnl_msg *acc_msgs(const struct msgs_acc *a)
@@ -949,7 +998,7 @@ static int msgs_each(void *ctx, const MDB_val *suf, const MDB_val *v)
 	struct msgs_acc *a = ctx;
 	struct jrnl_msg m;
 
-	if (suf->mv_size != 8 || dec_msg(v, &m, &a->h->pool) < 0)
+	if (suf->mv_size != 8 || dec_msg(v, &m, &a->h->pool, a->lean) < 0)
 		return 1;
 	m.id = from_be64(suf->mv_data);
 	if (a->n == a->cap) {
@@ -971,11 +1020,11 @@ static int each_one(void *ctx, const MDB_val *suf, const MDB_val *v)
 	struct each_ctx *e = ctx;
 	struct jrnl_msg m;
 
-	if (suf->mv_size != 8 || dec_msg(v, &m, NULL) < 0)
+	if (suf->mv_size != 8 || dec_msg(v, &m, NULL, 0) < 0)
 		return 1;
 	m.id = from_be64(suf->mv_data);
 	e->ret = e->each(e->ctx, &m);
-	msg_clear(&m);
+	jrnl_msg_clear(&m);
 	return e->ret ? 1 : 0;
 }
 
@@ -997,9 +1046,10 @@ int jrnl_msgs_each(struct jrnl *j, const char *box, int (*each)(void *ctx, const
 	return 0;
 }
 
-int jrnl_msgs_load(struct jrnl *j, const char *box, struct jrnl_msg **out, size_t *n, struct fct_err *err)
+static int msgs_load(struct jrnl *j, const char *box, int lean, struct jrnl_msg **out, size_t *n,
+                     struct fct_err *err)
 {
-	struct msgs_acc a = { NULL, 0, 64 };
+	struct msgs_acc a = { NULL, 0, 64, lean };
 	struct fct_err e2;
 
 	*out = NULL;
@@ -1024,6 +1074,17 @@ int jrnl_msgs_load(struct jrnl *j, const char *box, struct jrnl_msg **out, size_
 	return 0;
 }
 
+int jrnl_msgs_load(struct jrnl *j, const char *box, struct jrnl_msg **out, size_t *n, struct fct_err *err)
+{
+	return msgs_load(j, box, 0, out, n, err);
+}
+
+int jrnl_msgs_load_lean(struct jrnl *j, const char *box, struct jrnl_msg **out, size_t *n,
+                        struct fct_err *err)
+{
+	return msgs_load(j, box, 1, out, n, err);
+}
+
 void jrnl_msgs_free(struct jrnl_msg *m, size_t n)
 {
 	union msgs_hdr *h;
@@ -1031,19 +1092,79 @@ void jrnl_msgs_free(struct jrnl_msg *m, size_t n)
 	if (!m)
 		return;
 	for (size_t i = 0; i < n; i++)
-		msg_clear(&m[i]);
+		jrnl_msg_clear(&m[i]);
 	h = (union msgs_hdr *)(void *)m - 1;
 	pool_free(&h->pool);
 	free(h);
 }
 
+/* The stored record under key k (*found 0 if none). */
+static int stored_msg(struct jrnl *j, MDB_txn *txn, MDB_val *k, const char *box, struct jrnl_msg *m,
+                      int *found, struct fct_err *err)
+{
+	MDB_val v;
+	int rc;
+
+	*found = 0;
+	if (!txn)
+		return lmdb_fail(err, j, MDB_BAD_TXN, box);
+	rc = mdb_get(txn, j->msgs, k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return lmdb_fail(err, j, rc, box);
+	if (dec_msg(&v, m, NULL, 0) < 0)
+		return corrupt(err, j, "message", box);
+	*found = 1;
+	return 0;
+}
+
+int jrnl_msg_complete(struct jrnl *j, const char *box, struct jrnl_msg *m, struct fct_err *err)
+{
+	struct fct_buf key;
+	struct jrnl_msg old;
+	unsigned char idb[8];
+	MDB_txn *txn;
+	MDB_val k;
+	int found = 0, rc;
+
+	if (!m->lean)
+		return 0;
+	fct_buf_init(&key);
+	be64(idb, m->id);
+	if (make_key(&key, j, box, idb, 8, err) < 0 || rd_begin(j, &txn, err) < 0) {
+		fct_buf_free(&key);
+		return -1;
+	}
+	k.mv_size = key.len;
+	k.mv_data = key.data;
+	rc = stored_msg(j, txn, &k, box, &old, &found, err);
+	mdb_txn_abort(txn);
+	fct_buf_free(&key);
+	if (rc < 0)
+		return -1;
+	if (found && !m->msgid) {
+		m->msgid = old.msgid;
+		old.msgid = NULL;
+	}
+	if (found && !m->fp) {
+		m->fp = old.fp;
+		old.fp = NULL;
+	}
+	if (found)
+		jrnl_msg_clear(&old);
+	m->lean = 0;
+	return 0;
+}
+
 int jrnl_msg_put(struct jrnl_txn *t, const char *box, struct jrnl_msg *m, struct fct_err *err)
 {
 	struct jrnl_box b;
+	struct jrnl_msg old, merged = *m;
 	struct fct_buf key, enc;
 	unsigned char idb[8];
 	MDB_val k, v;
-	int found, rc;
+	int found, had = 0, rc;
 
 	if (box_read(t->j, t->txn, box, &b, &found, err) < 0) {
 		t->failed = 1;
@@ -1070,9 +1191,21 @@ int jrnl_msg_put(struct jrnl_txn *t, const char *box, struct jrnl_msg *m, struct
 		t->failed = 1;
 		goto out;
 	}
-	enc_msg(&enc, m);
 	k.mv_size = key.len;
 	k.mv_data = key.data;
+	/* A lean record left its Message-ID and fingerprint in the journal. */
+	if (m->lean && stored_msg(t->j, t->txn, &k, box, &old, &had, err) < 0) {
+		rc = -1;
+		t->failed = 1;
+		goto out;
+	}
+	if (had && !merged.msgid)
+		merged.msgid = old.msgid;
+	if (had && !merged.fp)
+		merged.fp = old.fp;
+	enc_msg(&enc, &merged);
+	if (had)
+		jrnl_msg_clear(&old);
 	v.mv_size = enc.len;
 	v.mv_data = enc.data;
 	rc = txn_op(t, t->j->msgs, &k, &v);
@@ -1276,12 +1409,12 @@ static int dump_box(void *ctx, const char *box)
 	if (jrnl_msgs_load(d->j, box, &m, &n, d->err) < 0)
 		return -1;
 	for (i = 0; i < n; i++) {
-		char fl[7], fp[sizeof m[i].fp * 2 + 9] = "";
+		char fl[7], fp[JRNL_FP_LEN * 2 + 9] = "";
 
 		fct_flags_to_letters(m[i].flags, fl);
-		if (m[i].has_fp) {
+		if (m[i].fp) {
 			memcpy(fp, " sha256 ", 8);
-			for (size_t k = 0; k < sizeof m[i].fp; k++)
+			for (size_t k = 0; k < JRNL_FP_LEN; k++)
 				snprintf(fp + 8 + 2 * k, 3, "%02x", m[i].fp[k]);
 		}
 		fprintf(d->fp, "  msg %llu: uid %u near %s flags %s %s size %llu%s%s%s%s%s%s%s\n",

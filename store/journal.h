@@ -81,6 +81,8 @@ enum jrnl_state {
 	JRNL_SKIPPED,
 };
 
+#define JRNL_FP_LEN 32 /* a fingerprint: SHA-256 of the message */
+
 /* Fields in decreasing alignment: a run holds a folder's records at once. */
 struct jrnl_msg {
 	uint64_t id;        /* journal-assigned, unique within the box, never 0 */
@@ -90,33 +92,47 @@ struct jrnl_msg {
 	char *msgid;              /* may be NULL */
 	char *aux;                /* e.g. destination of a pending move; may be NULL */
 	char *emailid;            /* RFC 8474 EMAILID of the far copy; may be NULL */
+	unsigned char *fp;        /* 32-byte content fingerprint; may be NULL */
 	uint32_t far_uid;   /* 0: not (yet) on the far side */
 	unsigned flags;     /* FCT_F_* last synchronized */
 	uint32_t upload_uidnext;  /* far UIDNEXT when an upload was started */
 	uint8_t state;      /* enum jrnl_state */
-	uint8_t has_fp;
-	uint8_t shared;     /* JRNL_SHARED_*: strings that belong to a loaded array */
-	unsigned char fp[32]; /* content fingerprint when has_fp */
+	uint8_t shared;     /* JRNL_SHARED_*: fields that belong to a loaded array */
+	uint8_t lean;       /* loaded by jrnl_msgs_load_lean without msgid and fp */
 };
 
-/* A record's strings are its own (malloc'd; zero) unless it was loaded by
- * jrnl_msgs_load: the array then owns them (shared bits), and a string is
- * replaced only with jrnl_msg_set_str. */
+/* A record's strings and fingerprint are its own (malloc'd; zero) unless
+ * it was loaded by jrnl_msgs_load: the array then owns them (shared bits),
+ * and they are replaced only with jrnl_msg_set_str and jrnl_msg_set_fp. */
 enum {
 	JRNL_SHARED_NEAR_UNIQ = 1,
 	JRNL_SHARED_MSGID = 2,
 	JRNL_SHARED_AUX = 4,
 	JRNL_SHARED_EMAILID = 8,
+	JRNL_SHARED_FP = 16,
 };
 
 /* Sets *field (one of m's strings) to a copy of src (or NULL), freeing the
  * old one if m owned it. */
 void jrnl_msg_set_str(struct jrnl_msg *m, char **field, const char *src);
+/* Sets m's fingerprint to a copy of fp (32 bytes, or NULL). */
+void jrnl_msg_set_fp(struct jrnl_msg *m, const unsigned char *fp);
+/* Frees what m owns (not the shared fields) and zeroes it. */
+void jrnl_msg_clear(struct jrnl_msg *m);
 
 /* All messages of box, sorted by far_uid then id.  Unknown box: *n = 0
  * and *out NULL.  The array is freed only with jrnl_msgs_free (its strings
  * are packed with it), never realloc'd. */
 int jrnl_msgs_load(struct jrnl *j, const char *box, struct jrnl_msg **out, size_t *n, struct fct_err *err);
+/* The same, but a synchronized record comes without its Message-ID and
+ * fingerprint (lean set when it has either): what a folder's plan needs,
+ * in less memory.  jrnl_msg_put keeps the stored ones unless m has its own;
+ * jrnl_msg_complete reads them when needed. */
+int jrnl_msgs_load_lean(struct jrnl *j, const char *box, struct jrnl_msg **out, size_t *n,
+                        struct fct_err *err);
+/* Gives a lean record its stored Message-ID and fingerprint (unless it has
+ * its own); no-op for others. */
+int jrnl_msg_complete(struct jrnl *j, const char *box, struct jrnl_msg *m, struct fct_err *err);
 void jrnl_msgs_free(struct jrnl_msg *m, size_t n);
 /* Calls each for every message of box, in key order, without loading them
  * all: m and its strings live only for the call.  each returning nonzero
@@ -124,7 +140,8 @@ void jrnl_msgs_free(struct jrnl_msg *m, size_t n);
 int jrnl_msgs_each(struct jrnl *j, const char *box, int (*each)(void *ctx, const struct jrnl_msg *m),
                    void *ctx, struct fct_err *err);
 /* Inserts or replaces m.  m->id == 0: a new id is assigned and stored in
- * m->id.  The box record is created if missing. */
+ * m->id.  The box record is created if missing.  A lean m keeps the stored
+ * Message-ID and fingerprint where its own are NULL. */
 int jrnl_msg_put(struct jrnl_txn *t, const char *box, struct jrnl_msg *m, struct fct_err *err);
 /* Deletes message id of box (absent: no error). */
 int jrnl_msg_del(struct jrnl_txn *t, const char *box, uint64_t id, struct fct_err *err);

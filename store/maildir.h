@@ -77,14 +77,14 @@ int md_folder_rename(struct md_store *s, const char *from, const char *to, struc
 
 struct md_entry {
 	char *uniq;     /* base name without the info part: the identity */
-	unsigned ulen;  /* its length; it is also at file + MD_SUB_LEN */
 	/* "cur/<name>" or "new/<name>", relative to the folder: borrowed from
 	 * the folder's name cache, valid until the folder's next scan, message
 	 * operation, md_folder_forget or close. */
 	const char *file;
-	unsigned flags; /* FCT_F_* */
 	uint64_t size;  /* from ,S= in the name when present, else stat */
 	int64_t mtime;  /* seconds; 0 when the name gave the size (no stat) */
+	unsigned ulen;  /* uniq's length; it is also at file + MD_SUB_LEN */
+	unsigned flags; /* FCT_F_* */
 };
 
 /* Lists the messages in cur/ and new/, sorted by uniq (strcmp).  Readdir

@@ -34,7 +34,6 @@ static void far_add(struct far_acc *a, const struct imap_msg *m, int copy)
 	a->v[a->n].flags = m->flags;
 	a->v[a->n].size = m->size;
 	a->v[a->n].msgid = copy ? pool_dup(a->pool, m->msgid) : m->msgid;
-	a->v[a->n].date = m->internaldate;
 	a->v[a->n].emailid = copy ? pool_dup(a->pool, m->emailid) : m->emailid;
 	a->n++;
 }
@@ -326,7 +325,7 @@ static int list_near(struct box_run *r, int match_all, struct md_entry *ents, si
 	for (i = 0; i < nents && rc == 0; i++) {
 		const struct md_entry e = ents[i];
 		const struct jrnl_msg *k = rec[i];
-		struct plan_near p = { e.uniq, e.flags, e.size, NULL, e.mtime };
+		struct plan_near p = { e.uniq, e.flags, e.size, NULL };
 		char *id = NULL;
 
 		if (k && k->size && !match_all) {
@@ -555,7 +554,7 @@ static int survey_lists(struct box_job *j, struct fct_err *err)
 
 	memset(&fa, 0, sizeof fa);
 	fa.pool = &j->pool;
-	if (jrnl_msgs_load(r->c->j, r->box, &r->jr, &r->njr, err) < 0)
+	if (jrnl_msgs_load_lean(r->c->j, r->box, &r->jr, &r->njr, err) < 0)
 		return -1;
 	if (r->nf && md_scan_names(r->nf, &j->ents, &j->nents, err) < 0)
 		return -1;

@@ -99,12 +99,8 @@ static void exec_free(struct exec *x)
 {
 	size_t i;
 
-	for (i = 0; i < x->nmade; i++) {
-		free(x->made[i].near_uniq);
-		free(x->made[i].msgid);
-		free(x->made[i].aux);
-		free(x->made[i].emailid);
-	}
+	for (i = 0; i < x->nmade; i++)
+		jrnl_msg_clear(&x->made[i]);
 	free(x->made);
 	free(x->far_made);
 	free(x->near_made);
@@ -452,8 +448,7 @@ static int dl_journal(struct dl *d, int state, struct fct_err *err)
 		m = dl_rec(d, i);
 		rec_link(d->x, m, a);
 		jrnl_msg_set_str(m, &m->near_uniq, md_tmp_next_uniq(d->items[i].tmp));
-		memcpy(m->fp, d->items[i].fp, sizeof m->fp);
-		m->has_fp = 1;
+		jrnl_msg_set_fp(m, d->items[i].fp);
 		m->flags = a->flags;
 		m->state = (uint8_t)state;
 		if (put(t, d->x, m, err) < 0) {
@@ -608,13 +603,13 @@ static int ul_next(void *ctx, size_t i, struct imap_upload *u, struct fct_err *e
 {
 	struct ul_batch *b = ctx;
 	struct box_run *r = b->x->r;
+	unsigned char fp[JRNL_FP_LEN];
 
-	if (msg_src_open(b->s, r->nf, r->near[b->acts[i]->near].uniq, &u->src.size, b->recs[i]->fp,
-	                 err) < 0)
+	if (msg_src_open(b->s, r->nf, r->near[b->acts[i]->near].uniq, &u->src.size, fp, err) < 0)
 		return err->kind == FCT_E_MSG ? 1 : -1; /* a message gone: skip it */
 	u->src.read = msg_src_read;
 	u->src.ctx = b->s;
-	b->recs[i]->has_fp = 1;
+	jrnl_msg_set_fp(b->recs[i], fp);
 	u->flags = b->acts[i]->flags;
 	if (r->c->ch->copy_arrival_date)
 		u->date = msg_src_mtime(b->s);

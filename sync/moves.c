@@ -89,7 +89,7 @@ static void collect(struct box_job *j, int side_far, struct ends *out, struct en
 			x.size = m->size;
 			x.uniq = m->near_uniq;
 			x.emailid = m->emailid;
-			x.fp = m->has_fp ? m->fp : NULL;
+			x.fp = m->fp; /* the last two are NULL if m is lean: complete_ends */
 			end_add(out, &x);
 		} else if (a->jr == PLAN_NONE && side_far && a->kind == PLAN_DOWNLOAD) {
 			x.msgid = r->far[a->far].msgid;
@@ -103,6 +103,22 @@ static void collect(struct box_job *j, int side_far, struct ends *out, struct en
 			end_add(in, &x);
 		}
 	}
+}
+
+/* The folders' records were loaded lean (sync/box.c): the leaving ones
+ * get their Message-IDs and fingerprints once arrivals may pair with them. */
+static int complete_ends(struct chan *c, struct ends *out, struct fct_err *err)
+{
+	for (size_t k = 0; k < out->n; k++) {
+		struct end *e = &out->v[k];
+		struct jrnl_msg *m = &e->j->r.jr[e->jr];
+
+		if (jrnl_msg_complete(c->j, e->j->r.box, m, err) < 0)
+			return -1;
+		e->msgid = m->msgid;
+		e->fp = m->fp;
+	}
+	return 0;
 }
 
 static int same_key(const struct end *a, const struct end *b)
@@ -263,11 +279,8 @@ static void mv_free(struct mv *m, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < n; i++) {
-		free(m[i].rec.near_uniq);
-		free(m[i].rec.msgid);
-		free(m[i].rec.emailid);
-	}
+	for (i = 0; i < n; i++)
+		jrnl_msg_clear(&m[i].rec);
 	free(m);
 }
 
@@ -313,6 +326,7 @@ static void far_prepare(struct mv *m)
 	m->rec.near_uniq = fct_xstrdup(m->out->uniq);
 	m->rec.msgid = m->out->msgid ? fct_xstrdup(m->out->msgid) : NULL;
 	m->rec.emailid = f->emailid ? fct_xstrdup(f->emailid) : NULL;
+	jrnl_msg_set_fp(&m->rec, m->out->fp); /* the same file, renamed */
 	m->rec.size = f->size;
 	m->rec.flags = f->flags; /* base: what the far side holds now */
 	m->rec.state = JRNL_PENDING_DOWNLOAD;
@@ -350,6 +364,7 @@ static void near_prepare(struct mv *m)
 	m->rec.near_uniq = fct_xstrdup(m->in->uniq);
 	m->rec.msgid = m->out->msgid ? fct_xstrdup(m->out->msgid) : NULL;
 	m->rec.emailid = old->emailid ? fct_xstrdup(old->emailid) : NULL; /* kept by MOVE */
+	jrnl_msg_set_fp(&m->rec, m->out->fp);
 	m->rec.size = old->size;
 	m->rec.flags = fi != PLAN_NONE ? a->far[fi].flags : old->flags;
 	m->merged = merge_flags(old->flags, m->rec.flags, m->near_flags);
@@ -483,7 +498,10 @@ int moves_apply(struct chan *c, struct box_job **jobs, size_t n, struct fct_err 
 		out.n = in.n = 0;
 		for (i = 0; i < n; i++)
 			collect(jobs[i], side, &out, &in);
-		if (out.n && in.n && match(&out, &in) + (side ? 0 : match_fp(&out, &in)))
+		if (!out.n || !in.n)
+			continue;
+		rc = complete_ends(c, &out, err);
+		if (rc == 0 && match(&out, &in) + (side ? 0 : match_fp(&out, &in)))
 			rc = run_side(c, jobs, n, &out, &in, side, err);
 	}
 	free(out.v);

@@ -212,7 +212,6 @@ struct plan_far {
 	unsigned flags;       /* FCT_F_* */
 	uint64_t size;
 	const char *msgid;    /* Message-ID, may be NULL */
-	int64_t date;
 	const char *emailid;  /* RFC 8474 EMAILID, may be NULL (not used by the planner) */
 };
 
@@ -221,7 +220,6 @@ struct plan_near {
 	unsigned flags;
 	uint64_t size;
 	const char *msgid;    /* may be NULL */
-	int64_t mtime;
 };
 
 /* Journal records are read as the journal loads them (struct jrnl_msg):

@@ -224,7 +224,7 @@ static long find_delivered(struct ingest *ig, const struct jrnl_msg *m, struct m
 			fct_err_clear(err); /* removed since the scan: not this one */
 			continue;
 		}
-		if (memcmp(fp, m->fp, sizeof fp) == 0)
+		if (memcmp(fp, m->fp, sizeof fp) == 0) /* m has one (recover_apply) */
 			return (long)i;
 	}
 	return -1;
@@ -246,7 +246,7 @@ static int recover_apply(struct ingest *ig, struct jrnl_msg *pm, size_t npm, str
 	for (i = 0; i < npm; i++) {
 		if (pm[i].state != JRNL_PENDING_DOWNLOAD)
 			continue;
-		k = (pm[i].has_fp && pm[i].aux) ? find_delivered(ig, &pm[i], e, ne, claimed, err) : -1;
+		k = (pm[i].fp && pm[i].aux) ? find_delivered(ig, &pm[i], e, ne, claimed, err) : -1;
 		if (k == -2)
 			goto out;
 		if (k >= 0) {
@@ -560,8 +560,7 @@ static int journal_intent(struct ingest *ig, struct dl_batch *b, struct fct_err 
 		memset(&m, 0, sizeof m);
 		m.state = JRNL_PENDING_DOWNLOAD;
 		m.size = b->items[i].size;
-		memcpy(m.fp, b->items[i].fp, sizeof m.fp);
-		m.has_fp = 1;
+		m.fp = b->items[i].fp; /* not modified */
 		m.aux = (char *)(uintptr_t)b->items[i].m->uidl; /* not modified */
 		m.stamp = ig->now;
 		if (jrnl_msg_put(t, POP3_JOURNAL_BOX, &m, err) < 0) {

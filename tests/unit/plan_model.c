@@ -110,10 +110,10 @@ int pm_plan(struct pm_world *w, struct plan *p, struct fct_err *err)
 
 	for (i = 0; i < w->nfar; i++)
 		w->pf[i] = (struct plan_far){ w->far[i].uid, w->far[i].flags, w->far[i].size,
-					      opt(w->far[i].msgid), 0, NULL };
+					      opt(w->far[i].msgid), NULL };
 	for (i = 0; i < w->nnear; i++)
 		w->pn[i] = (struct plan_near){ w->near[i].uniq, w->near[i].flags, w->near[i].size,
-					       opt(w->near[i].msgid), 0 };
+					       opt(w->near[i].msgid) };
 	for (i = 0; i < w->njr; i++) {
 		struct pm_jr *r = &w->jr[i];
 

@@ -109,6 +109,7 @@ static void msgs_round_trip(void **state)
 {
 	struct jrnl *j = open_ok();
 	struct jrnl_msg m, *all;
+	unsigned char fp[JRNL_FP_LEN];
 	struct fct_err e;
 	size_t n, i;
 
@@ -120,8 +121,8 @@ static void msgs_round_trip(void **state)
 		m.flags = (unsigned)i & FCT_F_ALL;
 		m.state = (uint8_t)(i % 7);
 		m.size = i * 1000;
-		m.has_fp = (int)(i & 1);
-		memset(m.fp, (int)i, sizeof m.fp);
+		memset(fp, (int)i, sizeof fp);
+		m.fp = i & 1 ? fp : NULL;
 		m.near_uniq = i % 3 ? fct_xasprintf("uniq%zu,S=%zu", i, i * 1000) : NULL;
 		m.msgid = i % 5 ? fct_xasprintf("<m%zu@x>", i) : NULL;
 		m.upload_uidnext = (uint32_t)i;
@@ -150,8 +151,8 @@ static void msgs_round_trip(void **state)
 		assert_int_equal(all[i].flags, k & FCT_F_ALL);
 		assert_int_equal(all[i].state, k % 7);
 		assert_true(all[i].size == k * 1000);
-		assert_int_equal(all[i].has_fp, (int)(k & 1));
-		if (all[i].has_fp)
+		assert_int_equal(all[i].fp != NULL, (int)(k & 1));
+		if (all[i].fp)
 			assert_int_equal(all[i].fp[31], (unsigned char)k);
 		if (k % 3)
 			assert_non_null(all[i].near_uniq);
@@ -209,6 +210,63 @@ static void loaded_strings_replaced(void **state)
 	assert_string_equal(all[0].emailid, "E1");
 	assert_null(all[0].msgid);
 	assert_null(all[0].aux);
+	jrnl_msgs_free(all, n);
+	jrnl_close(j);
+}
+
+/* A lean load leaves a synchronized record's Message-ID and fingerprint
+ * in the journal: a put keeps them, unless the record brings its own, and
+ * jrnl_msg_complete reads them. */
+static void lean_records(void **state)
+{
+	struct jrnl *j = open_ok();
+	struct jrnl_msg m, *all;
+	unsigned char fp[JRNL_FP_LEN];
+	struct fct_err e;
+	size_t n;
+
+	(void)state;
+	memset(fp, 0xab, sizeof fp);
+	for (int i = 0; i < 3; i++) {
+		memset(&m, 0, sizeof m);
+		m.far_uid = (uint32_t)i + 1;
+		m.near_uniq = fct_xasprintf("u%d", i);
+		m.msgid = fct_xasprintf("<m%d@x>", i);
+		m.fp = fp;
+		m.state = i == 2 ? JRNL_PENDING_UPLOAD : JRNL_SYNCED;
+		put_msg(j, "box", &m);
+		free(m.near_uniq);
+		free(m.msgid);
+	}
+	assert_int_equal(jrnl_msgs_load_lean(j, "box", &all, &n, &e), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(all[0].near_uniq, "u0");
+	assert_int_equal(all[0].lean, 1);
+	assert_null(all[0].msgid);
+	assert_null(all[0].fp);
+	assert_int_equal(all[2].lean, 0); /* pending: loaded whole */
+	assert_string_equal(all[2].msgid, "<m2@x>");
+	assert_non_null(all[2].fp);
+	all[0].flags = FCT_F_SEEN;
+	put_msg(j, "box", &all[0]);
+	jrnl_msg_set_str(&all[1], &all[1].msgid, "<new@x>");
+	put_msg(j, "box", &all[1]);
+	assert_int_equal(jrnl_msg_complete(j, "box", &all[0], &e), 0);
+	assert_int_equal(all[0].lean, 0);
+	assert_string_equal(all[0].msgid, "<m0@x>");
+	assert_non_null(all[0].fp);
+	assert_memory_equal(all[0].fp, fp, sizeof fp);
+	jrnl_msgs_free(all, n);
+
+	assert_int_equal(jrnl_msgs_load(j, "box", &all, &n, &e), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(all[0].flags, FCT_F_SEEN);
+	assert_string_equal(all[0].msgid, "<m0@x>");
+	assert_non_null(all[0].fp);
+	assert_memory_equal(all[0].fp, fp, sizeof fp);
+	assert_string_equal(all[1].msgid, "<new@x>");
+	assert_non_null(all[1].fp);
+	assert_int_equal(all[1].lean, 0);
 	jrnl_msgs_free(all, n);
 	jrnl_close(j);
 }
@@ -787,6 +845,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(box_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(msgs_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(loaded_strings_replaced, setup, teardown),
+		cmocka_unit_test_setup_teardown(lean_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(ids_never_reused, setup, teardown),
 		cmocka_unit_test_setup_teardown(box_delete_and_abort, setup, teardown),
 		cmocka_unit_test_setup_teardown(uidls, setup, teardown),

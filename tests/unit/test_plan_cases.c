@@ -540,9 +540,9 @@ static void arbitrary_input(void **state)
 		nnear = rn(&x, 6);
 		njr = rn(&x, 7);
 		for (i = 0; i < nfar; i++)
-			far[i] = (struct plan_far){ (uint32_t)(i * 2 + rn(&x, 3)), rn(&x, 128), rn(&x, 3) * 10, ids[rn(&x, 4)], 0, NULL };
+			far[i] = (struct plan_far){ (uint32_t)(i * 2 + rn(&x, 3)), rn(&x, 128), rn(&x, 3) * 10, ids[rn(&x, 4)], NULL };
 		for (i = 0; i < nnear; i++)
-			near[i] = (struct plan_near){ names[rn(&x, 2) ? i : rn(&x, 5)], rn(&x, 128), rn(&x, 3) * 10, ids[rn(&x, 4)], 0 };
+			near[i] = (struct plan_near){ names[rn(&x, 2) ? i : rn(&x, 5)], rn(&x, 128), rn(&x, 3) * 10, ids[rn(&x, 4)] };
 		for (i = 0; i < njr; i++)
 			jr[i] = (struct jrnl_msg){ .id = i, .far_uid = rn(&x, 3) ? rn(&x, 12) : 0,
 						   .near_uniq = rn(&x, 4) ? mut(names[rn(&x, 5)]) : NULL,
