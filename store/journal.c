@@ -23,6 +23,7 @@ struct jrnl {
 	/* Where the map lies (see drop_resident), found once after every
 	 * remap; map_known is cleared by set_mapsize, the one way to remap. */
 	int map_known;
+	unsigned reads; /* read transactions since the last drop */
 	size_t nmap;
 	struct { void *lo; size_t len; } map[4];
 };
@@ -661,8 +662,9 @@ static void find_map(struct jrnl *j)
 }
 
 /* Records walked between two drops: each leaf page read maps its
- * neighbours too (the kernel's fault-around, 64 KB), and a box's leaves
- * lie scattered over the file, so 64 records can already map 1 MB. */
+ * neighbours too (the kernel's fault-around: 64 KB, or a whole large
+ * folio of the page cache), and a box's leaves lie scattered over the
+ * file, so 64 records can already map 1 MB. */
 #define JRNL_WALK_DROP 64
 /* Updates between two drops: each may read a leaf of its own. */
 #define JRNL_TXN_DROP 8
@@ -753,6 +755,16 @@ static int rd_begin(struct jrnl *j, MDB_txn **txn, struct fct_err *err)
 	return rc ? lmdb_fail(err, j, rc, "read") : 0;
 }
 
+/* Ends a read transaction.  Single reads (a box's record, a message's)
+ * come in runs, one per folder or per move: each maps a leaf and its
+ * neighbours, so the map is dropped every few. */
+static void rd_end(struct jrnl *j, MDB_txn *txn)
+{
+	mdb_txn_abort(txn);
+	if (++j->reads % JRNL_TXN_DROP == 0)
+		drop_resident(j);
+}
+
 /* ---- boxes */
 
 static int box_read(struct jrnl *j, MDB_txn *txn, const char *box, struct jrnl_box *out, int *found,
@@ -789,7 +801,7 @@ int jrnl_box_get(struct jrnl *j, const char *box, struct jrnl_box *out, int *fou
 	if (rd_begin(j, &txn, err) < 0)
 		return -1;
 	rc = box_read(j, txn, box, out, found, err);
-	mdb_txn_abort(txn);
+	rd_end(j, txn);
 	return rc;
 }
 
@@ -894,7 +906,7 @@ int jrnl_box_list(struct jrnl *j, int (*cb)(void *ctx, const char *box), void *c
 	if (rd_begin(j, &txn, err) < 0)
 		return -1;
 	if ((rc = mdb_cursor_open(txn, j->boxes, &c)) != 0) {
-		mdb_txn_abort(txn);
+		rd_end(j, txn);
 		return lmdb_fail(err, j, rc, "list");
 	}
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
@@ -913,7 +925,7 @@ int jrnl_box_list(struct jrnl *j, int (*cb)(void *ctx, const char *box), void *c
 	if (!ret && rc != MDB_NOTFOUND)
 		ret = lmdb_fail(err, j, rc, "list");
 	mdb_cursor_close(c);
-	mdb_txn_abort(txn);
+	rd_end(j, txn);
 	return ret;
 }
 
@@ -945,7 +957,7 @@ static int scan_prefix(struct jrnl *j, MDB_dbi dbi, const char *box,
 		return -1;
 	}
 	if ((rc = mdb_cursor_open(txn, dbi, &c)) != 0) {
-		mdb_txn_abort(txn);
+		rd_end(j, txn);
 		fct_buf_free(&pre);
 		return lmdb_fail(err, j, rc, box);
 	}
@@ -968,7 +980,7 @@ static int scan_prefix(struct jrnl *j, MDB_dbi dbi, const char *box,
 	else if (ret)
 		ret = -1;
 	mdb_cursor_close(c);
-	mdb_txn_abort(txn);
+	rd_end(j, txn);
 	fct_buf_free(&pre);
 	if (seen >= JRNL_WALK_DROP)
 		drop_resident(j);
@@ -1139,7 +1151,7 @@ int jrnl_msg_complete(struct jrnl *j, const char *box, struct jrnl_msg *m, struc
 	k.mv_size = key.len;
 	k.mv_data = key.data;
 	rc = stored_msg(j, txn, &k, box, &old, &found, err);
-	mdb_txn_abort(txn);
+	rd_end(j, txn);
 	fct_buf_free(&key);
 	if (rc < 0)
 		return -1;
