@@ -89,7 +89,7 @@ static void collect(struct box_job *j, int side_far, struct ends *out, struct en
 			x.size = m->size;
 			x.uniq = m->near_uniq;
 			x.emailid = m->emailid;
-			x.fp = m->fp; /* the last two are NULL if m is lean: complete_ends */
+			x.fp = m->fp; /* msgid and fp: NULL while m is lean (complete_ends) */
 			end_add(out, &x);
 		} else if (a->jr == PLAN_NONE && side_far && a->kind == PLAN_DOWNLOAD) {
 			x.msgid = r->far[a->far].msgid;
