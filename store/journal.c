@@ -1131,29 +1131,15 @@ static int stored_msg(struct jrnl *j, MDB_txn *txn, MDB_val *k, const char *box,
 	return 0;
 }
 
-int jrnl_msg_complete(struct jrnl *j, const char *box, struct jrnl_msg *m, struct fct_err *err)
+/* Gives lean m, under key k, the stored Message-ID and fingerprint it
+ * lacks; m owns them from then on. */
+static int fill_lean(struct jrnl *j, MDB_txn *txn, MDB_val *k, const char *box, struct jrnl_msg *m,
+                     struct fct_err *err)
 {
-	struct fct_buf key;
 	struct jrnl_msg old;
-	unsigned char idb[8];
-	MDB_txn *txn;
-	MDB_val k;
-	int found = 0, rc;
+	int found = 0;
 
-	if (!m->lean)
-		return 0;
-	fct_buf_init(&key);
-	be64(idb, m->id);
-	if (make_key(&key, j, box, idb, 8, err) < 0 || rd_begin(j, &txn, err) < 0) {
-		fct_buf_free(&key);
-		return -1;
-	}
-	k.mv_size = key.len;
-	k.mv_data = key.data;
-	rc = stored_msg(j, txn, &k, box, &old, &found, err);
-	rd_end(j, txn);
-	fct_buf_free(&key);
-	if (rc < 0)
+	if (stored_msg(j, txn, k, box, &old, &found, err) < 0)
 		return -1;
 	if (found && !m->msgid) {
 		m->msgid = old.msgid;
@@ -1169,14 +1155,37 @@ int jrnl_msg_complete(struct jrnl *j, const char *box, struct jrnl_msg *m, struc
 	return 0;
 }
 
+int jrnl_msg_complete(struct jrnl *j, const char *box, struct jrnl_msg *m, struct fct_err *err)
+{
+	struct fct_buf key;
+	unsigned char idb[8];
+	MDB_txn *txn;
+	MDB_val k;
+	int rc;
+
+	if (!m->lean)
+		return 0;
+	fct_buf_init(&key);
+	be64(idb, m->id);
+	if (make_key(&key, j, box, idb, 8, err) < 0 || rd_begin(j, &txn, err) < 0) {
+		fct_buf_free(&key);
+		return -1;
+	}
+	k.mv_size = key.len;
+	k.mv_data = key.data;
+	rc = fill_lean(j, txn, &k, box, m, err);
+	rd_end(j, txn);
+	fct_buf_free(&key);
+	return rc;
+}
+
 int jrnl_msg_put(struct jrnl_txn *t, const char *box, struct jrnl_msg *m, struct fct_err *err)
 {
 	struct jrnl_box b;
-	struct jrnl_msg old, merged = *m;
 	struct fct_buf key, enc;
 	unsigned char idb[8];
 	MDB_val k, v;
-	int found, had = 0, rc;
+	int found, rc;
 
 	if (box_read(t->j, t->txn, box, &b, &found, err) < 0) {
 		t->failed = 1;
@@ -1206,18 +1215,12 @@ int jrnl_msg_put(struct jrnl_txn *t, const char *box, struct jrnl_msg *m, struct
 	k.mv_size = key.len;
 	k.mv_data = key.data;
 	/* A lean record left its Message-ID and fingerprint in the journal. */
-	if (m->lean && stored_msg(t->j, t->txn, &k, box, &old, &had, err) < 0) {
+	if (m->lean && fill_lean(t->j, t->txn, &k, box, m, err) < 0) {
 		rc = -1;
 		t->failed = 1;
 		goto out;
 	}
-	if (had && !merged.msgid)
-		merged.msgid = old.msgid;
-	if (had && !merged.fp)
-		merged.fp = old.fp;
-	enc_msg(&enc, &merged);
-	if (had)
-		jrnl_msg_clear(&old);
+	enc_msg(&enc, m);
 	v.mv_size = enc.len;
 	v.mv_data = enc.data;
 	rc = txn_op(t, t->j->msgs, &k, &v);

@@ -140,8 +140,9 @@ void jrnl_msgs_free(struct jrnl_msg *m, size_t n);
 int jrnl_msgs_each(struct jrnl *j, const char *box, int (*each)(void *ctx, const struct jrnl_msg *m),
                    void *ctx, struct fct_err *err);
 /* Inserts or replaces m.  m->id == 0: a new id is assigned and stored in
- * m->id.  The box record is created if missing.  A lean m keeps the stored
- * Message-ID and fingerprint where its own are NULL. */
+ * m->id.  The box record is created if missing.  A lean m is completed
+ * first (jrnl_msg_complete): it keeps the stored Message-ID and
+ * fingerprint where its own are NULL. */
 int jrnl_msg_put(struct jrnl_txn *t, const char *box, struct jrnl_msg *m, struct fct_err *err);
 /* Deletes message id of box (absent: no error). */
 int jrnl_msg_del(struct jrnl_txn *t, const char *box, uint64_t id, struct fct_err *err);
