@@ -4,6 +4,11 @@
         One TLS connection; LOGIN, then for every folder SELECT and
         `UID FETCH 1:* BODY.PEEK[]`, all sent at once (pipelined); the
         answers are read and thrown away.  Prints the bytes received.
+    floor.py retr HOST PORT CAFILE USER PASSWORD
+        The floor of scenario 8: one POP3S connection; USER, PASS, STAT,
+        then `RETR 1` to `RETR n`, at most 256 in flight (facteur's default
+        pipeline depth); the answers are read and thrown away.  Prints the
+        bytes received.
     floor.py write SRC DEST [BATCH_MSGS [BATCH_BYTES]]
         The durable write of the same messages: every message file under
         SRC (any cur/ or new/) is written into DEST/tmp, and every batch
@@ -47,6 +52,57 @@ def fetch(host, port, cafile, user, password, folders):
         tail = (tail + bytes(view[max(0, n - 64):n]))[-64:]
         if TAG_END in tail:
             break
+    s.close()
+    return total
+
+
+POP_END = b"\r\n.\r\n"
+POP_DEPTH = 256
+
+
+def _pop_line(s, buf):
+    while b"\r\n" not in buf:
+        chunk = s.recv(4096)
+        if not chunk:
+            raise OSError("POP3 server closed the connection")
+        buf += chunk
+    line, _, rest = buf.partition(b"\r\n")
+    if not line.startswith(b"+OK"):
+        raise OSError("POP3 server said: %r" % line[:200])
+    return line, rest
+
+
+def retr(host, port, cafile, user, password):
+    ctx = ssl.create_default_context(cafile=cafile)
+    raw = socket.create_connection((host, int(port)), timeout=600)
+    s = ctx.wrap_socket(raw, server_hostname=host)
+    buf = b""
+    _, buf = _pop_line(s, buf)
+    for cmd in (b"USER %s" % user.encode(), b"PASS %s" % password.encode(),
+                b"STAT"):
+        s.sendall(cmd + b"\r\n")
+        line, buf = _pop_line(s, buf)
+    n = int(line.split()[1])
+    # Each answer ends with CRLF "." CRLF, which dot-stuffing keeps out of
+    # bodies; counting them tells how many answers arrived.
+    sent = done = total = 0
+    tail = buf[-4:]
+    done += buf.count(POP_END)
+    view = memoryview(bytearray(1 << 20))
+    while done < n:
+        if sent < n and sent - done <= POP_DEPTH // 2:
+            k = min(n, done + POP_DEPTH)
+            s.sendall(b"".join(b"RETR %d\r\n" % (i + 1)
+                               for i in range(sent, k)))
+            sent = k
+        got = s.recv_into(view)
+        if got == 0:
+            raise OSError("POP3 server closed the connection")
+        total += got
+        chunk = tail + bytes(view[:got])
+        done += chunk.count(POP_END)
+        tail = chunk[-4:]
+    s.sendall(b"QUIT\r\n")
     s.close()
     return total
 
@@ -98,6 +154,9 @@ def write(src, dest, batch_msgs=100, batch_bytes=16 << 20):
 def main(argv):
     if len(argv) >= 7 and argv[1] == "fetch":
         print(fetch(argv[2], argv[3], argv[4], argv[5], argv[6], argv[7:]))
+        return 0
+    if len(argv) == 7 and argv[1] == "retr":
+        print(retr(*argv[2:7]))
         return 0
     if len(argv) >= 4 and argv[1] == "write":
         args = [int(a) for a in argv[4:6]]

@@ -2,22 +2,25 @@
 
 Removing them at once would tax the next run.  On ext4 without a journal
 (the file system some virtual machines give), inode allocation skips inodes
-freed in the last 30 seconds and reads the inode table to tell them apart:
+freed in the last 60 seconds (360 while their inode table block is not yet
+written back) and reads the inode table to tell them apart:
 right after 10,000 files were removed, a run creating 10,000 more spent a
 third of its CPU time in that search (the kernel's recently_deleted()), on
 top of what the tool itself did.  Every tool paid it; none of it is theirs.
 
 So directories are moved aside (a rename costs nothing) and removed only
-when free space runs short or the bench ends; before the next measured run,
-ready() waits until what was removed is 30 seconds old.
+when free space runs short or the bench ends; removing is followed by a
+sync, and before the next measured run ready() waits until what was removed
+is a minute old.
 """
 
 import os
 import shutil
 import time
 
-# Inodes freed this recently are skipped by ext4's allocator (seconds).
-RECENT = 31
+# Inodes freed this recently are skipped by ext4's allocator once their
+# inode table block is written back (seconds; the kernel's RECENTCY_MIN).
+RECENT = 61
 # Removing starts when free space falls below this many bytes.
 LOW_SPACE = 8 << 30
 
@@ -33,11 +36,16 @@ def _remove(path):
         os.unlink(path)
 
 
-def setup(work):
-    """Discarded directories go to work/trash."""
+def setup(work, settle=True):
+    """Discarded directories go to work/trash.  settle: files removed
+    before the bench started (an earlier bench, a test suite) count as just
+    removed, so the first measured run waits like after empty()."""
     global _dir
     _dir = os.path.join(work, "trash")
     os.makedirs(_dir, exist_ok=True)
+    if settle:
+        os.sync()
+        _emptied_at[0] = time.monotonic()
 
 
 def discard(path):
@@ -57,6 +65,7 @@ def empty():
         return
     for name in os.listdir(_dir):
         _remove(os.path.join(_dir, name))
+    os.sync()
     _emptied_at[0] = time.monotonic()
 
 
