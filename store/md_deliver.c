@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #define TMP_TRIES 10
+#define EARLY_WRITEBACK_MIN (16u << 10)
 
 enum tmp_state { TMP_OPEN, TMP_DONE, TMP_COMMITTED, TMP_GONE };
 
@@ -132,6 +133,15 @@ void md_tmp_abort(struct md_tmp *t)
 	t->state = TMP_GONE;
 }
 
+/* The batch's syncfs makes files durable; starting each large file's
+ * writeback as soon as it is written lets the disk work while the next
+ * messages arrive, so that flush has little left to wait for.  A hint only:
+ * failure is ignored (syncfs reports real write errors). */
+static void start_writeback(int fd)
+{
+	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
 int md_tmp_done(struct md_tmp *t, unsigned flags, int64_t mtime, struct fct_err *err)
 {
 	struct md_store *s = t->b->f->s;
@@ -147,6 +157,8 @@ int md_tmp_done(struct md_tmp *t, unsigned flags, int64_t mtime, struct fct_err 
 			what = "set time of";
 		}
 	}
+	if (!what && s->fsync && t->size >= EARLY_WRITEBACK_MIN)
+		start_writeback(t->fd);
 	if (!what) {
 		/* The descriptor is gone after close(), even when it fails. */
 		if (close(t->fd) < 0) {

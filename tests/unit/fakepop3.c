@@ -22,7 +22,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#define FP_MAXMSG 64
+/* More than the deepest pipeline window (POP3_MAX_DEPTH). */
+#define FP_MAXMSG 512
 
 struct fp_msg {
 	char name[256];

@@ -487,6 +487,58 @@ static void retr_unpipelined_in_order(void **state)
 	retr_order(*state, 0);
 }
 
+/* Counts answers in order, bodies ignored: for many messages. */
+static int cnt_begin(void *ctx, unsigned num, struct fct_err *err)
+{
+	unsigned *next = ctx;
+
+	(void)err;
+	assert_int_equal(num, *next + 1);
+	return 0;
+}
+
+static int cnt_data(void *ctx, const char *p, size_t n, struct fct_err *err)
+{
+	(void)ctx, (void)p, (void)n, (void)err;
+	return 0;
+}
+
+static int cnt_end(void *ctx, unsigned num, struct fct_err *err)
+{
+	unsigned *next = ctx;
+
+	(void)err;
+	*next = num;
+	return 0;
+}
+
+/* With PIPELINING and no PipelineDepth, the whole default window leaves in
+ * one write (the server reads it at once) and never more than that. */
+static void retr_default_window(void **state)
+{
+	struct fx *f = *state;
+	enum { N = POP3_PIPELINE_DEFAULT + 40 };
+	unsigned nums[N], got = 0;
+	struct pop3_sink sink = {cnt_begin, cnt_data, cnt_end, NULL, &got};
+	char name[16];
+
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(name, sizeof name, "w%u", i + 1);
+		assert_int_equal(fakepop3_add(f->dir, name, "Subject: w\n\nx\n"), 0);
+		nums[i] = i + 1;
+	}
+	f->cfg.capa = "USER\r\nUIDL\r\nPIPELINING\r\n";
+	assert_int_equal(fx_connect(f), 0);
+	if (pop3_retr_many(f->p, nums, N, &sink, &f->err) < 0)
+		fail_msg("%s", f->err.msg);
+	assert_int_equal(got, N);
+	assert_int_equal(pop3_quit(f->p, &f->err), 0);
+	pop3_close(f->p);
+	f->p = NULL;
+	fakepop3_stop(&f->srv);
+	assert_int_equal(max_read_lines(f), POP3_PIPELINE_DEFAULT);
+}
+
 static void retr_small_server_writes(void **state)
 {
 	struct fx *f = *state;
@@ -631,6 +683,7 @@ int main(void)
 		FX(empty_mailbox),
 		FX(retr_pipelined_in_order),
 		FX(retr_unpipelined_in_order),
+		FX(retr_default_window),
 		FX(retr_small_server_writes),
 		FX(retr_refused_message),
 		FX(retr_connection_lost),
