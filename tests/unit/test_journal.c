@@ -800,6 +800,43 @@ static void single_reads_drop_their_pages(void **state)
 	jrnl_close(j);
 }
 
+struct walk_seen {
+	size_t n;
+	long max_kb;
+};
+
+static int walk_one(void *ctx, const struct jrnl_msg *m)
+{
+	struct walk_seen *w = ctx;
+	long kb = map_rss_kb();
+
+	(void)m;
+	if (kb > w->max_kb)
+		w->max_kb = kb;
+	w->n++;
+	return 0;
+}
+
+/* A walk drops the pages it read as it goes (where it read, mostly) and
+ * the whole map at its end: nothing of the journal stays counted. */
+static void walks_drop_their_pages(void **state)
+{
+	struct jrnl *j = open_ok();
+	struct walk_seen w = {0, 0};
+	struct fct_err e;
+
+	(void)state;
+	write_range(j, "Big", 1, 3000);
+	write_range(j, "Other", 1, 300);
+	jrnl_close(j);
+	j = open_ok();
+	assert_int_equal(jrnl_msgs_each(j, "Big", walk_one, &w, &e), 0);
+	assert_int_equal(w.n, 3000);
+	assert_true(w.max_kb > 0); /* the measure sees the walk's pages */
+	assert_int_equal(map_rss_kb(), 0);
+	jrnl_close(j);
+}
+
 /* One transaction far bigger than the map: MDB_MAP_FULL in the middle of
  * it, the map grows and the transaction is redone, all of it. */
 static void map_grows_within_a_txn(void **state)
@@ -924,6 +961,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(map_grown_by_another_process, setup, teardown),
 		cmocka_unit_test_setup_teardown(emailid_trailer, setup, teardown),
 		cmocka_unit_test_setup_teardown(single_reads_drop_their_pages, setup, teardown),
+		cmocka_unit_test_setup_teardown(walks_drop_their_pages, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
