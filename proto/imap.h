@@ -192,12 +192,17 @@ int imap_select(struct imap *im, const char *box_utf8, int readonly, const struc
 /* imap_select with a metadata UID FETCH of req->lo:* (IMAP_META_* in
  * req->what) sent right behind it, in the same round trip; its messages go
  * to req->cb once the SELECT has succeeded.  The SELECT's outcome decides
- * the return as for imap_select; a failed FETCH fails it too. */
+ * the return as for imap_select; a failed FETCH fails it too.
+ * req->meanwhile (may be NULL) is called once both commands are sent,
+ * before any answer is read, so local work overlaps the server's; if it
+ * fails, the answers are read and dropped and its error is returned. */
 struct imap_meta_req {
 	uint32_t lo;
 	unsigned what;
 	imap_msg_cb cb;
 	void *ctx;
+	int (*meanwhile)(void *mctx, struct fct_err *err);
+	void *mctx;
 };
 int imap_select_meta(struct imap *im, const char *box_utf8, int readonly,
                      const struct imap_qresync *qr, struct imap_box *out, imap_vanished_cb vcb,

@@ -410,6 +410,14 @@ int imap_select_meta(struct imap *im, const char *box_utf8, int readonly,
 	tag = select_send(im, q, readonly, qr, err);
 	if (tag && req && !imap_meta_send(im, req->lo, 0, 0, req->what, err))
 		tag = 0;
+	if (tag && req && req->meanwhile) {
+		struct fct_err me;
+
+		if (imap_flush(im, err) < 0)
+			tag = 0;
+		else if (req->meanwhile(req->mctx, &me) < 0)
+			imap_cb_fail(im, &me);
+	}
 	if (tag)
 		rc = wait_tag(im, tag, what, err);
 	if (rc == 0) {

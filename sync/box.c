@@ -188,10 +188,26 @@ static uint32_t lowest_pending_upload(const struct box_run *r, uint32_t lo)
 
 #define META_ALL (IMAP_META_FLAGS | IMAP_META_SIZE | IMAP_META_DATE)
 
+/* The near folder's listing, taken while the server answers the far
+ * box's SELECT and FETCH (a round trip per folder otherwise spent idle). */
+struct near_scan {
+	struct box_job *j;
+	int done;
+};
+
+static int near_scan_run(void *ctx, struct fct_err *err)
+{
+	struct near_scan *ns = ctx;
+
+	ns->done = 1;
+	return md_scan_names(ns->j->r.nf, &ns->j->ents, &ns->j->nents, err);
+}
+
 /* Selects the far box and lists it.  known: the journal's box state, or NULL.
- * match_all: Message-IDs are wanted for every message (adoption, recovery). */
+ * match_all: Message-IDs are wanted for every message (adoption, recovery).
+ * ns: a near listing to take while the server answers (may be NULL). */
 static int list_far(struct box_run *r, const struct jrnl_box *known, int match_all,
-                    struct far_acc *a, struct fct_err *err)
+                    struct far_acc *a, struct near_scan *ns, struct fct_err *err)
 {
 	struct chan *c = r->c;
 	struct imap_qresync qr, *qrp = NULL;
@@ -216,12 +232,18 @@ static int list_far(struct box_run *r, const struct jrnl_box *known, int match_a
 	lo = known && known->uidnext ? known->uidnext : 1;
 	if (qrp) {
 		a->min_uid = lo;
-		req = (struct imap_meta_req){lo, META_ALL | IMAP_META_MSGID | IMAP_META_EMAILID, on_meta, a};
+		req = (struct imap_meta_req){.lo = lo, .what = META_ALL | IMAP_META_MSGID | IMAP_META_EMAILID,
+		                             .cb = on_meta, .ctx = a};
 	} else {
 		lo = (match_all || !known) ? 1 : lowest_pending_upload(r, lo);
 		a->min_uid = 1;
-		req = (struct imap_meta_req){1, META_ALL | (lo <= 1 ? IMAP_META_MSGID | IMAP_META_EMAILID : 0),
-		                             on_meta, a};
+		req = (struct imap_meta_req){.lo = 1,
+		                             .what = META_ALL | (lo <= 1 ? IMAP_META_MSGID | IMAP_META_EMAILID : 0),
+		                             .cb = on_meta, .ctx = a};
+	}
+	if (ns) {
+		req.meanwhile = near_scan_run;
+		req.mctx = ns;
 	}
 	if (imap_select_meta(c->im, r->far_name, readonly, qrp, &r->fbox, on_vanished, on_changed,
 	                     &q, &req, err) < 0)
@@ -550,20 +572,30 @@ static int survey_lists(struct box_job *j, struct fct_err *err)
 {
 	struct box_run *r = &j->r;
 	struct far_acc fa;
+	struct near_scan ns;
 	int match_all;
 
 	memset(&fa, 0, sizeof fa);
 	fa.pool = &j->pool;
 	if (jrnl_msgs_load_lean(r->c->j, r->box, &r->jr, &r->njr, err) < 0)
 		return -1;
-	if (r->nf && md_scan_names(r->nf, &j->ents, &j->nents, err) < 0)
+	/* Without records, what to ask the server depends on the listing
+	 * (match_all): it comes first then; otherwise during the far one. */
+	ns.j = j;
+	ns.done = !r->nf;
+	if (!ns.done && r->njr == 0 && near_scan_run(&ns, err) < 0)
 		return -1;
 	match_all = (r->njr == 0 && j->nents > 0);
 	if (j->vanished == BOX_ON_FAR) {
 		/* Nothing to select: every far copy the journal knows is gone. */
 		r->fbox.uidvalidity = j->jb.uidvalidity;
 		r->fbox.uidnext = j->jb.uidnext;
-	} else if (list_far(r, j->found ? &j->jb : NULL, match_all, &fa, err) < 0) {
+	} else if (list_far(r, j->found ? &j->jb : NULL, match_all, &fa, ns.done ? NULL : &ns,
+			    err) < 0) {
+		free(fa.v);
+		return -1;
+	}
+	if (!ns.done && near_scan_run(&ns, err) < 0) {
 		free(fa.v);
 		return -1;
 	}

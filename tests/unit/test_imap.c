@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <poll.h>
 #include <cmocka.h>
 
 #include "tests/unit/imap_t.h"
@@ -611,6 +612,81 @@ static void select_qresync(void **state)
 }
 
 
+/* select_meta's meanwhile: runs once both commands are out (the server
+ * could answer only then: its answer is waiting), before anything is read. */
+struct mw {
+	struct t *t;
+	int calls, fail;
+	size_t seen_len; /* the recorder's length when called */
+	struct rec *r;
+};
+
+static int mw_run(void *ctx, struct fct_err *err)
+{
+	struct mw *m = ctx;
+	struct pollfd p = {xport_fd(m->t->im->x), POLLIN, 0};
+
+	m->calls++;
+	m->seen_len = m->r->b.len;
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	if (m->fail)
+		return fct_err_set(err, FCT_E_FOLDER, "local listing failed");
+	return 0;
+}
+
+static void select_meta_meanwhile(void **state)
+{
+	static const char *const script[] = {
+		GREET_LOGIN("IMAP4rev1"),
+		"C:A2 SELECT \"INBOX\"",
+		"C:A3 UID FETCH 1:* (UID FLAGS)",
+		"S:* 1 EXISTS",
+		"S:* OK [UIDVALIDITY 5] ok",
+		"S:A2 OK [READ-WRITE] done",
+		"S:* 1 FETCH (UID 3 FLAGS (\\Seen))",
+		"S:A3 OK",
+		"C:A4 SELECT \"Other\"",
+		"C:A5 UID FETCH 1:* (UID FLAGS)",
+		"S:* 1 EXISTS",
+		"S:* OK [UIDVALIDITY 6] ok",
+		"S:A4 OK [READ-WRITE] done",
+		"S:* 1 FETCH (UID 8 FLAGS ())",
+		"S:A5 OK",
+		"C:A6 CREATE \"x\"",
+		"S:A6 OK",
+		NULL};
+	struct imap_box box;
+	struct rec r;
+	struct t t;
+	struct mw m = {&t, 0, 0, 0, &r};
+	struct imap_meta_req req = {.lo = 1, .what = IMAP_META_FLAGS, .cb = rec_msg, .ctx = &r,
+	                            .meanwhile = mw_run, .mctx = &m};
+
+	(void)state;
+	t_init(&t, IMAP_TLS_NONE);
+	CONNECT_OK(&t, script);
+	fct_buf_init(&r.b);
+	fct_buf_puts(&r.b, "");
+	assert_int_equal(imap_select_meta(t.im, "INBOX", 0, NULL, &box, NULL, NULL, NULL, &req, &t.err),
+	                 0);
+	assert_int_equal(m.calls, 1);
+	assert_int_equal(m.seen_len, 0); /* nothing read before it ran */
+	assert_int_equal(box.uidvalidity, 5);
+	assert_non_null(strstr(r.b.data, "M3 "));
+	/* A failing meanwhile fails the call with its error; the answers are
+	 * read all the same, so the session stays usable. */
+	m.fail = 1;
+	assert_int_equal(imap_select_meta(t.im, "Other", 0, NULL, &box, NULL, NULL, NULL, &req, &t.err),
+	                 -1);
+	assert_int_equal(m.calls, 2);
+	assert_string_equal(t.err.msg, "local listing failed");
+	assert_null(strstr(r.b.data, "M8 "));
+	assert_int_equal(imap_create(t.im, "x", &t.err), 0);
+	fct_buf_free(&r.b);
+	t_finish(&t, 1);
+	t_free(&t);
+}
+
 static void list_status_names(void **state)
 {
 	static const char *const script[] = {
@@ -776,6 +852,7 @@ int main(void)
 		cmocka_unit_test(xoauth2_only_when_asked),
 		cmocka_unit_test(disabled_caps),
 		cmocka_unit_test(select_qresync),
+		cmocka_unit_test(select_meta_meanwhile),
 		cmocka_unit_test(list_status_names),
 		cmocka_unit_test(utf8_accept),
 		cmocka_unit_test(server_drops),
