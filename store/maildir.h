@@ -128,7 +128,10 @@ int md_tmp_open(struct md_batch *b, struct md_tmp **out, struct fct_err *err);
 int md_tmp_write(struct md_tmp *t, const void *p, size_t n, struct fct_err *err);
 /* Finishes writing and queues the file with its flags and mtime (0: keep
  * the current time); md_batch_commit makes the batch durable at once.  On
- * failure the tmp file is unlinked and forgotten. */
+ * failure the tmp file is unlinked and forgotten.  A file of
+ * MD_EARLY_WRITEBACK bytes or more starts its writeback here (a hint, when
+ * fsync is on), so the disk works while the next messages arrive. */
+#define MD_EARLY_WRITEBACK (16u << 10)
 int md_tmp_done(struct md_tmp *t, unsigned flags, int64_t mtime, struct fct_err *err);
 /* The unique name the message will have once committed (valid after
  * md_tmp_done, until md_batch_free), so a caller can journal its intent

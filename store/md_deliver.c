@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #define TMP_TRIES 10
-#define EARLY_WRITEBACK_MIN (16u << 10)
 
 enum tmp_state { TMP_OPEN, TMP_DONE, TMP_COMMITTED, TMP_GONE };
 
@@ -157,7 +156,7 @@ int md_tmp_done(struct md_tmp *t, unsigned flags, int64_t mtime, struct fct_err 
 			what = "set time of";
 		}
 	}
-	if (!what && s->fsync && t->size >= EARLY_WRITEBACK_MIN)
+	if (!what && s->fsync && t->size >= MD_EARLY_WRITEBACK)
 		start_writeback(t->fd);
 	if (!what) {
 		/* The descriptor is gone after close(), even when it fails. */

@@ -12,8 +12,8 @@
  *            md_batch_commit (syncfs, renames, directory fsyncs); one journal
  *            transaction marking the batch SYNCED.
  *   bare:    open(O_EXCL) in tmp/, write the same pieces, start the
- *            writeback of a file of 16 KiB or more (sync_file_range, as
- *            md_tmp_done does), close; per batch syncfs, rename into new/
+ *            writeback of a file of MD_EARLY_WRITEBACK bytes or more
+ *            (sync_file_range, as md_tmp_done does), close; per batch syncfs, rename into new/
  *            or cur/, fsync those directories.
  * Both read the sources the same way; the listing (with one stat per file,
  * for the mtime the engine would get from the server) is not timed.  Prints
@@ -417,7 +417,7 @@ static void run_bare(const struct srcs *s, const char *dest, struct phases *ph)
 			die(p, NULL);
 		free(p);
 		copy_src(m, buf, bare_put, &x);
-		if (m->size >= (16u << 10))
+		if (m->size >= MD_EARLY_WRITEBACK)
 			(void)sync_file_range(x.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 		if (close(x.fd) < 0)
 			die("close", NULL);

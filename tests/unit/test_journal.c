@@ -820,8 +820,8 @@ static int walk_one(void *ctx, const struct jrnl_msg *m)
 	return 0;
 }
 
-/* A walk drops the pages it read as it goes (where it read, mostly) and
- * the whole map at its end: nothing of the journal stays counted. */
+/* A walk drops the map's pages every JRNL_WALK_DROP records it reads and
+ * once more at its end: nothing of the journal stays counted. */
 static void walks_drop_their_pages(void **state)
 {
 	struct jrnl *j = open_ok();
