@@ -11,6 +11,7 @@ the error message facteur prints on stderr still gets out.  A missing
 fiu-run is an error (install it with contrib/deps.sh), never a skip.
 """
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -59,9 +60,11 @@ def plain_facteur():
 
 def extra_preload():
     """Builds fiu_extra.c (renameat2/link under posix/io/dir/rename) once
-    per process into a temporary directory; returns the .so path."""
+    per process into a temporary directory, removed when the process exits;
+    returns the .so path."""
     if "so" not in _extra:
         d = tempfile.mkdtemp(prefix="facteur-fiu-")
+        atexit.register(shutil.rmtree, d, True)
         so = os.path.join(d, "fiu_extra.so")
         r = subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", so,
                             os.path.join(HERE, "fiu_extra.c"), "-lfiu", "-ldl"],
