@@ -327,9 +327,16 @@ static int far_expunge(struct exec *x, struct fct_err *err)
 
 struct dl_item {
 	size_t act;          /* plan action index */
-	struct md_tmp *tmp;  /* streamed into the open batch (owned by it) */
-	size_t rec;          /* record: made index + 1, or 0 for an existing one */
 	int done;            /* streamed (and, once its batch is committed, in place) */
+};
+
+/* A message of the open batch.  What its journal record needs lives here,
+ * not per message of the box: once the batch is committed it is dropped,
+ * so a folder of any size holds at most one batch of records. */
+struct dl_slot {
+	size_t item;          /* index into dl.items */
+	struct md_tmp *tmp;   /* streamed into the open batch (owned by it) */
+	struct jrnl_msg rec;  /* the new record, unless the action has one */
 	unsigned char fp[32]; /* SHA-256 of the file as stored */
 };
 
@@ -350,7 +357,7 @@ struct dl {
 	size_t n, cur;         /* cur: item being streamed */
 	size_t next;           /* where the next UID is expected in uids */
 	struct dl_pos *sorted; /* uids by value, made on the first answer out of order */
-	size_t open[DL_BATCH_MSGS]; /* the open batch's items: a commit touches only them */
+	struct dl_slot open[DL_BATCH_MSGS]; /* the open batch: a commit touches only it */
 	size_t inbatch;        /* how many */
 	uint64_t batch_bytes;
 	struct md_tmp *tmp;
@@ -418,19 +425,10 @@ static int dl_data(void *ctx, const char *p, size_t n, struct fct_err *err)
 	return 0;
 }
 
-static struct jrnl_msg *dl_rec(struct dl *d, size_t i)
+/* The record of a batch's message: the one the journal had, or the slot's. */
+static struct jrnl_msg *dl_rec(struct dl *d, struct dl_slot *s, const struct plan_action *a)
 {
-	struct exec *x = d->x;
-
-	if (!d->items[i].rec) {
-		const struct plan_action *a = &x->p->acts[d->items[i].act];
-
-		if (a->jr != PLAN_NONE)
-			return &x->r->jr[a->jr];
-		rec_new(x, a->far, PLAN_NONE);
-		d->items[i].rec = x->nmade;
-	}
-	return &x->made[d->items[i].rec - 1];
+	return a->jr != PLAN_NONE ? &d->x->r->jr[a->jr] : &s->rec;
 }
 
 /* Journals every message of the open batch with the given state. */
@@ -441,14 +439,13 @@ static int dl_journal(struct dl *d, int state, struct fct_err *err)
 	if (jrnl_begin(d->x->r->c->j, &t, err) < 0)
 		return -1;
 	for (size_t k = 0; k < d->inbatch; k++) {
-		size_t i = d->open[k];
-		const struct plan_action *a = &d->x->p->acts[d->items[i].act];
-		struct jrnl_msg *m;
+		struct dl_slot *s = &d->open[k];
+		const struct plan_action *a = &d->x->p->acts[d->items[s->item].act];
+		struct jrnl_msg *m = dl_rec(d, s, a);
 
-		m = dl_rec(d, i);
 		rec_link(d->x, m, a);
-		jrnl_msg_set_str(m, &m->near_uniq, md_tmp_next_uniq(d->items[i].tmp));
-		jrnl_msg_set_fp(m, d->items[i].fp);
+		jrnl_msg_set_str(m, &m->near_uniq, md_tmp_next_uniq(s->tmp));
+		jrnl_msg_set_fp(m, s->fp);
 		m->flags = a->flags;
 		m->state = (uint8_t)state;
 		if (put(t, d->x, m, err) < 0) {
@@ -472,7 +469,7 @@ static int dl_commit(struct dl *d, struct fct_err *err)
 			rc = dl_journal(d, JRNL_SYNCED, err);
 	}
 	for (size_t k = 0; k < d->inbatch; k++)
-		d->items[d->open[k]].tmp = NULL;
+		jrnl_msg_clear(&d->open[k].rec);
 	md_batch_free(d->b);
 	d->b = md_batch_new(d->x->r->nf);
 	d->inbatch = 0;
@@ -487,21 +484,24 @@ static int dl_end(void *ctx, const struct imap_msg *m, struct fct_err *err)
 	size_t o = crlf_dec_end(&d->dec, d->out);
 	uint64_t size = d->x->r->far[a->far].size;
 	struct md_tmp *t = d->tmp;
+	struct dl_slot *s = &d->open[d->inbatch];
 
 	d->tmp = NULL;
 	EVP_DigestUpdate(d->sha, d->out, o);
-	EVP_DigestFinal_ex(d->sha, d->items[d->cur].fp, NULL);
+	EVP_DigestFinal_ex(d->sha, s->fp, NULL);
 	if (o && md_tmp_write(t, d->out, o, err) < 0) {
 		md_tmp_abort(t);
 		return -1;
 	}
 	if (md_tmp_done(t, a->flags, m->internaldate, err) < 0)
 		return -1;
-	d->items[d->cur].tmp = t;
+	s->item = d->cur;
+	s->tmp = t;
+	memset(&s->rec, 0, sizeof s->rec);
 	d->items[d->cur].done = 1;
 	d->x->r->c->sum.bytes_down += size;
 	progress_step(d->x->prog, 1, size);
-	d->open[d->inbatch++] = d->cur;
+	d->inbatch++;
 	d->batch_bytes += size;
 	if (d->inbatch >= DL_BATCH_MSGS || d->batch_bytes >= DL_BATCH_BYTES)
 		return dl_commit(d, err);

@@ -84,33 +84,6 @@ def test_local_moves_become_uid_move(proxied):
     w.assert_converged()
 
 
-def dumped_fingerprints(world):
-    """{(box, near uniq): sha256 hex} from the journal dump."""
-    import re
-    rc, out, err = util.run_facteur(["status", "--dump"], world.cfg, check_rc=0)
-    fps, box = {}, None
-    for line in out.splitlines():
-        b = re.match(r"^box (\S+):", line)
-        if b:
-            box = b.group(1)
-        m = re.match(r"^  msg \d+: uid \d+ near (\S+) .* sha256 ([0-9a-f]{64})$", line)
-        if m:
-            fps[(box, m.group(1))] = m.group(2)
-    return fps
-
-
-def file_fingerprints(root, folders):
-    import hashlib
-    fps = {}
-    for folder in folders:
-        for sub in ("cur", "new"):
-            d = os.path.join(root, folder, sub)
-            for name in os.listdir(d):
-                with open(os.path.join(d, name), "rb") as f:
-                    fps[(folder, name.split(":")[0])] = hashlib.sha256(f.read()).hexdigest()
-    return fps
-
-
 def test_moved_messages_keep_their_fingerprints(world):
     """The record a move writes in the destination folder carries the
     content fingerprint of the file, as a download or upload would: a
@@ -128,9 +101,9 @@ def test_moved_messages_keep_their_fingerprints(world):
                 os.rename(os.path.join(inbox, sub, name), os.path.join(work, sub, name))
     rc, out, err = util.run_facteur(["-a", "--json"], world.cfg, check_rc=0)
     assert '"moved_near":2' in out and '"moved_far":1' in out, out
-    files = file_fingerprints(world.mail, ("INBOX", "Archive", "Work"))
+    files = util.file_fingerprints(world.mail, ("INBOX", "Archive", "Work"))
     assert len(files) == 5
-    assert dumped_fingerprints(world) == files
+    assert util.dumped_fingerprints(world.cfg) == files
     world.assert_converged()
 
 

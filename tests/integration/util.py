@@ -344,6 +344,39 @@ def maildir_delete(root, message_id):
     _open_md(root, folder).remove(key)
 
 
+def journal_dump(config):
+    """{(box, near uniq): (far UID, sha256 hex)} for every record of
+    `facteur status --dump` that has both."""
+    rc, out, err = run_facteur(["status", "--dump"], config, check_rc=0)
+    recs, box = {}, None
+    for line in out.splitlines():
+        b = re.match(r"^box (\S+):", line)
+        if b:
+            box = b.group(1)
+        m = re.match(r"^  msg \d+: uid (\d+) near (\S+) .* sha256 ([0-9a-f]{64})$", line)
+        if m:
+            recs[(box, m.group(2))] = (int(m.group(1)), m.group(3))
+    return recs
+
+
+def dumped_fingerprints(config):
+    """{(box, near uniq): sha256 hex} from the journal dump."""
+    return {k: fp for k, (uid, fp) in journal_dump(config).items()}
+
+
+def file_fingerprints(root, folders):
+    """{(folder, uniq): sha256 hex} of the Maildir files in `folders`."""
+    import hashlib
+    fps = {}
+    for folder in folders:
+        for sub in ("cur", "new"):
+            d = os.path.join(root, folder, sub)
+            for name in os.listdir(d):
+                with open(os.path.join(d, name), "rb") as f:
+                    fps[(folder, name.split(":")[0])] = hashlib.sha256(f.read()).hexdigest()
+    return fps
+
+
 def crlf_to_lf(data):
     return data.replace(b"\r\n", b"\n")
 
