@@ -284,26 +284,33 @@ static void mv_free(struct mv *m, size_t n)
 	free(m);
 }
 
-/* Writes every arriving record (intent or confirmation) and, when
- * confirming, drops the leaving records of the moves that were done and
- * the boxes renamed away (rs, NULL for the intent). */
-static int mv_journal(struct chan *c, struct mv *m, size_t n, const struct renames *rs,
-                      struct fct_err *err)
+/* Moves journaled per transaction.  A transaction's memory grows with it
+ * (LMDB's dirty pages, kept for reuse until the journal is closed, and
+ * the journal's replay log): 1,000 moves in one held about 1 MB.  The
+ * crash protocol asks only that each move's records go in one transaction
+ * and that every intent is committed before the first move is made. */
+#define MV_TXN_MOVES 128
+
+/* Writes the arriving records of m[lo, hi) (intent or confirmation) and,
+ * when confirming, drops the leaving records of the moves that were done
+ * and (rs non-NULL) the boxes renamed away. */
+static int mv_journal_part(struct chan *c, struct mv *m, size_t lo, size_t hi, int confirm,
+                           const struct renames *rs, struct fct_err *err)
 {
 	struct jrnl_txn *t;
 	size_t i;
-	int rc = 0, confirm = rs != NULL;
+	int rc = 0;
 
 	if (jrnl_begin(c->j, &t, err) < 0)
 		return -1;
-	for (i = 0; i < n && rc == 0; i++) {
+	for (i = lo; i < hi && rc == 0; i++) {
 		if (confirm && !m[i].done)
 			continue;
 		rc = jrnl_msg_put(t, m[i].in->j->box, &m[i].rec, err);
 		if (rc == 0 && confirm)
 			rc = jrnl_msg_del(t, m[i].out->j->box, m[i].out->j->r.jr[m[i].out->jr].id, err);
 	}
-	for (i = 0; confirm && i < rs->n && rc == 0; i++)
+	for (i = 0; rs && i < rs->n && rc == 0; i++)
 		if (rs->v[i].done)
 			rc = jrnl_box_del(t, rs->v[i].from->box, err);
 	if (rc < 0) {
@@ -311,6 +318,40 @@ static int mv_journal(struct chan *c, struct mv *m, size_t n, const struct renam
 		return -1;
 	}
 	return jrnl_commit(t, err);
+}
+
+/* Every arriving record (intent, rs NULL, or confirmation), then, when
+ * confirming, the boxes renamed away: with the last moves, so that a box
+ * goes only once every move out of it is confirmed. */
+static int mv_journal(struct chan *c, struct mv *m, size_t n, const struct renames *rs,
+                      struct fct_err *err)
+{
+	size_t lo = 0;
+	int rc = 0;
+
+	do {
+		size_t hi = n - lo > MV_TXN_MOVES ? lo + MV_TXN_MOVES : n;
+
+		rc = mv_journal_part(c, m, lo, hi, rs != NULL, hi == n ? rs : NULL, err);
+		lo = hi;
+	} while (rc == 0 && lo < n);
+	return rc;
+}
+
+/* Points a field of the new record at a string the pass's jobs hold until
+ * they are released, after the pass (journal records and far listings; not
+ * near listings, whose names a message operation may invalidate): a move
+ * costs no copies of them.  The shared bit keeps jrnl_msg_clear off it. */
+static void borrow(struct jrnl_msg *r, char **field, unsigned bit, const char *s)
+{
+	*field = (char *)(uintptr_t)s;
+	r->shared |= (uint8_t)bit;
+}
+
+static void borrow_fp(struct jrnl_msg *r, const unsigned char *fp)
+{
+	r->fp = (unsigned char *)(uintptr_t)fp;
+	r->shared |= JRNL_SHARED_FP;
 }
 
 /* Moves made on the server: the local file follows by rename. */
@@ -323,10 +364,10 @@ static void far_prepare(struct mv *m)
 	m->near_flags = a->near[m->out->near].flags;
 	m->merged = merge_flags(old->flags, f->flags, m->near_flags);
 	m->rec.far_uid = f->uid;
-	m->rec.near_uniq = fct_xstrdup(m->out->uniq);
-	m->rec.msgid = m->out->msgid ? fct_xstrdup(m->out->msgid) : NULL;
-	m->rec.emailid = f->emailid ? fct_xstrdup(f->emailid) : NULL;
-	jrnl_msg_set_fp(&m->rec, m->out->fp); /* the same file, renamed */
+	borrow(&m->rec, &m->rec.near_uniq, JRNL_SHARED_NEAR_UNIQ, m->out->uniq); /* a record's */
+	borrow(&m->rec, &m->rec.msgid, JRNL_SHARED_MSGID, m->out->msgid);
+	borrow(&m->rec, &m->rec.emailid, JRNL_SHARED_EMAILID, f->emailid);
+	borrow_fp(&m->rec, m->out->fp); /* the same file, renamed */
 	m->rec.size = f->size;
 	m->rec.flags = f->flags; /* base: what the far side holds now */
 	m->rec.state = JRNL_PENDING_DOWNLOAD;
@@ -362,9 +403,9 @@ static void near_prepare(struct mv *m)
 
 	m->near_flags = b->near[m->in->near].flags;
 	m->rec.near_uniq = fct_xstrdup(m->in->uniq);
-	m->rec.msgid = m->out->msgid ? fct_xstrdup(m->out->msgid) : NULL;
-	m->rec.emailid = old->emailid ? fct_xstrdup(old->emailid) : NULL; /* kept by MOVE */
-	jrnl_msg_set_fp(&m->rec, m->out->fp);
+	borrow(&m->rec, &m->rec.msgid, JRNL_SHARED_MSGID, m->out->msgid);
+	borrow(&m->rec, &m->rec.emailid, JRNL_SHARED_EMAILID, old->emailid); /* kept by MOVE */
+	borrow_fp(&m->rec, m->out->fp);
 	m->rec.size = old->size;
 	m->rec.flags = fi != PLAN_NONE ? a->far[fi].flags : old->flags;
 	m->merged = merge_flags(old->flags, m->rec.flags, m->near_flags);

@@ -61,6 +61,9 @@ def test_server_moves_are_renamed_locally(proxied):
     assert all(near[m.message_id][1] == "Archive" for m in msgs)
     assert len(near) == N_MOVED
     assert proxy.down < 0.01 * moved_bytes(msgs), (proxy.down, moved_bytes(msgs))
+    # Journaled over several transactions: every record names its file.
+    assert util.dumped_fingerprints(w.cfg) == \
+        util.file_fingerprints(w.mail, ("INBOX", "Archive"))
     w.assert_converged()
     w.sync()
     w.assert_converged()
@@ -81,6 +84,8 @@ def test_local_moves_become_uid_move(proxied):
     assert all(far[m.message_id][1] == "Archive" for m in msgs)
     assert len(far) == N_MOVED
     assert proxy.up < 0.01 * moved_bytes(msgs), (proxy.up, moved_bytes(msgs))
+    assert util.dumped_fingerprints(w.cfg) == \
+        util.file_fingerprints(w.mail, ("INBOX", "Archive"))
     w.assert_converged()
 
 
@@ -223,6 +228,32 @@ def test_folder_renamed_on_server(proxied):
     w.sync()
     assert (util.server_state(w.imap), util.maildir_snapshot(w.mail)) == before
     assert "Projects" not in util.server_folders(w.imap)
+    w.assert_converged()
+
+
+def test_large_folder_renamed_on_server(proxied):
+    """More messages than one journal transaction of the moves pass holds
+    (128): the old folder's record goes only with the last of them."""
+    w, proxy = proxied
+    msgs = seed_far(w, "Projects", 57, 300, max_body=2000)
+    w.sync()
+    ino = dir_inode(w.mail, "Projects")
+    util.check(w.imap.rename(util.q("Projects"), util.q("Projects-2026")), "RENAME")
+    _, _, err = w.sync()
+    assert "Projects: renamed to Projects-2026 on the near side" in err, err
+    assert dir_inode(w.mail, "Projects-2026") == ino
+    assert len(util.maildir_list(w.mail)) == 300
+    recs = util.journal_dump(w.cfg)
+    assert {box for box, _ in recs} == {"Projects-2026"}
+    assert {k: fp for k, (uid, fp) in recs.items()} == \
+        util.file_fingerprints(w.mail, ("Projects-2026",))
+    uid_of = {mid: uid for mid, _, uid in util.server_list(w.imap, "Projects-2026")}
+    key_of = {mid: key for mid, _, _, key in util.maildir_list(w.mail)}
+    assert {("Projects-2026", key_of[m.message_id]): uid_of[m.message_id] for m in msgs} \
+        == {k: uid for k, (uid, fp) in recs.items()}
+    before = util.server_state(w.imap), util.maildir_snapshot(w.mail)
+    w.sync()
+    assert (util.server_state(w.imap), util.maildir_snapshot(w.mail)) == before
     w.assert_converged()
 
 
