@@ -72,13 +72,17 @@
 
 /* One message as the server lists it, with what we know about it. */
 struct srv_msg {
-	unsigned num;
 	uint64_t size;
-	const char *uidl;              /* into the UIDL listing, or pseudo */
+	const char *uidl;              /* into the UIDL listing, or ingest.pseudo */
 	const struct jrnl_uidl *known; /* journaled, or NULL */
+	unsigned num;
 	int stored;                    /* no-UIDL mode: in the Maildir and journaled */
-	char pseudo[80];               /* no-UIDL mode: "sha256:<hex>" once read */
 };
+
+/* No-UIDL mode's name for a message: "sha256:<hex>" once read.  Apart
+ * from srv_msg, which a mailbox of 10,000 messages would otherwise grow
+ * by 800 KB that UIDL mode never uses. */
+typedef char pseudo_uidl[72];
 
 /* One downloaded message of the current batch, in Maildir queue order. */
 struct dl_item {
@@ -110,6 +114,7 @@ struct ingest {
 	struct srv_msg *msgs;
 	size_t nmsgs;
 	int no_uidl; /* identities are content hashes (Keep no only) */
+	pseudo_uidl *pseudo; /* no-UIDL mode: one per msgs[] */
 	EVP_MD_CTX *sha;
 };
 
@@ -404,6 +409,8 @@ static int join_list(struct ingest *ig, const struct pop3_list_ent *l, size_t nl
 	size_t n = ig->no_uidl ? nl : ig->nuidls, i, k = 0;
 
 	ig->msgs = fct_xcalloc(n ? n : 1, sizeof *ig->msgs);
+	if (ig->no_uidl)
+		ig->pseudo = fct_xcalloc(n ? n : 1, sizeof *ig->pseudo);
 	for (i = 0; i < n; i++) {
 		struct srv_msg *m = &ig->msgs[i];
 		m->num = ig->no_uidl ? l[i].num : ig->uidls[i].num;
@@ -493,19 +500,20 @@ static int pseudo_seen(struct dl_batch *b, struct dl_item *it)
 {
 	static const char hex[] = "0123456789abcdef";
 	struct srv_msg *m = it->m;
+	char *pseudo = b->ig->pseudo[m - b->ig->msgs];
 	size_t i;
 
-	memcpy(m->pseudo, "sha256:", 7);
+	memcpy(pseudo, "sha256:", 7);
 	for (i = 0; i < 32; i++) {
-		m->pseudo[7 + 2 * i] = hex[it->fp[i] >> 4];
-		m->pseudo[8 + 2 * i] = hex[it->fp[i] & 15];
+		pseudo[7 + 2 * i] = hex[it->fp[i] >> 4];
+		pseudo[8 + 2 * i] = hex[it->fp[i] & 15];
 	}
-	m->pseudo[71] = '\0';
-	m->uidl = m->pseudo;
-	if (find_known(b->ig, m->pseudo))
+	pseudo[71] = '\0';
+	m->uidl = pseudo;
+	if (find_known(b->ig, pseudo))
 		return 1;
 	for (i = 0; i < b->nitems; i++)
-		if (strcmp(b->items[i].m->uidl, m->pseudo) == 0)
+		if (strcmp(b->items[i].m->uidl, pseudo) == 0)
 			return 1;
 	return 0;
 }
@@ -901,6 +909,7 @@ static void ingest_free(struct ingest *ig)
 {
 	pop3_close(ig->p);
 	free(ig->msgs);
+	free(ig->pseudo);
 	free(ig->uidls);
 	jrnl_uidls_free(ig->known, ig->nknown);
 	md_folder_close(ig->mf);
