@@ -377,6 +377,20 @@ def file_fingerprints(root, folders):
     return fps
 
 
+def assert_journal_matches(config, imap, root, folder):
+    """Every record of `folder` in the journal names a file of the Maildir
+    folder, with that file's SHA-256 (hashed here) and the UID the server
+    gives the message in it (by Message-ID), and every file has one.
+    Returns the records, as journal_dump."""
+    recs = {k: v for k, v in journal_dump(config).items() if k[0] == folder}
+    files = file_fingerprints(root, (folder,))
+    assert {k: fp for k, (uid, fp) in recs.items()} == files
+    key_of = {mid: key for mid, _, f, key in maildir_list(root) if f == folder}
+    uids = {(folder, key_of[mid]): uid for mid, _, uid in server_list(imap, folder)}
+    assert uids == {k: uid for k, (uid, fp) in recs.items()}
+    return recs
+
+
 def crlf_to_lf(data):
     return data.replace(b"\r\n", b"\n")
 
