@@ -64,6 +64,7 @@ def facts(results, src):
 def run_once(binary, mode, src, dest):
     shutil.rmtree(dest, ignore_errors=True)
     os.sync()
+    trash.ready()
     p = subprocess.run([binary, mode, src, dest], capture_output=True,
                        text=True)
     if p.returncode != 0:
