@@ -30,11 +30,29 @@
 
 static void end_add(struct ends *e, const struct end *x)
 {
-	if (e->n == e->cap) {
+	if (e->n == e->cap) { /* not reached when collect counted right */
 		e->cap = e->cap ? e->cap * 2 : 64;
 		e->v = fct_xrealloc(e->v, e->cap * sizeof *e->v);
 	}
 	e->v[e->n++] = *x;
+}
+
+/* Sized once: a thousand moves would otherwise grow each array by
+ * doubling, holding the old copy beside the new at the peak. */
+static void ends_reserve(struct ends *e, size_t n)
+{
+	if (n > e->cap) {
+		e->cap = n;
+		e->v = fct_xrealloc(e->v, n * sizeof *e->v);
+	}
+}
+
+static void ends_reset(struct ends *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		if (e->v[i].fp_state == 1)
+			free((void *)(uintptr_t)e->v[i].fp);
+	e->n = 0;
 }
 
 static int far_has(const struct box_run *r, uint32_t uid)
@@ -67,8 +85,43 @@ static int near_has(const struct box_run *r, const char *uniq)
 	return lo < r->nnear && strcmp(r->near[lo].uniq, uniq) == 0;
 }
 
-/* Leaving and arriving ends of one job.  side_far: a move made on the
- * server (left A's far listing, new in B's far listing). */
+enum end_side { END_NONE, END_OUT, END_IN };
+
+/* Whether action i of job j leaves a folder or arrives in one.  side_far:
+ * a move made on the server (left A's far listing, new in B's). */
+static enum end_side end_side(const struct box_job *j, size_t i, int side_far)
+{
+	const struct box_run *r = &j->r;
+	const struct plan_action *a = &j->plan.acts[i];
+
+	if (a->jr != PLAN_NONE && a->kind == (side_far ? PLAN_DELETE_NEAR : PLAN_DELETE_FAR)) {
+		const struct jrnl_msg *m = &r->jr[a->jr];
+
+		/* still on the other side: a real deletion */
+		return (side_far ? (!m->far_uid || far_has(r, m->far_uid))
+		                 : (!m->near_uniq || near_has(r, m->near_uniq)))
+		           ? END_NONE
+		           : END_OUT;
+	}
+	if (a->jr == PLAN_NONE && a->kind == (side_far ? PLAN_DOWNLOAD : PLAN_UPLOAD))
+		return END_IN;
+	return END_NONE;
+}
+
+/* Makes room for the leaving and arriving ends of jobs[0..n). */
+static void reserve(struct box_job **jobs, size_t n, int side_far, struct ends *out,
+                    struct ends *in)
+{
+	size_t c[3] = {0, 0, 0};
+
+	for (size_t k = 0; k < n; k++)
+		for (size_t i = 0; i < jobs[k]->plan.n; i++)
+			c[end_side(jobs[k], i, side_far)]++;
+	ends_reserve(out, c[END_OUT]);
+	ends_reserve(in, c[END_IN]);
+}
+
+/* Leaving and arriving ends of one job. */
 static void collect(struct box_job *j, int side_far, struct ends *out, struct ends *in)
 {
 	const struct box_run *r = &j->r;
@@ -76,14 +129,12 @@ static void collect(struct box_job *j, int side_far, struct ends *out, struct en
 
 	for (i = 0; i < j->plan.n; i++) {
 		const struct plan_action *a = &j->plan.acts[i];
-		struct end x = {j, i, PLAN_NONE, a->far, a->near, NULL, NULL, NULL, 0, 0, NULL, 0, {0}};
+		struct end x = {j, i, PLAN_NONE, a->far, a->near, NULL, NULL, NULL, 0, 0, NULL, 0};
 
-		if (a->jr != PLAN_NONE && a->kind == (side_far ? PLAN_DELETE_NEAR : PLAN_DELETE_FAR)) {
+		switch (end_side(j, i, side_far)) {
+		case END_OUT: {
 			const struct jrnl_msg *m = &r->jr[a->jr];
 
-			if (side_far ? (!m->far_uid || far_has(r, m->far_uid))
-			             : (!m->near_uniq || near_has(r, m->near_uniq)))
-				continue; /* not gone from the other side: a real deletion */
 			x.jr = a->jr;
 			x.msgid = m->msgid;
 			x.size = m->size;
@@ -91,16 +142,22 @@ static void collect(struct box_job *j, int side_far, struct ends *out, struct en
 			x.emailid = m->emailid;
 			x.fp = m->fp; /* msgid and fp: NULL while m is lean (complete_ends) */
 			end_add(out, &x);
-		} else if (a->jr == PLAN_NONE && side_far && a->kind == PLAN_DOWNLOAD) {
-			x.msgid = r->far[a->far].msgid;
-			x.size = r->far[a->far].size;
-			x.emailid = r->far[a->far].emailid;
+			break;
+		}
+		case END_IN:
+			if (side_far) {
+				x.msgid = r->far[a->far].msgid;
+				x.size = r->far[a->far].size;
+				x.emailid = r->far[a->far].emailid;
+			} else {
+				x.msgid = r->near[a->near].msgid;
+				x.size = r->near[a->near].size;
+				x.uniq = r->near[a->near].uniq;
+			}
 			end_add(in, &x);
-		} else if (a->jr == PLAN_NONE && !side_far && a->kind == PLAN_UPLOAD) {
-			x.msgid = r->near[a->near].msgid;
-			x.size = r->near[a->near].size;
-			x.uniq = r->near[a->near].uniq;
-			end_add(in, &x);
+			break;
+		case END_NONE:
+			break;
 		}
 	}
 }
@@ -201,15 +258,26 @@ static size_t match(struct ends *out, struct ends *in)
 	return n + match_unique(out, in, same_key, same_key_no_emailid);
 }
 
-/* SHA-256 of an arriving local file, read once. */
+/* SHA-256 of an arriving local file, read once.  Few are: only arrivals
+ * that share a (Message-ID, size) key with a leaving message. */
 static int arriving_fp(struct end *e)
 {
 	struct fct_err err;
+	unsigned char *v;
 
-	if (!e->fp_state)
-		e->fp_state = e->uniq && e->j->r.nf &&
-		              msg_file_sha256(e->j->r.nf, e->uniq, e->fpv, &err) == 0 ? 1 : 2;
-	return e->fp_state == 1 ? 0 : -1;
+	if (e->fp_state)
+		return e->fp_state == 1 ? 0 : -1;
+	e->fp_state = 2;
+	if (!e->uniq || !e->j->r.nf)
+		return -1;
+	v = fct_xmalloc(32);
+	if (msg_file_sha256(e->j->r.nf, e->uniq, v, &err) < 0) {
+		free(v);
+		return -1;
+	}
+	e->fp = v;
+	e->fp_state = 1;
+	return 0;
 }
 
 static size_t same_fp_left(const struct ends *out, const unsigned char *fp)
@@ -239,7 +307,7 @@ static size_t match_fp(struct ends *out, struct ends *in)
 			struct end *e = &in->v[i];
 
 			if (e->peer || e->j == out->v[k].j || !same_key_no_emailid(&out->v[k], e) ||
-			    arriving_fp(e) < 0 || memcmp(e->fpv, out->v[k].fp, 32) != 0)
+			    arriving_fp(e) < 0 || memcmp(e->fp, out->v[k].fp, 32) != 0)
 				continue;
 			hit = i;
 			hits++;
@@ -536,7 +604,9 @@ int moves_apply(struct chan *c, struct box_job **jobs, size_t n, struct fct_err 
 		/* Local moves need MOVE, or COPY with UIDPLUS to expunge one message. */
 		if (!side && !(c->caps & (IMAP_CAP_MOVE | IMAP_CAP_UIDPLUS)))
 			break;
-		out.n = in.n = 0;
+		ends_reset(&out);
+		ends_reset(&in);
+		reserve(jobs, n, side, &out, &in);
 		for (i = 0; i < n; i++)
 			collect(jobs[i], side, &out, &in);
 		if (!out.n || !in.n)
@@ -545,6 +615,8 @@ int moves_apply(struct chan *c, struct box_job **jobs, size_t n, struct fct_err 
 		if (rc == 0 && match(&out, &in) + (side ? 0 : match_fp(&out, &in)))
 			rc = run_side(c, jobs, n, &out, &in, side, err);
 	}
+	ends_reset(&out);
+	ends_reset(&in);
 	free(out.v);
 	free(in.v);
 	return rc;

@@ -16,9 +16,10 @@ struct end {
 	const char *emailid;
 	uint64_t size;
 	size_t peer;         /* matched end index + 1, 0 = none */
-	const unsigned char *fp; /* leaving: the journal's content fingerprint, or NULL */
-	int fp_state;        /* arriving local file: 0 not read, 1 fpv holds it, 2 unreadable */
-	unsigned char fpv[32];
+	/* leaving: the journal's content fingerprint, or NULL; arriving local
+	 * file: its SHA-256 once read (fp_state 1), owned by the end */
+	const unsigned char *fp;
+	int fp_state;        /* arriving: 0 not read, 1 read, 2 unreadable */
 };
 
 struct ends {

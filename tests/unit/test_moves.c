@@ -15,7 +15,7 @@ static struct box_job box_a, box_b, box_c;
 
 static struct end mk(struct box_job *j, const char *msgid, uint64_t size, const char *emailid)
 {
-	struct end x = {j, 0, PLAN_NONE, PLAN_NONE, PLAN_NONE, msgid, NULL, emailid, size, 0, NULL, 0, {0}};
+	struct end x = {j, 0, PLAN_NONE, PLAN_NONE, PLAN_NONE, msgid, NULL, emailid, size, 0, NULL, 0};
 
 	return x;
 }
