@@ -18,6 +18,7 @@
 
 #define DL_BATCH_MSGS 256
 #define DL_BATCH_BYTES (64ull << 20)
+#define DL_OUT (64u << 10) /* a message is written in pieces of this size */
 #define UL_JOURNAL_EVERY 64
 
 /* Records this run creates, addressable by the far or near index of the
@@ -363,7 +364,8 @@ struct dl {
 	struct md_tmp *tmp;
 	struct crlf_dec dec;
 	EVP_MD_CTX *sha;       /* the content fingerprint of the message streamed */
-	char out[65537];
+	size_t outlen;         /* bytes of out not yet written */
+	char out[DL_OUT + 1];  /* decoding can add a held-back CR */
 };
 
 /* The server answers in the order asked: look where the last one ended;
@@ -403,21 +405,34 @@ static int dl_begin(void *ctx, uint32_t uid, uint64_t size, struct fct_err *err)
 		return -1;
 	d->cur = i;
 	d->next = i + 1;
+	d->outlen = 0;
 	memset(&d->dec, 0, sizeof d->dec);
 	EVP_DigestInit_ex(d->sha, EVP_sha256(), NULL);
 	return 0;
 }
 
+static int dl_flush(struct dl *d, struct fct_err *err)
+{
+	size_t o = d->outlen;
+
+	d->outlen = 0;
+	EVP_DigestUpdate(d->sha, d->out, o);
+	return o ? md_tmp_write(d->tmp, d->out, o, err) : 0;
+}
+
+/* The parser hands over a TLS record (16 KB at most) at a time.  Writing
+ * DL_OUT bytes at once instead costs the kernel less per byte (the page
+ * cache takes larger pieces) and makes a quarter of the calls. */
 static int dl_data(void *ctx, const char *p, size_t n, struct fct_err *err)
 {
 	struct dl *d = ctx;
 
 	while (n) {
-		size_t piece = n < sizeof d->out - 1 ? n : sizeof d->out - 1;
-		size_t o = crlf_dec_step(&d->dec, p, piece, d->out);
+		size_t room = DL_OUT - d->outlen; /* at least 1: full is flushed */
+		size_t piece = n < room ? n : room;
 
-		EVP_DigestUpdate(d->sha, d->out, o);
-		if (md_tmp_write(d->tmp, d->out, o, err) < 0)
+		d->outlen += crlf_dec_step(&d->dec, p, piece, d->out + d->outlen);
+		if (d->outlen >= DL_OUT && dl_flush(d, err) < 0)
 			return -1;
 		p += piece;
 		n -= piece;
@@ -481,18 +496,18 @@ static int dl_end(void *ctx, const struct imap_msg *m, struct fct_err *err)
 {
 	struct dl *d = ctx;
 	const struct plan_action *a = &d->x->p->acts[d->items[d->cur].act];
-	size_t o = crlf_dec_end(&d->dec, d->out);
 	uint64_t size = d->x->r->far[a->far].size;
 	struct md_tmp *t = d->tmp;
 	struct dl_slot *s = &d->open[d->inbatch];
 
-	d->tmp = NULL;
-	EVP_DigestUpdate(d->sha, d->out, o);
-	EVP_DigestFinal_ex(d->sha, s->fp, NULL);
-	if (o && md_tmp_write(t, d->out, o, err) < 0) {
+	d->outlen += crlf_dec_end(&d->dec, d->out + d->outlen);
+	if (dl_flush(d, err) < 0) {
+		d->tmp = NULL;
 		md_tmp_abort(t);
 		return -1;
 	}
+	d->tmp = NULL;
+	EVP_DigestFinal_ex(d->sha, s->fp, NULL);
 	if (md_tmp_done(t, a->flags, m->internaldate, err) < 0)
 		return -1;
 	s->item = d->cur;
