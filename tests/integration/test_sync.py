@@ -420,6 +420,41 @@ def test_pull_across_batches_journals_every_message(world):
     assert len(recs) == 700
 
 
+def _big_body(rnd, size):
+    """CRLF lines of 0-199 bytes, up to size."""
+    base = b"abcdefghijklmnopqrstuvwxyz0123456789 =-" * 6
+    out, n = [], 0
+    while n < size:
+        out.append(base[rnd.randrange(40):][:rnd.randrange(200)] + b"\r\n")
+        n += len(out[-1])
+    return b"".join(out)
+
+
+def test_large_messages_arrive_byte_for_byte(world):
+    """Messages of 70-300 KB, whose line ends fall on every side of the 64
+    KB pieces a download is written in: each file holds the server's
+    message with CRLF turned into LF, and the journal holds that file's
+    fingerprint.  (Dovecot drops lone CRs; test_crlf covers them.)"""
+    rnd = random.Random(193)
+    msgs = []
+    for i in range(24):
+        mid = "<big%d@facteur.test>" % i
+        head = ("From: a@example.org\r\nTo: b@example.org\r\n"
+                "Subject: big %d\r\nMessage-ID: %s\r\n\r\n" % (i, mid))
+        msgs.append(mailgen.Message(mid, time.time(), head.encode() +
+                                    _big_body(rnd, rnd.randrange(70000, 300000))))
+    util.seed(world.imap, "INBOX", msgs, create=False)
+    world.sync()
+    far = util.server_bodies(world.imap, "INBOX")
+    near = util.maildir_bodies(world.mail, "INBOX")
+    assert set(far) == set(near) == {m.message_id for m in msgs}
+    assert all(len(util.crlf_to_lf(b)) > 65536 for b in far.values())
+    for mid, data in far.items():
+        assert near[mid] == util.crlf_to_lf(data), mid
+    assert len(util.assert_journal_matches(world.cfg, world.imap, world.mail,
+                                           "INBOX")) == 24
+
+
 # -- crash safety ---------------------------------------------------------
 
 
