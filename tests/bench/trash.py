@@ -6,7 +6,7 @@ freed in the last 60 seconds, or the last 360 while their inode table
 block is dirty, and reads the inode table to tell them apart.  Creating
 files dirties those blocks again, so a sync does not shorten the wait: in
 practice inodes freed in the last six minutes are skipped.  A loop writing
-20,000 files (write, syncfs per 256, rename) took 3.7 to 7.3 s within a
+20,000 files (write, syncfs per 256, rename) took 3.3 to 11 s within a
 few minutes of removing as many, half of its CPU time in that search (the
 kernel's recently_deleted()), and 1.4 to 1.8 s when nothing had been
 removed for 400 s.  Every tool paid it; none of it is theirs.
