@@ -173,7 +173,7 @@ class Bench:
         os.chmod(self.work, 0o755)
         self.logs = os.path.join(self.work, "logs")
         os.makedirs(self.logs)
-        # The quick mode's few hundred files are not worth a minute.
+        # The quick mode's few hundred files are not worth six minutes.
         trash.setup(self.work, settle=not args.quick)
         self.server = dovecot.Dovecot(os.path.join(self.work, "dovecot"))
         self.relays = proxy.RelayLoop()
