@@ -451,6 +451,8 @@ def test_large_messages_arrive_byte_for_byte(world):
     assert all(len(util.crlf_to_lf(b)) > 65536 for b in far.values())
     for mid, data in far.items():
         assert near[mid] == util.crlf_to_lf(data), mid
+    # and what was appended, not only what the server now says it holds
+    assert {m.message_id: util.crlf_to_lf(m.data) for m in msgs} == near
     assert len(util.assert_journal_matches(world.cfg, world.imap, world.mail,
                                            "INBOX")) == 24
 
