@@ -3,6 +3,8 @@
 #include "sync/pool.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/sysmacros.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define MAP_INITIAL ((size_t)1 << 30) /* sparse: costs nothing until used */
 #define GROW_TRIES 24 /* doublings per retry: from 64 KiB past 1 TiB */
@@ -23,7 +26,11 @@ struct jrnl {
 	/* Where the map lies (see drop_resident), found once after every
 	 * remap; map_known is cleared by set_mapsize, the one way to remap. */
 	int map_known;
-	unsigned reads; /* read transactions since the last drop */
+	/* /proc/self/statm, to tell how much of the map is resident (see
+	 * keep_resident_low); -1 without /proc: then every few calls drop. */
+	int statm;
+	unsigned blind; /* calls since the last drop, without statm */
+	long file_pages; /* this process's resident file pages after that drop */
 	size_t nmap;
 	struct { void *lo; size_t len; } map[4];
 };
@@ -32,7 +39,6 @@ struct jrnl_txn {
 	struct jrnl *j;
 	MDB_txn *txn;
 	int failed;
-	size_t ops;
 	/* Every put and delete done so far, to redo them in a fresh
 	 * transaction after growing a full map (LMDB cannot resize under an
 	 * open transaction). */
@@ -366,6 +372,20 @@ static uint64_t from_be64(const unsigned char *p)
 
 /* ---- environment */
 
+/* Resident file-backed pages of this process (statm's third field), or -1
+ * when /proc cannot tell. */
+static long file_pages(const struct jrnl *j)
+{
+	char buf[128];
+	unsigned long shared;
+	ssize_t n;
+
+	if (j->statm < 0 || (n = pread(j->statm, buf, sizeof buf - 1, 0)) <= 0)
+		return -1;
+	buf[n] = '\0';
+	return sscanf(buf, "%*u %*u %lu", &shared) == 1 && shared <= LONG_MAX ? (long)shared : -1;
+}
+
 /* Every mdb_env_set_mapsize goes through here: it may move the map. */
 static int set_mapsize(struct jrnl *j, size_t size)
 {
@@ -479,6 +499,7 @@ int jrnl_open_size(struct jrnl **out, const char *dir, size_t map_size, struct f
 	if (mkdir_p(dir, err) < 0)
 		return -1;
 	j = fct_xcalloc(1, sizeof *j);
+	j->statm = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
 	j->file = fct_xasprintf("%s/data.mdb", dir);
 	/* LMDB would silently start afresh on an empty file: a reset, refused. */
 	if (stat(j->file, &st) == 0 && st.st_size == 0) {
@@ -507,11 +528,14 @@ int jrnl_open_size(struct jrnl **out, const char *dir, size_t map_size, struct f
 	mdb_reader_check(j->env, &dead);
 	if (open_dbis(j, err) < 0)
 		goto fail;
+	j->file_pages = file_pages(j);
 	*out = j;
 	return 0;
 fail:
 	if (j->env)
 		mdb_env_close(j->env);
+	if (j->statm >= 0)
+		close(j->statm);
 	free(j->file);
 	free(j);
 	return -1;
@@ -522,6 +546,8 @@ void jrnl_close(struct jrnl *j)
 	if (!j)
 		return;
 	mdb_env_close(j->env);
+	if (j->statm >= 0)
+		close(j->statm);
 	free(j->file);
 	free(j);
 }
@@ -661,13 +687,11 @@ static void find_map(struct jrnl *j)
 	fclose(f);
 }
 
-/* Records walked between two drops: each leaf page read maps its
- * neighbours too (the kernel's fault-around: 64 KB, or a whole large
- * folio of the page cache), and a box's leaves lie scattered over the
- * file, so 64 records can already map 1 MB. */
-#define JRNL_WALK_DROP 64
-/* Updates between two drops: each may read a leaf of its own. */
-#define JRNL_TXN_DROP 8
+/* Records walked between two looks at the resident set (a look is one
+ * read of statm, a drop one page-table walk of the map's resident part). */
+#define JRNL_WALK_LOOK 64
+/* Without /proc: calls between two drops, as a look cannot tell. */
+#define JRNL_BLIND_DROP 4
 
 /* Drops the map's pages from this process's resident set; they stay in
  * the page cache and fault back in on the next read.  Without it a long run
@@ -682,6 +706,35 @@ static void drop_resident(struct jrnl *j)
 		(void)madvise(j->map[i].lo, j->map[i].len, MADV_DONTNEED);
 }
 
+static void drop_and_note(struct jrnl *j)
+{
+	drop_resident(j);
+	j->blind = 0;
+	j->file_pages = file_pages(j);
+}
+
+/* Every page LMDB reads maps its neighbours too (the kernel's fault-around:
+ * 64 KB, or a large folio of the page cache), and a box's leaves lie
+ * scattered over the file, so a few reads or updates soon have megabytes of
+ * it counted as this process's own.  Dropping at a fixed rate either lets
+ * that happen or pays for drops that free nothing (a pull appends to the
+ * same leaves); this drops once the process's file pages have grown by
+ * JRNL_RESIDENT_MAX since the last drop.  Library pages count in that too,
+ * which only makes a drop come early. */
+static void keep_resident_low(struct jrnl *j)
+{
+	long now = file_pages(j), page = sysconf(_SC_PAGESIZE);
+
+	if (now < 0 || j->file_pages < 0 || page <= 0) {
+		if (++j->blind >= JRNL_BLIND_DROP)
+			drop_and_note(j);
+	} else if (now > j->file_pages && (now - j->file_pages) * page >= JRNL_RESIDENT_MAX) {
+		drop_and_note(j);
+	} else if (now < j->file_pages) {
+		j->file_pages = now; /* the kernel reclaimed some: count from here */
+	}
+}
+
 /* mdb_put (v) or mdb_del (v NULL) inside t, growing a full map. */
 static int txn_op(struct jrnl_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v)
 {
@@ -691,11 +744,7 @@ static int txn_op(struct jrnl_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v)
 	if (!t->txn) /* lost by a growth that failed; t->failed is set */
 		return MDB_BAD_TXN;
 	rc = apply(t->txn, op, dbi, k, v);
-	/* Each page read faults in its neighbours too (the kernel's fault-
-	 * around, 64 KB): a few updates spread over a large box would soon
-	 * have megabytes of it resident. */
-	if (++t->ops % JRNL_TXN_DROP == 0)
-		drop_resident(t->j);
+	keep_resident_low(t->j);
 
 	if (rc != 0 && rc != MDB_MAP_FULL)
 		return rc;
@@ -728,7 +777,7 @@ int jrnl_commit(struct jrnl_txn *t, struct fct_err *err)
 	free(t);
 	if (rc != 0)
 		return lmdb_fail(err, j, rc, "commit");
-	drop_resident(j);
+	drop_and_note(j);
 	return 0;
 }
 
@@ -756,13 +805,12 @@ static int rd_begin(struct jrnl *j, MDB_txn **txn, struct fct_err *err)
 }
 
 /* Ends a read transaction.  Single reads (a box's record, a message's)
- * come in runs, one per folder or per move: each maps a leaf and its
- * neighbours, so the map is dropped every few. */
+ * come in runs, one per folder or per move, each mapping a leaf and its
+ * neighbours. */
 static void rd_end(struct jrnl *j, MDB_txn *txn)
 {
 	mdb_txn_abort(txn);
-	if (++j->reads % JRNL_TXN_DROP == 0)
-		drop_resident(j);
+	keep_resident_low(j);
 }
 
 /* ---- boxes */
@@ -972,8 +1020,8 @@ static int scan_prefix(struct jrnl *j, MDB_dbi dbi, const char *box,
 		suf.mv_data = (char *)k.mv_data + pre.len;
 		if ((ret = each(ctx, &suf, &v)) != 0)
 			break;
-		if (++seen % JRNL_WALK_DROP == 0)
-			drop_resident(j); /* a walk of a large box touches every page */
+		if (++seen % JRNL_WALK_LOOK == 0)
+			keep_resident_low(j); /* a walk of a large box touches every page */
 	}
 	if (!ret && rc != 0 && rc != MDB_NOTFOUND)
 		ret = lmdb_fail(err, j, rc, box);
@@ -982,8 +1030,8 @@ static int scan_prefix(struct jrnl *j, MDB_dbi dbi, const char *box,
 	mdb_cursor_close(c);
 	rd_end(j, txn);
 	fct_buf_free(&pre);
-	if (seen >= JRNL_WALK_DROP)
-		drop_resident(j);
+	if (seen >= JRNL_WALK_LOOK)
+		drop_and_note(j);
 	return ret;
 }
 

@@ -29,6 +29,11 @@
 
 #define JRNL_SCHEMA 1
 
+/* How much of the journal's map a process keeps resident, at most, beyond
+ * what one read or update maps on its own: the pages stay in the page
+ * cache, but would count in its RSS. */
+#define JRNL_RESIDENT_MAX (256 * 1024)
+
 struct jrnl;
 struct jrnl_txn;
 
