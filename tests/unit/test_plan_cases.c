@@ -116,6 +116,21 @@ static void input_errors(void **state)
 	w->jr[1].state = 42;
 	expect_error(w, "unknown state 42");
 
+	/* Links are 32-bit indexes: a larger folder is refused before any
+	 * array is read (they are not that long here). */
+	for (int side = 0; side < 3; side++) {
+		struct plan_in big = w->in;
+
+		big.far = w->pf;
+		big.near = w->pn;
+		big.jr = w->pj;
+		*(side == 0 ? &big.nfar : side == 1 ? &big.nnear : &big.njr) = UINT32_MAX;
+		fct_err_clear(&err);
+		assert_int_equal(plan_build(&big, &p, &err), -1);
+		assert_int_equal(p.n, 0);
+		assert_non_null(strstr(err.msg, "more than 4294967294 messages in one folder"));
+	}
+
 	w->in.cfg = NULL;
 	assert_int_equal(plan_build(&w->in, &p, &err), -1);
 	assert_int_equal(plan_build(NULL, &p, &err), -1);
