@@ -770,8 +770,9 @@ static long map_rss_kb(void)
 #define ONE_OP_KB 192
 #define RESIDENT_BOUND_KB (JRNL_RESIDENT_MAX / 1024 + ONE_OP_KB)
 
-/* 60 boxes of 300 records each: a few MB, each box's leaves together. */
-static void write_boxes(void)
+/* 60 boxes of 300 records each: a few MB, each box's leaves together.
+ * Returns the journal reopened, with nothing of it mapped yet. */
+static struct jrnl *open_boxes(void)
 {
 	struct jrnl *j = open_ok();
 	char box[16];
@@ -781,6 +782,17 @@ static void write_boxes(void)
 		write_range(j, box, 1, 300);
 	}
 	jrnl_close(j);
+	return open_ok();
+}
+
+/* The map's resident share now is within the bound; *max_kb keeps the
+ * largest seen. */
+static void check_resident(long *max_kb)
+{
+	long kb = map_rss_kb();
+
+	*max_kb = kb > *max_kb ? kb : *max_kb;
+	assert_in_range(kb, 0, RESIDENT_BOUND_KB);
 }
 
 /* Single reads (a box's record, one per folder) map journal pages into
@@ -788,26 +800,21 @@ static void write_boxes(void)
  * of the file counted as the process's own. */
 static void single_reads_keep_few_pages(void **state)
 {
-	struct jrnl *j;
+	struct jrnl *j = open_boxes();
 	struct fct_err e;
 	char box[16];
 	long max_kb = 0;
 
 	(void)state;
-	write_boxes();
-	j = open_ok();
 	for (int r = 0; r < 60; r++) {
 		struct jrnl_box got;
 		int found = 0;
-		long kb;
 
 		snprintf(box, sizeof box, "Box%02d", (r * 7) % 60);
 		assert_int_equal(jrnl_box_get(j, box, &got, &found, &e), 0);
 		assert_true(found);
 		jrnl_box_clear(&got);
-		kb = map_rss_kb();
-		max_kb = kb > max_kb ? kb : max_kb;
-		assert_in_range(kb, 0, RESIDENT_BOUND_KB);
+		check_resident(&max_kb);
 	}
 	assert_true(max_kb > 0); /* the measure sees a read's pages at all */
 	jrnl_close(j);
@@ -818,20 +825,17 @@ static void single_reads_keep_few_pages(void **state)
  * still never holds more than JRNL_RESIDENT_MAX, and the commit drops it. */
 static void spread_updates_keep_few_pages(void **state)
 {
-	struct jrnl *j;
+	struct jrnl *j = open_boxes();
 	struct jrnl_txn *t;
 	struct fct_err e;
 	char box[16];
 	long max_kb = 0;
 
 	(void)state;
-	write_boxes();
-	j = open_ok();
 	assert_int_equal(jrnl_begin(j, &t, &e), 0);
 	for (int r = 0; r < 60; r++) {
 		uint32_t u = (uint32_t)(r * 13) % 300 + 1;
 		struct jrnl_msg m;
-		long kb;
 
 		memset(&m, 0, sizeof m);
 		m.id = u; /* write_range's ids follow its UIDs */
@@ -842,9 +846,7 @@ static void spread_updates_keep_few_pages(void **state)
 		snprintf(box, sizeof box, "Box%02d", (r * 7) % 60);
 		assert_int_equal(jrnl_msg_put(t, box, &m, &e), 0);
 		free(m.near_uniq);
-		kb = map_rss_kb();
-		max_kb = kb > max_kb ? kb : max_kb;
-		assert_in_range(kb, 0, RESIDENT_BOUND_KB);
+		check_resident(&max_kb);
 	}
 	assert_int_equal(jrnl_commit(t, &e), 0);
 	assert_true(max_kb > 0);
