@@ -27,10 +27,10 @@ struct jrnl {
 	 * remap; map_known is cleared by set_mapsize, the one way to remap. */
 	int map_known;
 	/* /proc/self/statm, to tell how much of the map is resident (see
-	 * keep_resident_low); -1 without /proc: then every few calls drop. */
+	 * keep_resident_low); -1 without /proc, where find_map cannot find the
+	 * map either, so there is nothing to drop. */
 	int statm;
-	unsigned blind; /* calls since the last drop, without statm */
-	long file_pages; /* this process's resident file pages after that drop */
+	long file_pages; /* this process's resident file pages after a drop */
 	size_t nmap;
 	struct { void *lo; size_t len; } map[4];
 };
@@ -690,8 +690,6 @@ static void find_map(struct jrnl *j)
 /* Records walked between two looks at the resident set (a look is one
  * read of statm, a drop one page-table walk of the map's resident part). */
 #define JRNL_WALK_LOOK 64
-/* Without /proc: calls between two drops, as a look cannot tell. */
-#define JRNL_BLIND_DROP 4
 
 /* Drops the map's pages from this process's resident set; they stay in
  * the page cache and fault back in on the next read.  Without it a long run
@@ -709,7 +707,6 @@ static void drop_resident(struct jrnl *j)
 static void drop_and_note(struct jrnl *j)
 {
 	drop_resident(j);
-	j->blind = 0;
 	j->file_pages = file_pages(j);
 }
 
@@ -725,14 +722,12 @@ static void keep_resident_low(struct jrnl *j)
 {
 	long now = file_pages(j), page = sysconf(_SC_PAGESIZE);
 
-	if (now < 0 || j->file_pages < 0 || page <= 0) {
-		if (++j->blind >= JRNL_BLIND_DROP)
-			drop_and_note(j);
-	} else if (now > j->file_pages && (now - j->file_pages) * page >= JRNL_RESIDENT_MAX) {
-		drop_and_note(j);
-	} else if (now < j->file_pages) {
+	if (now < 0 || page <= 0)
+		return;
+	if (j->file_pages < 0 || now < j->file_pages)
 		j->file_pages = now; /* the kernel reclaimed some: count from here */
-	}
+	else if ((now - j->file_pages) * page >= JRNL_RESIDENT_MAX)
+		drop_and_note(j);
 }
 
 /* mdb_put (v) or mdb_del (v NULL) inside t, growing a full map. */

@@ -771,7 +771,7 @@ static long map_rss_kb(void)
 #define RESIDENT_BOUND_KB (JRNL_RESIDENT_MAX / 1024 + ONE_OP_KB)
 
 /* 60 boxes of 300 records each: a few MB, each box's leaves together.
- * Returns the journal reopened, with nothing of it mapped yet. */
+ * Returns the journal reopened: of its map, only what opening reads. */
 static struct jrnl *open_boxes(void)
 {
 	struct jrnl *j = open_ok();
@@ -795,28 +795,45 @@ static void check_resident(long *max_kb)
 	assert_in_range(kb, 0, RESIDENT_BOUND_KB);
 }
 
-/* Single reads (a box's record, one per folder) map journal pages into
- * this process; a run of them never leaves more than JRNL_RESIDENT_MAX
- * of the file counted as the process's own. */
+/* Single reads (a box's record, one per folder; a lean record's Message-ID,
+ * one per move) map journal pages into this process; a run of them never
+ * leaves more than JRNL_RESIDENT_MAX of the file counted as its own. */
 static void single_reads_keep_few_pages(void **state)
 {
 	struct jrnl *j = open_boxes();
+	struct jrnl_msg *lean[60];
+	size_t nlean[60];
 	struct fct_err e;
 	char box[16];
 	long max_kb = 0;
 
 	(void)state;
+	for (int b = 0; b < 60; b++) {
+		snprintf(box, sizeof box, "Box%02d", b);
+		assert_int_equal(jrnl_msgs_load_lean(j, box, &lean[b], &nlean[b], &e), 0);
+		assert_int_equal(nlean[b], 300);
+	}
 	for (int r = 0; r < 60; r++) {
+		int b = (r * 7) % 60;
+		struct jrnl_msg *m = &lean[b][(r * 13) % 300];
 		struct jrnl_box got;
+		char want[64];
 		int found = 0;
 
-		snprintf(box, sizeof box, "Box%02d", (r * 7) % 60);
+		snprintf(box, sizeof box, "Box%02d", b);
 		assert_int_equal(jrnl_box_get(j, box, &got, &found, &e), 0);
 		assert_true(found);
 		jrnl_box_clear(&got);
 		check_resident(&max_kb);
+		assert_null(m->msgid);
+		assert_int_equal(jrnl_msg_complete(j, box, m, &e), 0);
+		snprintf(want, sizeof want, "<grow.%u@journal.test.example.org>", m->far_uid);
+		assert_string_equal(m->msgid, want);
+		check_resident(&max_kb);
 	}
 	assert_true(max_kb > 0); /* the measure sees a read's pages at all */
+	for (int b = 0; b < 60; b++)
+		jrnl_msgs_free(lean[b], nlean[b]);
 	jrnl_close(j);
 }
 
