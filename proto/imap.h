@@ -325,6 +325,32 @@ int imap_append_many(struct imap *im, const char *box_utf8, size_t n,
  * length, pipelined.  uids need not be sorted. */
 int imap_store_flags(struct imap *im, const uint32_t *uids, size_t n, int add, unsigned flags,
                      struct fct_err *err);
+/* One flag change for imap_store_many: UID STORE +FLAGS.SILENT (add != 0)
+ * or -FLAGS.SILENT of flags on uids (any order). */
+struct imap_flag_change {
+	const uint32_t *uids;
+	size_t n;
+	int add;
+	unsigned flags;
+};
+/* What changed in the selected mailbox since a mod-sequence. */
+struct imap_changes {
+	uint64_t since;
+	imap_msg_cb cb;       /* each message changed or added since */
+	imap_vanished_cb vcb; /* each UID range expunged since */
+	void *ctx;
+	int answered;         /* out: 1 once the server answered it OK */
+};
+/* The changes in ch[0..n), pipelined in one flight, as imap_store_flags
+ * sends each.  Then, with check, once they are all done:
+ * UID FETCH 1:* (UID FLAGS MODSEQ) (CHANGEDSINCE since VANISHED) (RFC 7162
+ * 3.2.6), whose untagged FETCH (with a UID) and VANISHED go to its
+ * callbacks, news of other clients' changes included.  The check needs
+ * QRESYNC enabled and since > 0 (else FCT_E_STORE, nothing sent).  A
+ * refused STORE fails the call (FCT_E_FOLDER) and no check is sent; a
+ * refused check only leaves check->answered 0. */
+int imap_store_many(struct imap *im, const struct imap_flag_change *ch, size_t n,
+                    struct imap_changes *check, struct fct_err *err);
 /* UID EXPUNGE uids (needs UIDPLUS; without it: FCT_E_FOLDER, and the caller
  * may decide to use imap_expunge_all). */
 int imap_expunge_uids(struct imap *im, const uint32_t *uids, size_t n, struct fct_err *err);

@@ -268,19 +268,39 @@ struct sel_ctx {
 	struct imap *im;
 };
 
+struct vanished {
+	struct imap *im;
+	imap_vanished_cb vcb;
+	void *ctx;
+};
+
 static int vanished_range(void *ctx, uint32_t lo, uint32_t hi, struct fct_err *err)
 {
-	struct sel_ctx *sc = ctx;
+	struct vanished *v = ctx;
 	struct fct_err e;
 
 	(void)err;
-	if (sc->im->cb_failed || !sc->vcb)
+	if (v->im->cb_failed || !v->vcb)
 		return 0;
-	if (sc->vcb(sc->ctx, lo, hi, &e) < 0) {
-		imap_cb_fail(sc->im, &e);
+	if (v->vcb(v->ctx, lo, hi, &e) < 0) {
+		imap_cb_fail(v->im, &e);
 		return 1;
 	}
 	return 0;
+}
+
+int imap_vanished_report(struct imap *im, const struct imap_resp *r, imap_vanished_cb vcb,
+                         void *ctx, struct fct_err *err)
+{
+	struct vanished v = {im, vcb, ctx};
+	const struct imap_tok *t = r->tok;
+	size_t i = 0;
+
+	if (r->ntok > 0 && t[0].type == IMAP_TOK_LIST)
+		i = t[0].next;
+	if (i >= r->ntok || t[i].type != IMAP_TOK_ATOM)
+		return fct_err_set(err, FCT_E_PROTO, "IMAP server sent a malformed VANISHED: %s", r->raw);
+	return imap_seqset_each(t[i].s, t[i].len, vanished_range, &v, err) < 0 ? -1 : 0;
 }
 
 static int sel_code(struct sel_ctx *sc, const struct imap_resp *r, struct fct_err *err)
@@ -322,14 +342,7 @@ static int sel_untagged(struct imap *im, const struct imap_resp *r, struct fct_e
 	if (strcmp(r->name, "EXISTS") == 0) {
 		sc->out->exists = r->num;
 	} else if (strcmp(r->name, "VANISHED") == 0) {
-		const struct imap_tok *t = r->tok;
-		size_t i = 0;
-		if (r->ntok > 0 && t[0].type == IMAP_TOK_LIST)
-			i = t[0].next;
-		if (i >= r->ntok || t[i].type != IMAP_TOK_ATOM)
-			return fct_err_set(err, FCT_E_PROTO, "IMAP server sent a malformed VANISHED: %s",
-			                   r->raw);
-		if (imap_seqset_each(t[i].s, t[i].len, vanished_range, sc, err) < 0)
+		if (imap_vanished_report(im, r, sc->vcb, sc->ctx, err) < 0)
 			return -1;
 	} else if (strcmp(r->name, "FETCH") == 0 && sc->mcb && !im->cb_failed) {
 		const struct imap_tok *body;

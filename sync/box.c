@@ -13,6 +13,7 @@
 #include "sync/engine.h"
 #include "sync/mbsync_state.h"
 #include "sync/pool.h"
+#include "sync/settle.h"
 
 struct far_acc {
 	struct plan_far *v;
@@ -698,8 +699,6 @@ int box_reselect(struct chan *c, struct box_job *j, struct fct_err *err)
 	return 0;
 }
 
-#define PLAN_PULL_ALL (PLAN_PULL_NEW | PLAN_PULL_RENEW | PLAN_PULL_DELETE | PLAN_PULL_FLAGS)
-
 static int record_box(struct box_job *j, struct fct_err *err)
 {
 	struct box_run *r = &j->r;
@@ -735,6 +734,7 @@ static int record_box(struct box_job *j, struct fct_err *err)
 
 static int apply_plan(struct chan *c, struct box_job *j, struct fct_err *err)
 {
+	struct far_check fc;
 	int rc = 0;
 
 	if (j->vanished)
@@ -744,8 +744,11 @@ static int apply_plan(struct chan *c, struct box_job *j, struct fct_err *err)
 		rc = box_reselect(c, j, err);
 		if (rc == 0)
 			rc = mark_dirty(&j->r, j->found ? &j->jb : NULL, err);
-		if (rc == 0)
+		if (rc == 0) {
+			settle_far_begin(j, &fc);
 			rc = exec_plan(&j->r, &j->plan, err);
+			settle_far_end(j, &fc, rc == 0);
+		}
 	}
 	if (rc == 0)
 		rc = record_box(j, err);

@@ -81,6 +81,7 @@ struct box_run {
 	struct jrnl_msg *jr;   /* loaded records, the planner's input as they are */
 	size_t njr;
 	const unsigned char *suppress; /* per plan action: 1 = done elsewhere (moves) */
+	struct imap_changes *far_check; /* sent behind the far STOREs (sync/settle.h) */
 };
 
 /* One folder pair through a run: surveyed (both sides listed, plan built)

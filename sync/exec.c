@@ -236,11 +236,13 @@ static void uidv_push(struct uidv *u, uint32_t uid)
 	u->v[u->n++] = uid;
 }
 
-/* Phase 3: far flag changes, one UID STORE per flag and direction. */
+/* Phase 3: far flag changes, one UID STORE per flag and direction, all in
+ * one flight, with the box's settling check behind them (sync/settle.h). */
 static int far_flags(struct exec *x, struct fct_err *err)
 {
+	struct imap_flag_change ch[12];
 	struct uidv set[6][2];
-	size_t i, b, d;
+	size_t i, b, d, k = 0;
 	int rc = 0;
 
 	memset(set, 0, sizeof set);
@@ -265,12 +267,14 @@ static int far_flags(struct exec *x, struct fct_err *err)
 		}
 	}
 	for (b = 0; b < 6; b++)
-		for (d = 0; d < 2; d++) {
-			if (rc == 0 && set[b][d].n)
-				rc = imap_store_flags(x->r->c->im, set[b][d].v, set[b][d].n, (int)d,
-				                      1u << b, err);
+		for (d = 0; d < 2; d++)
+			if (set[b][d].n)
+				ch[k++] = (struct imap_flag_change){set[b][d].v, set[b][d].n, (int)d, 1u << b};
+	if (k)
+		rc = imap_store_many(x->r->c->im, ch, k, x->r->far_check, err);
+	for (b = 0; b < 6; b++)
+		for (d = 0; d < 2; d++)
 			free(set[b][d].v);
-		}
 	return rc;
 }
 

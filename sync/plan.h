@@ -179,6 +179,7 @@ enum {
 	PLAN_PUSH_FLAGS = 1 << 7,
 };
 #define PLAN_ALL 0xffu
+#define PLAN_PULL_ALL (PLAN_PULL_NEW | PLAN_PULL_RENEW | PLAN_PULL_DELETE | PLAN_PULL_FLAGS)
 
 struct plan_cfg {
 	unsigned ops;          /* PLAN_* bits */

@@ -1,4 +1,5 @@
-/* Trusting a near folder's stamp after a run's own changes (sync/settle.h). */
+/* Trusting a folder's near stamp and far HIGHESTMODSEQ after a run's own
+ * changes (sync/settle.h). */
 #include "sync/settle.h"
 
 #include <errno.h>
@@ -6,7 +7,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "proto/imap.h"
 #include "sync/engine.h"
+#include "sync/plan.h"
 
 /* Well above a kernel clock tick (1 to 10 ms): file times come from a
  * clock that may lag the one read here by one tick. */
@@ -164,4 +167,106 @@ void settle_stamps(struct chan *c, struct box_job *jobs, size_t n)
 			jrnl_box_clear(&recs[i]);
 	free(recs);
 	free(stamps);
+}
+
+/* ---- far: the run's own flag changes ---- */
+
+struct far_pushed {
+	uint32_t uid;
+	unsigned flags; /* FCT_F_* the plan leaves the message with */
+	int seen;       /* reported by the check */
+};
+
+static int pushed_cmp(const void *x, const void *y)
+{
+	const struct far_pushed *a = x, *b = y;
+
+	return (a->uid > b->uid) - (a->uid < b->uid);
+}
+
+static int on_change(void *ctx, const struct imap_msg *m, struct fct_err *err)
+{
+	struct far_check *fc = ctx;
+	struct far_pushed key = {m->uid, 0, 0};
+	struct far_pushed *p = bsearch(&key, fc->v, fc->n, sizeof *fc->v, pushed_cmp);
+
+	(void)err;
+	/* The check's answer names each message once, with FLAGS; anything
+	 * else is news of another change, sent unasked amid the answer. */
+	if (!p || p->seen || !(m->have & IMAP_META_FLAGS) || (m->flags & FCT_F_ALL) != p->flags ||
+	    m->modseq <= fc->req.since) {
+		fc->foreign = 1;
+		return 0;
+	}
+	p->seen = 1;
+	if (m->modseq > fc->latest)
+		fc->latest = m->modseq;
+	return 0;
+}
+
+static int on_expunged(void *ctx, uint32_t lo, uint32_t hi, struct fct_err *err)
+{
+	(void)lo;
+	(void)hi;
+	(void)err;
+	((struct far_check *)ctx)->foreign = 1;
+	return 0;
+}
+
+/* The far flags the plan sets, sorted by UID, into fc; none when the plan
+ * changes the far side in another way too: the check would find changes
+ * it cannot vouch for. */
+static void pushed_flags(const struct box_job *j, struct far_check *fc)
+{
+	const struct plan *p = &j->plan;
+
+	for (size_t i = 0; i < p->n; i++) {
+		const struct plan_action *a = &p->acts[i];
+
+		if (a->kind == PLAN_UPLOAD || a->kind == PLAN_DELETE_FAR || a->kind == PLAN_EXPUNGE_FAR) {
+			fc->n = 0;
+			break;
+		}
+		if (a->kind != PLAN_FLAGS_FAR || (j->suppress && j->suppress[i]))
+			continue;
+		if (!fc->v)
+			fc->v = fct_xcalloc(p->n, sizeof *fc->v);
+		fc->v[fc->n].uid = j->r.far[a->far].uid;
+		fc->v[fc->n++].flags = a->flags;
+	}
+	if (fc->n)
+		qsort(fc->v, fc->n, sizeof *fc->v, pushed_cmp);
+}
+
+void settle_far_begin(struct box_job *j, struct far_check *fc)
+{
+	struct box_run *r = &j->r;
+	struct chan *c = r->c;
+
+	memset(fc, 0, sizeof *fc);
+	/* Only where the box record keeps the modseq at all (box.c record_box). */
+	if (c->opts->dry_run || !(c->caps & IMAP_CAP_QRESYNC) || c->selected != j ||
+	    r->fbox.nomodseq || !r->fbox.highestmodseq ||
+	    (j->pc.ops & PLAN_PULL_ALL) != PLAN_PULL_ALL || j->moved_out || j->moved_in)
+		return;
+	pushed_flags(j, fc);
+	if (!fc->n)
+		return;
+	fc->req = (struct imap_changes){r->fbox.highestmodseq, on_change, on_expunged, fc, 0};
+	r->far_check = &fc->req;
+}
+
+void settle_far_end(struct box_job *j, struct far_check *fc, int ok)
+{
+	struct box_run *r = &j->r;
+
+	if (ok && fc->req.answered && !fc->foreign && fc->latest) {
+		fct_log_debug(r->c->log, "%s: %s: the server changed only what this run set; "
+		              "HIGHESTMODSEQ %llu", r->c->ch->name, r->box,
+		              (unsigned long long)fc->latest);
+		r->fbox.highestmodseq = fc->latest;
+	}
+	free(fc->v);
+	fc->v = NULL;
+	r->far_check = NULL;
 }

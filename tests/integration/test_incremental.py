@@ -5,7 +5,12 @@ after a sync.  Outcomes are checked with imaplib and mailbox.Maildir."""
 
 import json
 import os
+import select
+import socket
+import threading
 import time
+
+import pytest
 
 import util
 from test_sync import World, seed_far
@@ -112,4 +117,126 @@ def test_run_right_after_a_pull_skips_and_misses_nothing(dovecot, tmp_path):
         assert new.message_id in far
         w.assert_converged()
     finally:
+        w.close()
+
+
+def test_run_right_after_pushing_flags_skips(dovecot, tmp_path):
+    # The run that pushed local flag changes checks that the server's
+    # changes since its SELECT are its own, so the very next run may skip
+    # the folder instead of listing it again.
+    w = World(dovecot, tmp_path)
+    try:
+        msgs = seed_far(w, "INBOX", 51, 6) + seed_far(w, "Lists", 52, 3)
+        w.sync()
+        settle()
+        w.sync()
+        util.maildir_set_flags(w.mail, msgs[0].message_id, "FS")
+        util.maildir_set_flags(w.mail, msgs[1].message_id, "R")
+        rc, out, err = util.run_facteur(["-a", "-V"], w.cfg, check_rc=0)
+        assert err.count("unchanged on both sides") == 1, err  # Lists
+        rc, out, err = util.run_facteur(["-a", "-V"], w.cfg, check_rc=0)
+        assert err.count("unchanged on both sides") == 2, err
+        assert util.letters(w.far()[msgs[0].message_id]) == "FS"
+        assert util.letters(w.far()[msgs[1].message_id]) == "R"
+        # Then a change on the server is taken.
+        util.store_flags(w.imap, "INBOX", msgs[2].message_id, "+FLAGS", "P")
+        w.sync()
+        assert "P" in w.near()[msgs[2].message_id][0]
+        w.assert_converged()
+    finally:
+        w.close()
+
+
+class StoreHook:
+    """Plain-TCP relay to the server that runs `hook` once, the first time
+    the client sends a UID STORE, before passing the command on: another
+    client's change made after facteur's SELECT and before its own."""
+
+    def __init__(self, target_port, hook):
+        self.target = target_port
+        self.hook = hook
+        self.fired = threading.Event()
+        self.lsock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.lsock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                cli, _ = self.lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(cli,), daemon=True).start()
+
+    def _serve(self, cli):
+        srv = socket.create_connection(("127.0.0.1", self.target))
+        try:
+            while True:
+                r, _, _ = select.select([cli, srv], [], [], 60)
+                if not r:
+                    return
+                for src, dst in ((srv, cli), (cli, srv)):
+                    if src not in r:
+                        continue
+                    data = src.recv(65536)
+                    if not data:
+                        return
+                    if src is cli and b"UID STORE" in data and not self.fired.is_set():
+                        self.hook()
+                        self.fired.set()
+                    dst.sendall(data)
+        except OSError:
+            return
+        finally:
+            srv.close()
+            cli.close()
+
+    def close(self):
+        self.lsock.close()
+
+
+@pytest.mark.parametrize("change", ["other-flag", "same-message", "expunge", "new"])
+def test_change_during_a_flag_push_is_not_missed(dovecot, tmp_path, change):
+    """A change another client makes while facteur pushes flags: facteur
+    must not take it for its own, and the next run, right after, takes it.
+    (A new message also moves UIDNEXT, which alone stops a skip.)"""
+    w = World(dovecot, tmp_path)
+    other = dovecot.imap(w.user)
+    new = util.gen(54, 1)[0]
+    try:
+        msgs = seed_far(w, "INBOX", 53, 5)
+        w.sync()
+
+        def hook():
+            if change == "other-flag":
+                util.store_flags(other, "INBOX", msgs[3].message_id, "+FLAGS", "P")
+            elif change == "same-message":
+                util.store_flags(other, "INBOX", msgs[0].message_id, "+FLAGS", "R")
+            elif change == "expunge":
+                util.expunge_message(other, "INBOX", msgs[4].message_id)
+            else:
+                util.append(other, "INBOX", new)
+
+        relay = StoreHook(dovecot.ports["imap"], hook)
+        plain = {"TLSType": "None", "Compress": "no"}
+        hooked = util.make_config(tmp_path, w.user, dict(dovecot.ports, imap=relay.port),
+                                  dovecot.cert, tls="starttls", account_opts=plain)
+        util.maildir_set_flags(w.mail, msgs[0].message_id, "F")
+        util.run_facteur(["-a"], hooked, check_rc=0)
+        relay.close()
+        assert relay.fired.is_set(), "facteur sent no UID STORE"
+        w.sync()
+        far, near = w.far(), w.near()
+        if change == "other-flag":
+            assert "P" in near[msgs[3].message_id][0]
+        elif change == "same-message":
+            assert near[msgs[0].message_id][0] == "FR"
+        elif change == "expunge":
+            assert msgs[4].message_id not in near
+        else:
+            assert new.message_id in near
+        assert util.letters(far[msgs[0].message_id]) in ("F", "FR")
+        w.assert_converged()
+    finally:
+        other.logout()
         w.close()

@@ -57,6 +57,92 @@ static void fetch_meta(void **state)
 	t_free(&t);
 }
 
+/* Flag changes in one flight, then a check of what changed since a
+ * mod-sequence (QRESYNC's VANISHED modifier), sent only once every STORE
+ * is done: its answers are then told from the STOREs' echoes. */
+static void store_many_with_check(void **state)
+{
+	static const char *const script[] = {
+		GREET_LOGIN("ENABLE CONDSTORE QRESYNC"),
+		"C:A2 ENABLE QRESYNC",
+		"S:* ENABLED QRESYNC",
+		"S:A2 OK",
+		"C:A3 UID STORE 3:4 +FLAGS.SILENT (\\Seen)",
+		"C:A4 UID STORE 7 -FLAGS.SILENT (\\Flagged)",
+		"S:* 1 FETCH (UID 3 MODSEQ (13))",
+		"S:* 5 FETCH (UID 9 FLAGS (\\Answered) MODSEQ (13))",
+		"S:A3 OK",
+		"S:A4 OK",
+		"C:A5 UID FETCH 1:* (UID FLAGS MODSEQ) (CHANGEDSINCE 12 VANISHED)",
+		"S:* VANISHED (EARLIER) 5:6,8",
+		"S:* 1 FETCH (UID 3 FLAGS (\\Seen \\Flagged) MODSEQ (14))",
+		"S:* 3 FETCH (FLAGS (\\Deleted))",
+		"S:A5 OK done",
+		/* A refused check is no failure; a refused STORE is, and no check follows. */
+		"C:A6 UID STORE 3 +FLAGS.SILENT (\\Draft)",
+		"S:A6 OK",
+		"C:A7 UID FETCH 1:* (UID FLAGS MODSEQ) (CHANGEDSINCE 14 VANISHED)",
+		"S:A7 BAD not here",
+		"C:A8 UID STORE 3 +FLAGS.SILENT (\\Draft)",
+		"S:A8 NO [CANNOT] read-only",
+		/* The check alone; a malformed VANISHED kills the session. */
+		"C:A9 UID FETCH 1:* (UID FLAGS MODSEQ) (CHANGEDSINCE 14 VANISHED)",
+		"S:* VANISHED (EARLIER) x",
+		"S:A9 OK",
+		NULL};
+	struct imap_flag_change ch[] = {
+		{(const uint32_t[]){4, 3}, 2, 1, FCT_F_SEEN},
+		{(const uint32_t[]){7}, 1, 0, FCT_F_FLAGGED},
+		{(const uint32_t[]){8}, 1, 1, 0}, /* no flag: nothing sent */
+	};
+	struct imap_flag_change draft = {(const uint32_t[]){3}, 1, 1, FCT_F_DRAFT};
+	struct imap_changes check = {0, rec_msg, rec_vanished, NULL, 1};
+	struct rec r;
+	struct t t;
+
+	(void)state;
+	t_init(&t, IMAP_TLS_NONE);
+	CONNECT_OK(&t, script);
+	fct_buf_init(&r.b);
+	fct_buf_puts(&r.b, "");
+	check.ctx = &r;
+	assert_int_equal(imap_store_many(t.im, ch, 3, &check, &t.err), -1); /* since 0 */
+	assert_int_equal(t.err.kind, FCT_E_STORE);
+	assert_int_equal(check.answered, 0);
+	check.since = 12;
+	assert_int_equal(imap_store_many(t.im, ch, 3, &check, &t.err), 0);
+	assert_string_equal(r.b.data, "V5-6;V8-8;M3 f12 o0 s0 d0 m14 id- e-;");
+	assert_int_equal(check.answered, 1);
+	check.since = 14;
+	assert_int_equal(imap_store_many(t.im, &draft, 1, &check, &t.err), 0);
+	assert_int_equal(check.answered, 0);
+	assert_int_equal(imap_store_many(t.im, &draft, 1, &check, &t.err), -1);
+	assert_int_equal(t.err.kind, FCT_E_FOLDER);
+	assert_non_null(strstr(t.err.msg, "read-only"));
+	assert_int_equal(check.answered, 0);
+	assert_int_equal(imap_store_many(t.im, NULL, 0, &check, &t.err), -1);
+	assert_int_equal(t.err.kind, FCT_E_PROTO);
+	fct_buf_free(&r.b);
+	t_finish(&t, 0);
+	t_free(&t);
+}
+
+/* Without QRESYNC enabled the VANISHED modifier cannot be asked for. */
+static void store_many_check_needs_qresync(void **state)
+{
+	static const char *const script[] = {GREET_LOGIN("CONDSTORE"), NULL};
+	struct imap_changes check = {5, rec_msg, rec_vanished, NULL, 0};
+	struct t t;
+
+	(void)state;
+	t_init(&t, IMAP_TLS_NONE);
+	CONNECT_OK(&t, script);
+	assert_int_equal(imap_store_many(t.im, NULL, 0, &check, &t.err), -1);
+	assert_int_equal(t.err.kind, FCT_E_STORE);
+	t_finish(&t, 0);
+	t_free(&t);
+}
+
 struct bsink {
 	struct fct_buf b;
 	int fail_data;
@@ -610,6 +696,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(fetch_meta),
+		cmocka_unit_test(store_many_with_check),
+		cmocka_unit_test(store_many_check_needs_qresync),
 		cmocka_unit_test(fetch_bodies_pipelined),
 		cmocka_unit_test(append),
 		cmocka_unit_test(store_expunge_copy),
