@@ -208,6 +208,25 @@ int imap_select_meta(struct imap *im, const char *box_utf8, int readonly,
                      const struct imap_qresync *qr, struct imap_box *out, imap_vanished_cb vcb,
                      imap_msg_cb mcb, void *ctx, const struct imap_meta_req *req,
                      struct fct_err *err);
+/* One box for imap_examine_many: its QRESYNC parameters in, the box's
+ * state and whether the server answered OK out, what changed since to
+ * its callbacks (as imap_select reports them; either may be NULL). */
+struct imap_select_req {
+	const char *box_utf8;
+	struct imap_qresync qr;
+	imap_vanished_cb vcb;
+	imap_msg_cb mcb;
+	void *ctx;
+	struct imap_box box; /* out */
+	int ok;              /* out: 1 if the EXAMINE succeeded */
+};
+/* EXAMINE box (QRESYNC (uidvalidity modseq)) for each of req[0..n), all
+ * in one flight: what changed in each since its modseq, for a round trip
+ * in all.  Needs QRESYNC enabled (else FCT_E_STORE, nothing sent).  A box
+ * refused, or whose name cannot be sent, only keeps ok 0.  Leaves the
+ * last box selected, read-only. */
+int imap_examine_many(struct imap *im, struct imap_select_req *req, size_t n,
+                      struct fct_err *err);
 /* STATUS (UIDVALIDITY UIDNEXT MESSAGES [HIGHESTMODSEQ]). */
 int imap_status(struct imap *im, const char *box_utf8, struct imap_box *out, struct fct_err *err);
 
@@ -333,24 +352,10 @@ struct imap_flag_change {
 	int add;
 	unsigned flags;
 };
-/* What changed in the selected mailbox since a mod-sequence. */
-struct imap_changes {
-	uint64_t since;
-	imap_msg_cb cb;       /* each message changed or added since */
-	imap_vanished_cb vcb; /* each UID range expunged since */
-	void *ctx;
-	int answered;         /* out: 1 once the server answered it OK */
-};
 /* The changes in ch[0..n), pipelined in one flight, as imap_store_flags
- * sends each.  Then, with check, once they are all done:
- * UID FETCH 1:* (UID FLAGS MODSEQ) (CHANGEDSINCE since VANISHED) (RFC 7162
- * 3.2.6), whose untagged FETCH (with a UID) and VANISHED go to its
- * callbacks, news of other clients' changes included.  The check needs
- * QRESYNC enabled and since > 0 (else FCT_E_STORE, nothing sent).  A
- * refused STORE fails the call (FCT_E_FOLDER) and no check is sent; a
- * refused check only leaves check->answered 0. */
+ * sends each.  A refused STORE fails the call (FCT_E_FOLDER). */
 int imap_store_many(struct imap *im, const struct imap_flag_change *ch, size_t n,
-                    struct imap_changes *check, struct fct_err *err);
+                    struct fct_err *err);
 /* UID EXPUNGE uids (needs UIDPLUS; without it: FCT_E_FOLDER, and the caller
  * may decide to use imap_expunge_all). */
 int imap_expunge_uids(struct imap *im, const uint32_t *uids, size_t n, struct fct_err *err);

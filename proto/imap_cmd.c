@@ -268,39 +268,19 @@ struct sel_ctx {
 	struct imap *im;
 };
 
-struct vanished {
-	struct imap *im;
-	imap_vanished_cb vcb;
-	void *ctx;
-};
-
 static int vanished_range(void *ctx, uint32_t lo, uint32_t hi, struct fct_err *err)
 {
-	struct vanished *v = ctx;
+	struct sel_ctx *sc = ctx;
 	struct fct_err e;
 
 	(void)err;
-	if (v->im->cb_failed || !v->vcb)
+	if (sc->im->cb_failed || !sc->vcb)
 		return 0;
-	if (v->vcb(v->ctx, lo, hi, &e) < 0) {
-		imap_cb_fail(v->im, &e);
+	if (sc->vcb(sc->ctx, lo, hi, &e) < 0) {
+		imap_cb_fail(sc->im, &e);
 		return 1;
 	}
 	return 0;
-}
-
-int imap_vanished_report(struct imap *im, const struct imap_resp *r, imap_vanished_cb vcb,
-                         void *ctx, struct fct_err *err)
-{
-	struct vanished v = {im, vcb, ctx};
-	const struct imap_tok *t = r->tok;
-	size_t i = 0;
-
-	if (r->ntok > 0 && t[0].type == IMAP_TOK_LIST)
-		i = t[0].next;
-	if (i >= r->ntok || t[i].type != IMAP_TOK_ATOM)
-		return fct_err_set(err, FCT_E_PROTO, "IMAP server sent a malformed VANISHED: %s", r->raw);
-	return imap_seqset_each(t[i].s, t[i].len, vanished_range, &v, err) < 0 ? -1 : 0;
 }
 
 static int sel_code(struct sel_ctx *sc, const struct imap_resp *r, struct fct_err *err)
@@ -342,7 +322,14 @@ static int sel_untagged(struct imap *im, const struct imap_resp *r, struct fct_e
 	if (strcmp(r->name, "EXISTS") == 0) {
 		sc->out->exists = r->num;
 	} else if (strcmp(r->name, "VANISHED") == 0) {
-		if (imap_vanished_report(im, r, sc->vcb, sc->ctx, err) < 0)
+		const struct imap_tok *t = r->tok;
+		size_t i = 0;
+		if (r->ntok > 0 && t[0].type == IMAP_TOK_LIST)
+			i = t[0].next;
+		if (i >= r->ntok || t[i].type != IMAP_TOK_ATOM)
+			return fct_err_set(err, FCT_E_PROTO, "IMAP server sent a malformed VANISHED: %s",
+			                   r->raw);
+		if (imap_seqset_each(t[i].s, t[i].len, vanished_range, sc, err) < 0)
 			return -1;
 	} else if (strcmp(r->name, "FETCH") == 0 && sc->mcb && !im->cb_failed) {
 		const struct imap_tok *body;
@@ -460,6 +447,111 @@ int imap_select(struct imap *im, const char *box_utf8, int readonly, const struc
                 struct fct_err *err)
 {
 	return imap_select_meta(im, box_utf8, readonly, qr, out, vcb, mcb, ctx, NULL, err);
+}
+
+/* ---- several EXAMINEs in one flight ---- */
+
+struct exm {
+	struct imap_select_req *req;
+	struct sel_ctx *sc;
+	unsigned *tags;
+	size_t n, sent, cur; /* cur: the oldest not answered */
+};
+
+/* The oldest request sent and not answered, past names never sent. */
+static int exm_open(struct exm *x)
+{
+	while (x->cur < x->sent && !x->tags[x->cur])
+		x->cur++;
+	return x->cur < x->sent;
+}
+
+/* A server answers one SELECT or EXAMINE before it starts the next (the
+ * next depends on it): untagged responses belong to the oldest open one. */
+static int exm_untagged(struct imap *im, const struct imap_resp *r, struct fct_err *err)
+{
+	struct exm *x = im->hctx;
+	int rc;
+
+	if (!exm_open(x))
+		return 0;
+	im->hctx = &x->sc[x->cur];
+	rc = sel_untagged(im, r, err);
+	im->hctx = x;
+	return rc;
+}
+
+static int exm_done(struct imap *im, struct exm *x, struct fct_err *err)
+{
+	struct imap_done d;
+
+	imap_done_init(&d);
+	if (imap_next(im, &d, 0, err) < 0) {
+		imap_done_free(&d);
+		return -1;
+	}
+	if (exm_open(x) && d.tag == x->tags[x->cur]) {
+		x->req[x->cur].ok = d.st == IMAP_ST_OK;
+		x->cur++;
+	}
+	imap_done_free(&d);
+	return 0;
+}
+
+static int exm_send(struct imap *im, struct exm *x, struct fct_err *err)
+{
+	struct imap_select_req *q = &x->req[x->sent];
+	char *name = imap_quote_mailbox(im, q->box_utf8, err);
+
+	while (im->inflight >= (unsigned)im->depth)
+		if (exm_done(im, x, err) < 0) {
+			free(name);
+			return -1;
+		}
+	if (name)
+		x->tags[x->sent] = imap_cmdf(im, err, "EXAMINE %s (QRESYNC (%u %llu))", name,
+		                             q->qr.uidvalidity, (unsigned long long)q->qr.modseq);
+	free(name);
+	if (name && !x->tags[x->sent])
+		return -1;
+	/* A name that cannot be sent is skipped: its ok stays 0. */
+	x->sc[x->sent] = (struct sel_ctx){&q->box, q->vcb, q->mcb, q->ctx, {0}, {0}, im};
+	fct_buf_init(&x->sc[x->sent].msgid);
+	fct_buf_init(&x->sc[x->sent].emailid);
+	x->sent++;
+	return 0;
+}
+
+int imap_examine_many(struct imap *im, struct imap_select_req *req, size_t n, struct fct_err *err)
+{
+	struct exm x = {req, NULL, NULL, n, 0, 0};
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		memset(&req[i].box, 0, sizeof req[i].box);
+		req[i].ok = 0;
+	}
+	if (!(im->enabled & IMAP_CAP_QRESYNC))
+		return fct_err_set(err, FCT_E_STORE, "EXAMINE (QRESYNC) needs QRESYNC enabled");
+	if (imap_check(im, err) < 0)
+		return -1;
+	x.sc = fct_xcalloc(n + 1, sizeof *x.sc);
+	x.tags = fct_xcalloc(n + 1, sizeof *x.tags);
+	im->sel_uidvalidity = 0; /* several boxes: no one UIDVALIDITY to watch */
+	im->on_untagged = exm_untagged;
+	im->hctx = &x;
+	while (rc == 0 && x.sent < n)
+		rc = exm_send(im, &x, err);
+	while (rc == 0 && exm_open(&x))
+		rc = exm_done(im, &x, err);
+	rc = imap_cmd_end(im, rc, err);
+	for (size_t i = 0; i < x.sent; i++) {
+		fct_buf_free(&x.sc[i].msgid);
+		fct_buf_free(&x.sc[i].emailid);
+	}
+	free(x.sc);
+	free(x.tags);
+	return rc;
 }
 
 /* ---- STATUS ---- */

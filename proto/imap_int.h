@@ -106,11 +106,6 @@ int imap_cmd_end(struct imap *im, int rc, struct fct_err *err);
 /* Mailbox name from the wire (mUTF-7 unless UTF8) to UTF-8 in out. */
 int imap_decode_mailbox(struct imap *im, const char *s, size_t n, struct fct_buf *out);
 
-/* imap_cmd.c: the UID ranges of an untagged VANISHED r, each to vcb (may
- * be NULL); a vcb failure is kept with imap_cb_fail.  -1 if malformed. */
-int imap_vanished_report(struct imap *im, const struct imap_resp *r, imap_vanished_cb vcb,
-                         void *ctx, struct fct_err *err);
-
 /* imap_msg.c: a metadata UID FETCH sent now (tag, 0 if the session died),
  * its answers collected later by imap_meta_collect, which waits for every
  * command in flight. */

@@ -270,7 +270,6 @@ int imap_seqsets(const uint32_t *sorted, size_t n, size_t max,
 
 struct meta_ctx {
 	imap_msg_cb cb;
-	imap_vanished_cb vcb; /* NULL: VANISHED was not asked for */
 	void *ctx;
 	struct fct_buf msgid, emailid;
 };
@@ -282,8 +281,6 @@ static int meta_untagged(struct imap *im, const struct imap_resp *r, struct fct_
 	struct imap_msg m;
 	struct fct_err e;
 
-	if (r->name && mc->vcb && strcmp(r->name, "VANISHED") == 0)
-		return imap_vanished_report(im, r, mc->vcb, mc->ctx, err);
 	if (!r->name || strcmp(r->name, "FETCH") != 0 || im->cb_failed)
 		return 0;
 	if (imap_parse_fetch(r, &m, &mc->msgid, &mc->emailid, &body, err) < 0)
@@ -315,10 +312,9 @@ unsigned imap_meta_send(struct imap *im, uint32_t lo, uint32_t hi, uint64_t chan
 	                 since);
 }
 
-static int meta_collect(struct imap *im, imap_msg_cb cb, imap_vanished_cb vcb, void *ctx,
-                        struct fct_err *err)
+int imap_meta_collect(struct imap *im, imap_msg_cb cb, void *ctx, struct fct_err *err)
 {
-	struct meta_ctx mc = {cb, vcb, ctx, {0}, {0}};
+	struct meta_ctx mc = {cb, ctx, {0}, {0}};
 	int rc;
 
 	fct_buf_init(&mc.msgid);
@@ -330,11 +326,6 @@ static int meta_collect(struct imap *im, imap_msg_cb cb, imap_vanished_cb vcb, v
 	fct_buf_free(&mc.msgid);
 	fct_buf_free(&mc.emailid);
 	return rc;
-}
-
-int imap_meta_collect(struct imap *im, imap_msg_cb cb, void *ctx, struct fct_err *err)
-{
-	return meta_collect(im, cb, NULL, ctx, err);
 }
 
 int imap_fetch_meta(struct imap *im, uint32_t lo, uint32_t hi, uint64_t changedsince, unsigned what,
@@ -721,34 +712,16 @@ int imap_store_flags(struct imap *im, const uint32_t *uids, size_t n, int add, u
 {
 	struct imap_flag_change ch = {uids, n, add, flags};
 
-	return imap_store_many(im, &ch, 1, NULL, err);
+	return imap_store_many(im, &ch, 1, err);
 }
 
-/* ---- flag changes, then what changed since ---- */
+/* ---- flag changes in one flight ---- */
 
 struct many {
 	struct imap *im;
-	const char *suffix;       /* of the STORE being sent */
-	unsigned check_tag;       /* 0 until the check is sent */
+	const char *suffix; /* of the STORE being sent */
 	int rc;
-	struct imap_changes *check;
-	struct meta_ctx mc;       /* the check's callbacks */
 };
-
-static int many_untagged(struct imap *im, const struct imap_resp *r, struct fct_err *err)
-{
-	struct many *m = im->hctx;
-	int rc;
-
-	/* Before the check: the STOREs' echoes, or news of changes that the
-	 * check, sent later, reports too. */
-	if (!m->check_tag)
-		return 0;
-	im->hctx = &m->mc;
-	rc = meta_untagged(im, r, err);
-	im->hctx = m;
-	return rc;
-}
 
 /* Reads one completion; -1 only if the session failed. */
 static int many_done(struct many *m, struct fct_err *err)
@@ -761,11 +734,8 @@ static int many_done(struct many *m, struct fct_err *err)
 		m->rc = -1;
 		return -1;
 	}
-	if (m->check_tag && d.tag == m->check_tag) {
-		m->check->answered = d.st == IMAP_ST_OK;
-	} else if (d.st != IMAP_ST_OK && m->rc == 0) {
+	if (d.st != IMAP_ST_OK && m->rc == 0)
 		m->rc = imap_done_err(&d, FCT_E_FOLDER, "UID STORE", err);
-	}
 	imap_done_free(&d);
 	return 0;
 }
@@ -804,49 +774,26 @@ static int many_send(struct many *m, const struct imap_flag_change *ch, struct f
 }
 
 int imap_store_many(struct imap *im, const struct imap_flag_change *ch, size_t n,
-                    struct imap_changes *check, struct fct_err *err)
+                    struct fct_err *err)
 {
-	struct many m = {im, "", 0, 0, check, {NULL, NULL, NULL, {0}, {0}}};
+	struct many m = {im, "", 0};
+	size_t i;
 	int r = 0;
 
-	if (check) {
-		check->answered = 0;
-		if (!(im->enabled & IMAP_CAP_QRESYNC) || !check->since)
-			return fct_err_set(err, FCT_E_STORE, "UID FETCH (CHANGEDSINCE VANISHED) needs "
-			                   "QRESYNC and a mod-sequence");
-		m.mc = (struct meta_ctx){check->cb, check->vcb, check->ctx, {0}, {0}};
-	}
-	for (size_t i = 0; i < n && !check; i++)
+	for (i = 0; i < n; i++)
 		if ((ch[i].flags & FCT_F_ALL) && ch[i].n)
 			break;
-		else if (i + 1 == n)
-			return 0;
+	if (i == n)
+		return 0;
 	if (imap_check(im, err) < 0)
 		return -1;
-	fct_buf_init(&m.mc.msgid);
-	fct_buf_init(&m.mc.emailid);
-	im->on_untagged = many_untagged;
-	im->hctx = &m;
-	for (size_t i = 0; i < n && r == 0; i++)
+	im->on_untagged = NULL;
+	for (i = 0; i < n && r == 0; i++)
 		r = many_send(&m, &ch[i], err);
 	while (r == 0 && im->inflight > 0)
 		if (many_done(&m, err) < 0)
 			r = -1;
-	/* Only once the STOREs are done: a server may run pipelined UID
-	 * commands at once (Dovecot does), and the check must see them all. */
-	if (r == 0 && m.rc == 0 && check) {
-		m.check_tag = imap_cmdf(im, err, "UID FETCH 1:* (UID FLAGS MODSEQ) (CHANGEDSINCE %llu "
-		                        "VANISHED)", (unsigned long long)check->since);
-		if (!m.check_tag)
-			r = m.rc = -1;
-	}
-	while (r == 0 && im->inflight > 0)
-		if (many_done(&m, err) < 0)
-			r = -1;
-	r = imap_cmd_end(im, r < 0 ? -1 : m.rc, err);
-	fct_buf_free(&m.mc.msgid);
-	fct_buf_free(&m.mc.emailid);
-	return r;
+	return imap_cmd_end(im, r < 0 ? -1 : m.rc, err);
 }
 
 int imap_expunge_uids(struct imap *im, const uint32_t *uids, size_t n, struct fct_err *err)

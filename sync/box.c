@@ -734,7 +734,6 @@ static int record_box(struct box_job *j, struct fct_err *err)
 
 static int apply_plan(struct chan *c, struct box_job *j, struct fct_err *err)
 {
-	struct far_check fc;
 	int rc = 0;
 
 	if (j->vanished)
@@ -744,11 +743,10 @@ static int apply_plan(struct chan *c, struct box_job *j, struct fct_err *err)
 		rc = box_reselect(c, j, err);
 		if (rc == 0)
 			rc = mark_dirty(&j->r, j->found ? &j->jb : NULL, err);
-		if (rc == 0) {
-			settle_far_begin(j, &fc);
+		if (rc == 0)
 			rc = exec_plan(&j->r, &j->plan, err);
-			settle_far_end(j, &fc, rc == 0);
-		}
+		if (rc == 0)
+			settle_far_note(j);
 	}
 	if (rc == 0)
 		rc = record_box(j, err);
@@ -820,6 +818,7 @@ void box_job_free(struct box_job *j)
 	j->r.nf = NULL;
 	box_job_release(j);
 	jrnl_box_clear(&j->jb);
+	free(j->pushed);
 	free(j->box);
 	free(j->far_name);
 	free(j->near_name);

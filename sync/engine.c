@@ -224,8 +224,10 @@ static int run_jobs(struct chan *c, struct box_job *jobs, size_t n, struct fct_e
 	if (first)
 		rc = par_first_sync(c, jobs, n, &stop, err);
 	failed = rc == 1 ? survey_all(c, jobs, n, first, &stop, err) : rc < 0;
-	if (!stop)
+	if (!stop) {
 		settle_stamps(c, jobs, n);
+		settle_far(c, jobs, n);
+	}
 	if (failed && !stop)
 		fct_err_set(err, FCT_E_FOLDER, "%s: %zu box(es) failed", c->ch->name,
 		            c->sum.boxes_failed);

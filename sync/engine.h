@@ -81,7 +81,6 @@ struct box_run {
 	struct jrnl_msg *jr;   /* loaded records, the planner's input as they are */
 	size_t njr;
 	const unsigned char *suppress; /* per plan action: 1 = done elsewhere (moves) */
-	struct imap_changes *far_check; /* sent behind the far STOREs (sync/settle.h) */
 };
 
 /* One folder pair through a run: surveyed (both sides listed, plan built)
@@ -104,6 +103,8 @@ struct box_job {
 	unsigned vanished;      /* BOX_ON_* side the box left since the last run */
 	size_t moved_out;       /* messages the moves pass took elsewhere */
 	size_t moved_in;        /* messages the moves pass brought here */
+	struct far_pushed *pushed; /* far flags the plan set (sync/settle.h) */
+	size_t npushed;
 };
 
 /* Fills job->box/far_name/near_name/where first.  Lists both sides and

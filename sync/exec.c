@@ -237,7 +237,7 @@ static void uidv_push(struct uidv *u, uint32_t uid)
 }
 
 /* Phase 3: far flag changes, one UID STORE per flag and direction, all in
- * one flight, with the box's settling check behind them (sync/settle.h). */
+ * one flight. */
 static int far_flags(struct exec *x, struct fct_err *err)
 {
 	struct imap_flag_change ch[12];
@@ -271,7 +271,7 @@ static int far_flags(struct exec *x, struct fct_err *err)
 			if (set[b][d].n)
 				ch[k++] = (struct imap_flag_change){set[b][d].v, set[b][d].n, (int)d, 1u << b};
 	if (k)
-		rc = imap_store_many(x->r->c->im, ch, k, x->r->far_check, err);
+		rc = imap_store_many(x->r->c->im, ch, k, err);
 	for (b = 0; b < 6; b++)
 		for (d = 0; d < 2; d++)
 			free(set[b][d].v);

@@ -173,7 +173,7 @@ void settle_stamps(struct chan *c, struct box_job *jobs, size_t n)
 
 struct far_pushed {
 	uint32_t uid;
-	unsigned flags; /* FCT_F_* the plan leaves the message with */
+	unsigned flags; /* FCT_F_* the plan left the message with */
 	int seen;       /* reported by the check */
 };
 
@@ -184,23 +184,60 @@ static int pushed_cmp(const void *x, const void *y)
 	return (a->uid > b->uid) - (a->uid < b->uid);
 }
 
+void settle_far_note(struct box_job *j)
+{
+	const struct plan *p = &j->plan;
+	struct box_run *r = &j->r;
+	struct chan *c = r->c;
+	size_t n = 0;
+
+	/* Only where the box record keeps the modseq (box.c record_box). */
+	if (c->opts->dry_run || !(c->caps & IMAP_CAP_QRESYNC) || r->fbox.nomodseq ||
+	    !r->fbox.highestmodseq || (j->pc.ops & PLAN_PULL_ALL) != PLAN_PULL_ALL ||
+	    j->moved_out || j->moved_in || j->pushed)
+		return;
+	for (size_t i = 0; i < p->n; i++) {
+		const struct plan_action *a = &p->acts[i];
+
+		/* Other far changes: the check could not vouch for them. */
+		if (a->kind == PLAN_UPLOAD || a->kind == PLAN_DELETE_FAR ||
+		    a->kind == PLAN_EXPUNGE_FAR) {
+			n = 0;
+			break;
+		}
+		if (a->kind != PLAN_FLAGS_FAR || (j->suppress && j->suppress[i]))
+			continue;
+		if (!j->pushed)
+			j->pushed = fct_xcalloc(p->n, sizeof *j->pushed);
+		j->pushed[n].uid = r->far[a->far].uid;
+		j->pushed[n++].flags = a->flags;
+	}
+	if (!n) {
+		free(j->pushed);
+		j->pushed = NULL;
+		return;
+	}
+	qsort(j->pushed, n, sizeof *j->pushed, pushed_cmp);
+	j->npushed = n;
+}
+
+struct far_ask {
+	struct box_job *j;
+	int foreign; /* a change or an expunge the plan did not make */
+};
+
 static int on_change(void *ctx, const struct imap_msg *m, struct fct_err *err)
 {
-	struct far_check *fc = ctx;
+	struct far_ask *q = ctx;
 	struct far_pushed key = {m->uid, 0, 0};
-	struct far_pushed *p = bsearch(&key, fc->v, fc->n, sizeof *fc->v, pushed_cmp);
+	struct far_pushed *p = bsearch(&key, q->j->pushed, q->j->npushed, sizeof key, pushed_cmp);
 
 	(void)err;
-	/* The check's answer names each message once, with FLAGS; anything
-	 * else is news of another change, sent unasked amid the answer. */
 	if (!p || p->seen || !(m->have & IMAP_META_FLAGS) || (m->flags & FCT_F_ALL) != p->flags ||
-	    m->modseq <= fc->req.since) {
-		fc->foreign = 1;
-		return 0;
-	}
-	p->seen = 1;
-	if (m->modseq > fc->latest)
-		fc->latest = m->modseq;
+	    m->modseq <= q->j->r.fbox.highestmodseq)
+		q->foreign = 1;
+	else
+		p->seen = 1;
 	return 0;
 }
 
@@ -209,64 +246,95 @@ static int on_expunged(void *ctx, uint32_t lo, uint32_t hi, struct fct_err *err)
 	(void)lo;
 	(void)hi;
 	(void)err;
-	((struct far_check *)ctx)->foreign = 1;
+	((struct far_ask *)ctx)->foreign = 1;
 	return 0;
 }
 
-/* The far flags the plan sets, sorted by UID, into fc; none when the plan
- * changes the far side in another way too: the check would find changes
- * it cannot vouch for. */
-static void pushed_flags(const struct box_job *j, struct far_check *fc)
+/* Is the job's box record still the one record_box wrote from its SELECT? */
+static int recorded_as_selected(struct chan *c, const struct box_job *j, struct jrnl_box *b)
 {
-	const struct plan *p = &j->plan;
+	struct fct_err e;
+	int found;
 
-	for (size_t i = 0; i < p->n; i++) {
-		const struct plan_action *a = &p->acts[i];
+	if (jrnl_box_get(c->j, j->box, b, &found, &e) < 0)
+		return 0;
+	if (found && b->highestmodseq && b->highestmodseq == j->r.fbox.highestmodseq &&
+	    b->uidvalidity == j->r.fbox.uidvalidity && b->uidnext == j->r.fbox.uidnext)
+		return 1;
+	jrnl_box_clear(b);
+	return 0;
+}
 
-		if (a->kind == PLAN_UPLOAD || a->kind == PLAN_DELETE_FAR || a->kind == PLAN_EXPUNGE_FAR) {
-			fc->n = 0;
-			break;
+/* The modseq the server's answer lets the record keep, or 0. */
+static uint64_t vouched(const struct far_ask *q, const struct imap_select_req *s)
+{
+	const struct imap_box *was = &q->j->r.fbox, *now = &s->box;
+
+	if (!s->ok || q->foreign || now->nomodseq || now->uidvalidity != was->uidvalidity ||
+	    now->uidnext != was->uidnext || now->highestmodseq <= was->highestmodseq)
+		return 0;
+	return now->highestmodseq;
+}
+
+static void record_far(struct chan *c, struct far_ask *q, struct imap_select_req *s,
+                       struct jrnl_box *recs, size_t k)
+{
+	struct jrnl_txn *t;
+	struct fct_err e;
+	size_t i, n = 0;
+	int rc = 0;
+
+	for (i = 0; i < k; i++) {
+		recs[i].highestmodseq = vouched(&q[i], &s[i]);
+		n += recs[i].highestmodseq != 0;
+	}
+	if (!n || jrnl_begin(c->j, &t, &e) < 0)
+		return;
+	for (i = 0; i < k && rc == 0; i++)
+		if (recs[i].highestmodseq) {
+			fct_log_debug(c->log, "%s: %s: the server changed only what this run set; "
+			              "HIGHESTMODSEQ %llu", c->ch->name, q[i].j->box,
+			              (unsigned long long)recs[i].highestmodseq);
+			rc = jrnl_box_put(t, q[i].j->box, &recs[i], &e);
 		}
-		if (a->kind != PLAN_FLAGS_FAR || (j->suppress && j->suppress[i]))
+	if (rc < 0)
+		jrnl_abort(t);
+	else
+		(void)jrnl_commit(t, &e);
+}
+
+void settle_far(struct chan *c, struct box_job *jobs, size_t n)
+{
+	struct imap_select_req *s;
+	struct jrnl_box *recs;
+	struct far_ask *q;
+	struct fct_err e;
+	size_t i, k = 0;
+
+	if (c->opts->dry_run || !c->im || !(c->caps & IMAP_CAP_QRESYNC))
+		return;
+	s = fct_xcalloc(n + 1, sizeof *s);
+	q = fct_xcalloc(n + 1, sizeof *q);
+	recs = fct_xcalloc(n + 1, sizeof *recs);
+	for (i = 0; i < n; i++) {
+		struct box_job *j = &jobs[i];
+
+		if (j->state != JOB_DONE || !j->pushed || !recorded_as_selected(c, j, &recs[k]))
 			continue;
-		if (!fc->v)
-			fc->v = fct_xcalloc(p->n, sizeof *fc->v);
-		fc->v[fc->n].uid = j->r.far[a->far].uid;
-		fc->v[fc->n++].flags = a->flags;
+		q[k] = (struct far_ask){j, 0};
+		s[k] = (struct imap_select_req){.box_utf8 = j->far_name,
+		                                .qr = {j->r.fbox.uidvalidity, j->r.fbox.highestmodseq},
+		                                .vcb = on_expunged, .mcb = on_change, .ctx = &q[k]};
+		k++;
 	}
-	if (fc->n)
-		qsort(fc->v, fc->n, sizeof *fc->v, pushed_cmp);
-}
-
-void settle_far_begin(struct box_job *j, struct far_check *fc)
-{
-	struct box_run *r = &j->r;
-	struct chan *c = r->c;
-
-	memset(fc, 0, sizeof *fc);
-	/* Only where the box record keeps the modseq at all (box.c record_box). */
-	if (c->opts->dry_run || !(c->caps & IMAP_CAP_QRESYNC) || c->selected != j ||
-	    r->fbox.nomodseq || !r->fbox.highestmodseq ||
-	    (j->pc.ops & PLAN_PULL_ALL) != PLAN_PULL_ALL || j->moved_out || j->moved_in)
-		return;
-	pushed_flags(j, fc);
-	if (!fc->n)
-		return;
-	fc->req = (struct imap_changes){r->fbox.highestmodseq, on_change, on_expunged, fc, 0};
-	r->far_check = &fc->req;
-}
-
-void settle_far_end(struct box_job *j, struct far_check *fc, int ok)
-{
-	struct box_run *r = &j->r;
-
-	if (ok && fc->req.answered && !fc->foreign && fc->latest) {
-		fct_log_debug(r->c->log, "%s: %s: the server changed only what this run set; "
-		              "HIGHESTMODSEQ %llu", r->c->ch->name, r->box,
-		              (unsigned long long)fc->latest);
-		r->fbox.highestmodseq = fc->latest;
+	if (k) {
+		c->selected = NULL;
+		if (imap_examine_many(c->im, s, k, &e) == 0)
+			record_far(c, q, s, recs, k);
 	}
-	free(fc->v);
-	fc->v = NULL;
-	r->far_check = NULL;
+	for (i = 0; i < k; i++)
+		jrnl_box_clear(&recs[i]);
+	free(recs);
+	free(q);
+	free(s);
 }

@@ -57,88 +57,125 @@ static void fetch_meta(void **state)
 	t_free(&t);
 }
 
-/* Flag changes in one flight, then a check of what changed since a
- * mod-sequence (QRESYNC's VANISHED modifier), sent only once every STORE
- * is done: its answers are then told from the STOREs' echoes. */
-static void store_many_with_check(void **state)
+/* Flag changes in one flight: every STORE is sent before any answer is
+ * read; one refused fails the call. */
+static void store_many_one_flight(void **state)
 {
 	static const char *const script[] = {
-		GREET_LOGIN("ENABLE CONDSTORE QRESYNC"),
-		"C:A2 ENABLE QRESYNC",
-		"S:* ENABLED QRESYNC",
-		"S:A2 OK",
-		"C:A3 UID STORE 3:4 +FLAGS.SILENT (\\Seen)",
-		"C:A4 UID STORE 7 -FLAGS.SILENT (\\Flagged)",
+		GREET_LOGIN("CONDSTORE"),
+		"C:A2 UID STORE 3:4 +FLAGS.SILENT (\\Seen)",
+		"C:A3 UID STORE 7 -FLAGS.SILENT (\\Flagged)",
 		"S:* 1 FETCH (UID 3 MODSEQ (13))",
-		"S:* 5 FETCH (UID 9 FLAGS (\\Answered) MODSEQ (13))",
+		"S:A2 OK",
 		"S:A3 OK",
-		"S:A4 OK",
-		"C:A5 UID FETCH 1:* (UID FLAGS MODSEQ) (CHANGEDSINCE 12 VANISHED)",
-		"S:* VANISHED (EARLIER) 5:6,8",
-		"S:* 1 FETCH (UID 3 FLAGS (\\Seen \\Flagged) MODSEQ (14))",
-		"S:* 3 FETCH (FLAGS (\\Deleted))",
-		"S:A5 OK done",
-		/* A refused check is no failure; a refused STORE is, and no check follows. */
-		"C:A6 UID STORE 3 +FLAGS.SILENT (\\Draft)",
+		"C:A4 UID STORE 3 +FLAGS.SILENT (\\Draft)",
+		"C:A5 UID STORE 8 -FLAGS.SILENT (\\Draft)",
+		"S:A4 NO [CANNOT] read-only",
+		"S:A5 OK",
+		"C:A6 LOGOUT",
 		"S:A6 OK",
-		"C:A7 UID FETCH 1:* (UID FLAGS MODSEQ) (CHANGEDSINCE 14 VANISHED)",
-		"S:A7 BAD not here",
-		"C:A8 UID STORE 3 +FLAGS.SILENT (\\Draft)",
-		"S:A8 NO [CANNOT] read-only",
-		/* The check alone; a malformed VANISHED kills the session. */
-		"C:A9 UID FETCH 1:* (UID FLAGS MODSEQ) (CHANGEDSINCE 14 VANISHED)",
-		"S:* VANISHED (EARLIER) x",
-		"S:A9 OK",
 		NULL};
 	struct imap_flag_change ch[] = {
 		{(const uint32_t[]){4, 3}, 2, 1, FCT_F_SEEN},
 		{(const uint32_t[]){7}, 1, 0, FCT_F_FLAGGED},
 		{(const uint32_t[]){8}, 1, 1, 0}, /* no flag: nothing sent */
 	};
-	struct imap_flag_change draft = {(const uint32_t[]){3}, 1, 1, FCT_F_DRAFT};
-	struct imap_changes check = {0, rec_msg, rec_vanished, NULL, 1};
-	struct rec r;
+	struct imap_flag_change draft[] = {
+		{(const uint32_t[]){3}, 1, 1, FCT_F_DRAFT},
+		{(const uint32_t[]){8}, 1, 0, FCT_F_DRAFT},
+	};
 	struct t t;
 
 	(void)state;
 	t_init(&t, IMAP_TLS_NONE);
 	CONNECT_OK(&t, script);
-	fct_buf_init(&r.b);
-	fct_buf_puts(&r.b, "");
-	check.ctx = &r;
-	assert_int_equal(imap_store_many(t.im, ch, 3, &check, &t.err), -1); /* since 0 */
-	assert_int_equal(t.err.kind, FCT_E_STORE);
-	assert_int_equal(check.answered, 0);
-	check.since = 12;
-	assert_int_equal(imap_store_many(t.im, ch, 3, &check, &t.err), 0);
-	assert_string_equal(r.b.data, "V5-6;V8-8;M3 f12 o0 s0 d0 m14 id- e-;");
-	assert_int_equal(check.answered, 1);
-	check.since = 14;
-	assert_int_equal(imap_store_many(t.im, &draft, 1, &check, &t.err), 0);
-	assert_int_equal(check.answered, 0);
-	assert_int_equal(imap_store_many(t.im, &draft, 1, &check, &t.err), -1);
+	assert_int_equal(imap_store_many(t.im, ch, 3, &t.err), 0);
+	assert_int_equal(imap_store_many(t.im, ch + 2, 1, &t.err), 0); /* nothing to do */
+	assert_int_equal(imap_store_many(t.im, draft, 2, &t.err), -1);
 	assert_int_equal(t.err.kind, FCT_E_FOLDER);
 	assert_non_null(strstr(t.err.msg, "read-only"));
-	assert_int_equal(check.answered, 0);
-	assert_int_equal(imap_store_many(t.im, NULL, 0, &check, &t.err), -1);
-	assert_int_equal(t.err.kind, FCT_E_PROTO);
-	fct_buf_free(&r.b);
-	t_finish(&t, 0);
+	t_finish(&t, 1);
 	t_free(&t);
 }
 
-/* Without QRESYNC enabled the VANISHED modifier cannot be asked for. */
-static void store_many_check_needs_qresync(void **state)
+/* Several EXAMINEs (QRESYNC) in one flight: each box's answer to its own
+ * request, a refused box only not ok, a name that cannot be sent skipped. */
+static void examine_many(void **state)
+{
+	static const char *const script[] = {
+		GREET_LOGIN("ENABLE CONDSTORE QRESYNC"),
+		"C:A2 ENABLE QRESYNC",
+		"S:* ENABLED QRESYNC",
+		"S:A2 OK",
+		"C:A3 EXAMINE \"INBOX\" (QRESYNC (7 12))",
+		"C:A4 EXAMINE \"Gone\" (QRESYNC (8 3))",
+		"C:A5 EXAMINE \"Lists\" (QRESYNC (9 40))",
+		"S:* 4 EXISTS",
+		"S:* OK [UIDVALIDITY 7] ok",
+		"S:* OK [UIDNEXT 20] ok",
+		"S:* OK [HIGHESTMODSEQ 15] ok",
+		"S:* VANISHED (EARLIER) 5:6",
+		"S:* 1 FETCH (UID 3 FLAGS (\\Seen) MODSEQ (14))",
+		"S:A3 OK [READ-ONLY] done",
+		"S:A4 NO [NONEXISTENT] no such box",
+		"S:* OK [CLOSED] closed",
+		"S:* 9 EXISTS",
+		"S:* OK [UIDVALIDITY 9] ok",
+		"S:* OK [UIDNEXT 30] ok",
+		"S:* OK [HIGHESTMODSEQ 41] ok",
+		"S:* 2 FETCH (UID 11 FLAGS () MODSEQ (41))",
+		"S:A5 OK [READ-ONLY] done",
+		"C:A6 LOGOUT",
+		"S:A6 OK",
+		NULL};
+	struct imap_select_req q[4];
+	struct rec r[4];
+	struct t t;
+
+	(void)state;
+	memset(q, 0, sizeof q);
+	q[0] = (struct imap_select_req){"INBOX", {7, 12}, rec_vanished, rec_msg, &r[0], {0}, 0};
+	q[1] = (struct imap_select_req){"Gone", {8, 3}, rec_vanished, rec_msg, &r[1], {0}, 0};
+	q[2] = (struct imap_select_req){"Bad\001", {1, 1}, rec_vanished, rec_msg, &r[2], {0}, 0};
+	q[3] = (struct imap_select_req){"Lists", {9, 40}, rec_vanished, rec_msg, &r[3], {0}, 0};
+	for (int i = 0; i < 4; i++) {
+		fct_buf_init(&r[i].b);
+		fct_buf_puts(&r[i].b, "");
+	}
+	t_init(&t, IMAP_TLS_NONE);
+	CONNECT_OK(&t, script);
+	assert_int_equal(imap_examine_many(t.im, q, 4, &t.err), 0);
+	assert_int_equal(q[0].ok, 1);
+	assert_int_equal(q[0].box.uidnext, 20);
+	assert_true(q[0].box.highestmodseq == 15);
+	assert_string_equal(r[0].b.data, "V5-6;M3 f10 o0 s0 d0 m14 id- e-;");
+	assert_int_equal(q[1].ok, 0);
+	assert_string_equal(r[1].b.data, "");
+	assert_int_equal(q[2].ok, 0);
+	assert_int_equal(q[3].ok, 1);
+	assert_int_equal(q[3].box.exists, 9);
+	assert_int_equal(q[3].box.uidvalidity, 9);
+	assert_true(q[3].box.highestmodseq == 41);
+	assert_string_equal(r[3].b.data, "M11 f0 o0 s0 d0 m41 id- e-;");
+	for (int i = 0; i < 4; i++)
+		fct_buf_free(&r[i].b);
+	t_finish(&t, 1);
+	t_free(&t);
+}
+
+/* Without QRESYNC enabled nothing is sent. */
+static void examine_many_needs_qresync(void **state)
 {
 	static const char *const script[] = {GREET_LOGIN("CONDSTORE"), NULL};
-	struct imap_changes check = {5, rec_msg, rec_vanished, NULL, 0};
+	struct imap_select_req q = {"INBOX", {7, 12}, NULL, NULL, NULL, {0}, 1};
 	struct t t;
 
 	(void)state;
 	t_init(&t, IMAP_TLS_NONE);
 	CONNECT_OK(&t, script);
-	assert_int_equal(imap_store_many(t.im, NULL, 0, &check, &t.err), -1);
+	assert_int_equal(imap_examine_many(t.im, &q, 1, &t.err), -1);
 	assert_int_equal(t.err.kind, FCT_E_STORE);
+	assert_int_equal(q.ok, 0);
 	t_finish(&t, 0);
 	t_free(&t);
 }
@@ -696,8 +733,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(fetch_meta),
-		cmocka_unit_test(store_many_with_check),
-		cmocka_unit_test(store_many_check_needs_qresync),
+		cmocka_unit_test(store_many_one_flight),
+		cmocka_unit_test(examine_many),
+		cmocka_unit_test(examine_many_needs_qresync),
 		cmocka_unit_test(fetch_bodies_pipelined),
 		cmocka_unit_test(append),
 		cmocka_unit_test(store_expunge_copy),

@@ -1,5 +1,7 @@
 /* settle_stamps (sync/settle.c): a folder's stamp is recorded after a run
- * only when the folder holds exactly the files the journal describes. */
+ * only when the folder holds exactly the files the journal describes.
+ * settle_far_*: the far HIGHESTMODSEQ only when the server's changes since
+ * SELECT are exactly the flags the plan set. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +20,7 @@
 #include "sync/engine.h"
 #include "sync/run.h"
 #include "sync/settle.h"
+#include "tests/unit/imap_t.h"
 
 static char root[80];
 
@@ -219,9 +222,194 @@ static void unfinished_or_dry_jobs_are_left_alone(void **state)
 	assert_int_equal(recorded(f), 0);
 }
 
+/* ---- the far check ---- */
+
+/* The record as record_box wrote it from a SELECT at HIGHESTMODSEQ 12, and
+ * a done job whose plan set \Flagged on UID 9 and \Seen on UID 5 and
+ * paired UID 7.  The server's session, scripted, becomes the channel's. */
+struct far {
+	struct t t;
+	struct cfg_channel ch;
+	struct plan_far far[3];
+	struct plan_action acts[3];
+};
+
+static void far_setup(struct fx *f, struct far *x, const char *const *script)
+{
+	static char name[] = "ch", box[] = "INBOX";
+	struct jrnl_box b = {.uidvalidity = 7, .uidnext = 20, .highestmodseq = 12, .near_stamp = 5};
+	struct jrnl_txn *tx;
+	struct fct_err e;
+
+	memset(x, 0, sizeof *x);
+	assert_int_equal(jrnl_begin(f->j, &tx, &e), 0);
+	assert_int_equal(jrnl_box_put(tx, "INBOX", &b, &e), 0);
+	assert_int_equal(jrnl_commit(tx, &e), 0);
+	x->ch.name = name;
+	f->c.ch = &x->ch;
+	f->c.caps = IMAP_CAP_QRESYNC | IMAP_CAP_CONDSTORE;
+	f->job.far_name = box;
+	f->job.r.c = &f->c;
+	f->job.r.box = "INBOX";
+	f->job.r.fbox = (struct imap_box){.uidvalidity = 7, .uidnext = 20, .highestmodseq = 12};
+	f->job.pc.ops = PLAN_ALL;
+	x->far[0].uid = 9;
+	x->far[1].uid = 5;
+	x->far[2].uid = 7;
+	f->job.r.far = x->far;
+	f->job.r.nfar = 3;
+	x->acts[0] = (struct plan_action){.kind = PLAN_FLAGS_FAR, .far = 0, .flags = FCT_F_FLAGGED};
+	x->acts[1] = (struct plan_action){.kind = PLAN_FLAGS_FAR, .far = 1, .flags = FCT_F_SEEN};
+	x->acts[2] = (struct plan_action){.kind = PLAN_PAIR, .far = 2};
+	f->job.plan.acts = x->acts;
+	f->job.plan.n = 3;
+	t_init(&x->t, IMAP_TLS_NONE);
+	CONNECT_OK(&x->t, script);
+	f->c.im = x->t.im;
+}
+
+/* Runs the check; returns the modseq the record keeps (its stamp kept). */
+static uint64_t far_run(struct fx *f, struct far *x)
+{
+	struct jrnl_box b;
+	struct fct_err e;
+	uint64_t m;
+	int found;
+
+	f->c.selected = &f->job;
+	settle_far(&f->c, &f->job, 1);
+	/* Asked: the box it had selected is no longer. */
+	assert_true(!f->c.selected == (f->job.pushed && f->job.state == JOB_DONE &&
+	                               f->job.r.fbox.highestmodseq == 12 && f->job.r.fbox.uidnext == 20));
+	t_finish(&x->t, 1);
+	t_free(&x->t);
+	f->c.im = NULL;
+	free(f->job.pushed);
+	f->job.pushed = NULL;
+	f->job.far_name = NULL;
+	f->job.plan.acts = NULL;
+	f->job.plan.n = 0;
+	assert_int_equal(jrnl_box_get(f->j, "INBOX", &b, &found, &e), 0);
+	assert_true(found);
+	assert_int_equal(b.near_stamp, 5);
+	m = b.highestmodseq;
+	jrnl_box_clear(&b);
+	return m;
+}
+
+#define FAR_LOGIN                                                                              \
+	GREET_LOGIN("ENABLE CONDSTORE QRESYNC"), "C:A2 ENABLE QRESYNC", "S:* ENABLED QRESYNC",      \
+		"S:A2 OK"
+#define FAR_ASK "C:A3 EXAMINE \"INBOX\" (QRESYNC (7 12))"
+#define FAR_BYE "C:A4 LOGOUT", "S:A4 OK"
+#define FAR_HEAD(uidvalidity, uidnext, modseq)                                                 \
+	"S:* OK [UIDVALIDITY " uidvalidity "] ok", "S:* OK [UIDNEXT " uidnext "] ok",               \
+		"S:* OK [HIGHESTMODSEQ " modseq "] ok"
+#define FAR_9 "S:* 2 FETCH (UID 9 FLAGS (\\Flagged) MODSEQ (13))"
+#define FAR_5 "S:* 1 FETCH (UID 5 FLAGS (\\Seen) MODSEQ (14))"
+
+static uint64_t far_answer(struct fx *f, const char *const *script)
+{
+	struct far x;
+
+	far_setup(f, &x, script);
+	settle_far_note(&f->job);
+	assert_non_null(f->job.pushed);
+	return far_run(f, &x);
+}
+
+static void far_own_changes_are_recorded(void **state)
+{
+	static const char *const own[] = {FAR_LOGIN, FAR_ASK, FAR_HEAD("7", "20", "14"), FAR_5,
+	                                  FAR_9, "S:A3 OK [READ-ONLY] done", FAR_BYE, NULL};
+	/* UID 5's STORE changed nothing: the answer leaves it out. */
+	static const char *const partial[] = {FAR_LOGIN, FAR_ASK, FAR_HEAD("7", "20", "13"), FAR_9,
+	                                      "S:A3 OK done", FAR_BYE, NULL};
+	struct fx *f = *state;
+
+	assert_true(far_answer(f, own) == 14);
+	assert_true(far_answer(f, partial) == 13);
+}
+
+static void far_other_changes_keep_the_old_modseq(void **state)
+{
+	const char *const *const cases[] = {
+		(const char *const[]){FAR_LOGIN, FAR_ASK, FAR_HEAD("7", "20", "14"), FAR_5, FAR_9,
+		                      "S:* 3 FETCH (UID 7 FLAGS () MODSEQ (14))", "S:A3 OK", FAR_BYE,
+		                      NULL},
+		(const char *const[]){FAR_LOGIN, FAR_ASK, FAR_HEAD("7", "20", "14"), FAR_9,
+		                      "S:* 1 FETCH (UID 5 FLAGS (\\Seen \\Answered) MODSEQ (14))",
+		                      "S:A3 OK", FAR_BYE, NULL},
+		(const char *const[]){FAR_LOGIN, FAR_ASK, FAR_HEAD("7", "20", "14"), FAR_5, FAR_9, FAR_9,
+		                      "S:A3 OK", FAR_BYE, NULL},
+		(const char *const[]){FAR_LOGIN, FAR_ASK, FAR_HEAD("7", "20", "14"), FAR_9,
+		                      "S:* 1 FETCH (UID 5 FLAGS (\\Seen) MODSEQ (12))", "S:A3 OK",
+		                      FAR_BYE, NULL},
+		(const char *const[]){FAR_LOGIN, FAR_ASK, FAR_HEAD("7", "20", "14"), FAR_5, FAR_9,
+		                      "S:* VANISHED (EARLIER) 3", "S:A3 OK", FAR_BYE, NULL},
+		(const char *const[]){FAR_LOGIN, FAR_ASK, FAR_HEAD("7", "20", "14"), FAR_9,
+		                      "S:* 1 FETCH (UID 5 MODSEQ (14))", "S:A3 OK", FAR_BYE, NULL},
+		(const char *const[]){FAR_LOGIN, FAR_ASK, FAR_HEAD("7", "21", "14"), FAR_5, FAR_9,
+		                      "S:A3 OK", FAR_BYE, NULL},
+		(const char *const[]){FAR_LOGIN, FAR_ASK, FAR_HEAD("8", "20", "14"), FAR_5, FAR_9,
+		                      "S:A3 OK", FAR_BYE, NULL},
+		(const char *const[]){FAR_LOGIN, FAR_ASK, "S:A3 NO [NONEXISTENT] gone", FAR_BYE, NULL},
+		(const char *const[]){FAR_LOGIN, FAR_ASK, FAR_HEAD("7", "20", "12"), "S:A3 OK", FAR_BYE,
+		                      NULL},
+	};
+	struct fx *f = *state;
+
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+		if (far_answer(f, cases[i]) != 12)
+			fail_msg("case %zu: the new modseq was recorded", i);
+}
+
+/* Nothing is asked where the check could not vouch for the result or the
+ * record does not keep a modseq. */
+static void far_check_only_where_it_applies(void **state)
+{
+	static const char *const quiet[] = {FAR_LOGIN, "C:A3 LOGOUT", "S:A3 OK", NULL};
+	static unsigned char done_elsewhere[] = {1, 1, 0};
+	struct fx *f = *state;
+	struct far x;
+
+	for (int i = 0; i < 12; i++) {
+		far_setup(f, &x, quiet);
+		switch (i) {
+		case 0: x.acts[2].kind = PLAN_UPLOAD; break;
+		case 1: x.acts[2].kind = PLAN_DELETE_FAR; break;
+		case 2: x.acts[2].kind = PLAN_EXPUNGE_FAR; break;
+		case 3: f->job.moved_in = 1; break;
+		case 4: f->job.pc.ops = PLAN_ALL & ~PLAN_PULL_DELETE; break;
+		case 5: f->c.caps = IMAP_CAP_CONDSTORE; break;
+		case 6: f->opts.dry_run = 1; break;
+		case 7: f->job.suppress = done_elsewhere; break;
+		case 8: f->job.r.fbox.nomodseq = 1; break;
+		default: break;
+		}
+		settle_far_note(&f->job);
+		if (i < 9 && f->job.pushed)
+			fail_msg("case %d: flags noted", i);
+		if (i == 9)
+			f->job.state = JOB_FAILED;
+		if (i == 10)
+			f->job.r.fbox.highestmodseq = 11; /* record_box kept another */
+		if (i == 11)
+			f->job.r.fbox.uidnext = 19;
+		assert_true(far_run(f, &x) == 12);
+		f->job.state = JOB_DONE;
+		f->job.moved_in = 0;
+		f->job.suppress = NULL;
+		f->opts.dry_run = 0;
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(far_own_changes_are_recorded, setup, teardown),
+		cmocka_unit_test_setup_teardown(far_other_changes_keep_the_old_modseq, setup, teardown),
+		cmocka_unit_test_setup_teardown(far_check_only_where_it_applies, setup, teardown),
 		cmocka_unit_test_setup_teardown(matching_folder_records_its_stamp, setup, teardown),
 		cmocka_unit_test_setup_teardown(extra_file_is_not_trusted, setup, teardown),
 		cmocka_unit_test_setup_teardown(other_flags_are_not_trusted, setup, teardown),
