@@ -687,24 +687,41 @@ static int pipe_untagged(struct imap *im, const struct imap_resp *r, struct fct_
 	return 0;
 }
 
-static int run_pipe(struct pipe *pp, struct fct_err *err)
+/* Sends pp's verb on pp->uids, in as many commands as the sets need,
+ * without waiting for more than the pipeline depth asks. */
+static int pipe_send(struct pipe *pp, struct fct_err *err)
 {
-	struct imap *im = pp->im;
 	size_t n;
-	uint32_t *s;
-	int r;
+	uint32_t *s = sorted_uids(pp->uids, pp->n, &n);
+	int r = imap_seqsets(s, n, IMAP_MAX_SET, pipe_emit, pp, err);
 
-	if (imap_check(im, err) < 0)
-		return -1;
-	s = sorted_uids(pp->uids, pp->n, &n);
-	im->on_untagged = pipe_untagged;
-	im->hctx = pp;
-	r = imap_seqsets(s, n, IMAP_MAX_SET, pipe_emit, pp, err);
-	while (r == 0 && im->inflight > 0)
+	free(s);
+	return r;
+}
+
+/* Waits for every command sent; -1 if any failed. */
+static int pipe_end(struct pipe *pp, int r, struct fct_err *err)
+{
+	while (r == 0 && pp->im->inflight > 0)
 		if (pipe_done(pp, err) < 0)
 			r = -1;
-	free(s);
-	return imap_cmd_end(im, r < 0 ? -1 : pp->rc, err);
+	return imap_cmd_end(pp->im, r < 0 ? -1 : pp->rc, err);
+}
+
+static int pipe_begin(struct pipe *pp, struct fct_err *err)
+{
+	if (imap_check(pp->im, err) < 0)
+		return -1;
+	pp->im->on_untagged = pipe_untagged;
+	pp->im->hctx = pp;
+	return 0;
+}
+
+static int run_pipe(struct pipe *pp, struct fct_err *err)
+{
+	if (pipe_begin(pp, err) < 0)
+		return -1;
+	return pipe_end(pp, pipe_send(pp, err), err);
 }
 
 int imap_store_flags(struct imap *im, const uint32_t *uids, size_t n, int add, unsigned flags,
@@ -715,68 +732,11 @@ int imap_store_flags(struct imap *im, const uint32_t *uids, size_t n, int add, u
 	return imap_store_many(im, &ch, 1, err);
 }
 
-/* ---- flag changes in one flight ---- */
-
-struct many {
-	struct imap *im;
-	const char *suffix; /* of the STORE being sent */
-	int rc;
-};
-
-/* Reads one completion; -1 only if the session failed. */
-static int many_done(struct many *m, struct fct_err *err)
-{
-	struct imap_done d;
-
-	imap_done_init(&d);
-	if (imap_next(m->im, &d, 0, err) < 0) {
-		imap_done_free(&d);
-		m->rc = -1;
-		return -1;
-	}
-	if (d.st != IMAP_ST_OK && m->rc == 0)
-		m->rc = imap_done_err(&d, FCT_E_FOLDER, "UID STORE", err);
-	imap_done_free(&d);
-	return 0;
-}
-
-static int many_emit(void *ctx, const char *set, struct fct_err *err)
-{
-	struct many *m = ctx;
-
-	while ((int)m->im->inflight >= m->im->depth)
-		if (many_done(m, err) < 0)
-			return -1;
-	if (!imap_cmdf(m->im, err, "UID STORE %s%s", set, m->suffix)) {
-		m->rc = -1;
-		return -1;
-	}
-	return 0;
-}
-
-static int many_send(struct many *m, const struct imap_flag_change *ch, struct fct_err *err)
-{
-	char list[64], suffix[96];
-	uint32_t *s;
-	size_t n;
-	int r;
-
-	if (!(ch->flags & FCT_F_ALL) || ch->n == 0)
-		return 0;
-	fct_flags_to_imap(ch->flags, list, sizeof list);
-	snprintf(suffix, sizeof suffix, " %cFLAGS.SILENT (%s)", ch->add ? '+' : '-', list);
-	m->suffix = suffix;
-	s = sorted_uids(ch->uids, ch->n, &n);
-	r = imap_seqsets(s, n, IMAP_MAX_SET, many_emit, m, err);
-	m->suffix = "";
-	free(s);
-	return r;
-}
-
 int imap_store_many(struct imap *im, const struct imap_flag_change *ch, size_t n,
                     struct fct_err *err)
 {
-	struct many m = {im, "", 0};
+	char list[64], suffix[96];
+	struct pipe pp = {im, "UID STORE", suffix, "UID STORE", FCT_E_FOLDER, 0, NULL, 0, NULL};
 	size_t i;
 	int r = 0;
 
@@ -785,15 +745,18 @@ int imap_store_many(struct imap *im, const struct imap_flag_change *ch, size_t n
 			break;
 	if (i == n)
 		return 0;
-	if (imap_check(im, err) < 0)
+	if (pipe_begin(&pp, err) < 0)
 		return -1;
-	im->on_untagged = NULL;
-	for (i = 0; i < n && r == 0; i++)
-		r = many_send(&m, &ch[i], err);
-	while (r == 0 && im->inflight > 0)
-		if (many_done(&m, err) < 0)
-			r = -1;
-	return imap_cmd_end(im, r < 0 ? -1 : m.rc, err);
+	for (i = 0; i < n && r == 0; i++) {
+		if (!(ch[i].flags & FCT_F_ALL) || ch[i].n == 0)
+			continue;
+		fct_flags_to_imap(ch[i].flags, list, sizeof list);
+		snprintf(suffix, sizeof suffix, " %cFLAGS.SILENT (%s)", ch[i].add ? '+' : '-', list);
+		pp.uids = ch[i].uids;
+		pp.n = ch[i].n;
+		r = pipe_send(&pp, err);
+	}
+	return pipe_end(&pp, r, err);
 }
 
 int imap_expunge_uids(struct imap *im, const uint32_t *uids, size_t n, struct fct_err *err)

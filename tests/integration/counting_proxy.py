@@ -1,14 +1,16 @@
 """A TCP relay on 127.0.0.1 that counts the bytes each way, for tests that
 check what facteur put on the wire independently of facteur's own counters.
-Bytes are relayed blindly (TLS stays end to end)."""
+Bytes are relayed blindly (TLS stays end to end); on_up, if given, sees
+each chunk the client sends before it is passed on (and may stall it)."""
 
 import socket
 import threading
 
 
 class CountingProxy:
-    def __init__(self, target_port, target_host="127.0.0.1"):
+    def __init__(self, target_port, target_host="127.0.0.1", on_up=None):
         self.target = (target_host, target_port)
+        self.on_up = on_up
         self.down = 0  # server -> client
         self.up = 0    # client -> server
         self._lock = threading.Lock()
@@ -33,6 +35,8 @@ class CountingProxy:
                     break
                 with self._lock:
                     setattr(self, attr, getattr(self, attr) + len(data))
+                if attr == "up" and self.on_up:
+                    self.on_up(data)
                 dst.sendall(data)
         except OSError:
             pass

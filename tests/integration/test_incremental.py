@@ -5,14 +5,13 @@ after a sync.  Outcomes are checked with imaplib and mailbox.Maildir."""
 
 import json
 import os
-import select
-import socket
 import threading
 import time
 
 import pytest
 
 import util
+from counting_proxy import CountingProxy
 from test_sync import World, seed_far
 
 
@@ -149,54 +148,6 @@ def test_run_right_after_pushing_flags_skips(dovecot, tmp_path):
         w.close()
 
 
-class StoreHook:
-    """Plain-TCP relay to the server that runs `hook` once, the first time
-    the client sends a UID STORE, before passing the command on: another
-    client's change made after facteur's SELECT and before its own."""
-
-    def __init__(self, target_port, hook):
-        self.target = target_port
-        self.hook = hook
-        self.fired = threading.Event()
-        self.lsock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.lsock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                cli, _ = self.lsock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(cli,), daemon=True).start()
-
-    def _serve(self, cli):
-        srv = socket.create_connection(("127.0.0.1", self.target))
-        try:
-            while True:
-                r, _, _ = select.select([cli, srv], [], [], 60)
-                if not r:
-                    return
-                for src, dst in ((srv, cli), (cli, srv)):
-                    if src not in r:
-                        continue
-                    data = src.recv(65536)
-                    if not data:
-                        return
-                    if src is cli and b"UID STORE" in data and not self.fired.is_set():
-                        self.hook()
-                        self.fired.set()
-                    dst.sendall(data)
-        except OSError:
-            return
-        finally:
-            srv.close()
-            cli.close()
-
-    def close(self):
-        self.lsock.close()
-
-
 @pytest.mark.parametrize("change", ["other-flag", "same-message", "expunge", "new"])
 def test_change_during_a_flag_push_is_not_missed(dovecot, tmp_path, change):
     """A change another client makes while facteur pushes flags: facteur
@@ -219,14 +170,22 @@ def test_change_during_a_flag_push_is_not_missed(dovecot, tmp_path, change):
             else:
                 util.append(other, "INBOX", new)
 
-        relay = StoreHook(dovecot.ports["imap"], hook)
+        fired = threading.Event()
+
+        def before_store(data):
+            # Another client's change after facteur's SELECT, before its STORE.
+            if b"UID STORE" in data and not fired.is_set():
+                hook()
+                fired.set()
+
+        relay = CountingProxy(dovecot.ports["imap"], on_up=before_store)
         plain = {"TLSType": "None", "Compress": "no"}
         hooked = util.make_config(tmp_path, w.user, dict(dovecot.ports, imap=relay.port),
                                   dovecot.cert, tls="starttls", account_opts=plain)
         util.maildir_set_flags(w.mail, msgs[0].message_id, "F")
         util.run_facteur(["-a"], hooked, check_rc=0)
         relay.close()
-        assert relay.fired.is_set(), "facteur sent no UID STORE"
+        assert fired.is_set(), "facteur sent no UID STORE"
         w.sync()
         far, near = w.far(), w.near()
         if change == "other-flag":
