@@ -184,6 +184,11 @@ static int pushed_cmp(const void *x, const void *y)
 	return (a->uid > b->uid) - (a->uid < b->uid);
 }
 
+static int pushed(const struct box_job *j, size_t i)
+{
+	return j->plan.acts[i].kind == PLAN_FLAGS_FAR && !(j->suppress && j->suppress[i]);
+}
+
 void settle_far_note(struct box_job *j)
 {
 	const struct plan *p = &j->plan;
@@ -197,28 +202,24 @@ void settle_far_note(struct box_job *j)
 	    j->moved_out || j->moved_in || j->pushed)
 		return;
 	for (size_t i = 0; i < p->n; i++) {
-		const struct plan_action *a = &p->acts[i];
+		enum plan_kind k = p->acts[i].kind;
 
 		/* Other far changes: the check could not vouch for them. */
-		if (a->kind == PLAN_UPLOAD || a->kind == PLAN_DELETE_FAR ||
-		    a->kind == PLAN_EXPUNGE_FAR) {
-			n = 0;
-			break;
-		}
-		if (a->kind != PLAN_FLAGS_FAR || (j->suppress && j->suppress[i]))
-			continue;
-		if (!j->pushed)
-			j->pushed = fct_xcalloc(p->n, sizeof *j->pushed);
-		j->pushed[n].uid = r->far[a->far].uid;
-		j->pushed[n++].flags = a->flags;
+		if (k == PLAN_UPLOAD || k == PLAN_DELETE_FAR || k == PLAN_EXPUNGE_FAR)
+			return;
+		n += pushed(j, i);
 	}
-	if (!n) {
-		free(j->pushed);
-		j->pushed = NULL;
+	if (!n)
 		return;
-	}
+	/* Kept to the channel's end: sized to the pushes, not the plan. */
+	j->pushed = fct_xcalloc(n, sizeof *j->pushed);
+	j->npushed = 0;
+	for (size_t i = 0; i < p->n; i++)
+		if (pushed(j, i)) {
+			j->pushed[j->npushed].uid = r->far[p->acts[i].far].uid;
+			j->pushed[j->npushed++].flags = p->acts[i].flags;
+		}
 	qsort(j->pushed, n, sizeof *j->pushed, pushed_cmp);
-	j->npushed = n;
 }
 
 struct far_ask {

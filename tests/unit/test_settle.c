@@ -286,6 +286,7 @@ static uint64_t far_run(struct fx *f, struct far *x)
 	f->c.im = NULL;
 	free(f->job.pushed);
 	f->job.pushed = NULL;
+	f->job.npushed = 0;
 	f->job.far_name = NULL;
 	f->job.plan.acts = NULL;
 	f->job.plan.n = 0;
