@@ -455,7 +455,7 @@ struct exm {
 	struct imap_select_req *req;
 	struct sel_ctx *sc;
 	unsigned *tags;
-	size_t n, sent, cur; /* cur: the oldest not answered */
+	size_t sent, cur; /* cur: the oldest not answered */
 };
 
 /* The oldest request sent and not answered, past names never sent. */
@@ -524,7 +524,7 @@ static int exm_send(struct imap *im, struct exm *x, struct fct_err *err)
 
 int imap_examine_many(struct imap *im, struct imap_select_req *req, size_t n, struct fct_err *err)
 {
-	struct exm x = {req, NULL, NULL, n, 0, 0};
+	struct exm x = {req, NULL, NULL, 0, 0};
 	int rc = 0;
 
 	for (size_t i = 0; i < n; i++) {

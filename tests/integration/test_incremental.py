@@ -132,10 +132,25 @@ def test_run_right_after_pushing_flags_skips(dovecot, tmp_path):
         util.maildir_set_flags(w.mail, msgs[0].message_id, "FS")
         util.maildir_set_flags(w.mail, msgs[1].message_id, "R")
         util.maildir_set_flags(w.mail, msgs[7].message_id, "F")
-        rc, out, err = util.run_facteur(["-a", "-V"], w.cfg, check_rc=0)
-        assert err.count("unchanged on both sides") == 0, err
-        rc, out, err = util.run_facteur(["-a", "-V"], w.cfg, check_rc=0)
-        assert err.count("unchanged on both sides") == 2, err
+        # Both runs in clear text through a relay that keeps what facteur
+        # sends: what it asked the server, seen from outside.
+        sent = []
+        relay = CountingProxy(dovecot.ports["imap"], on_up=sent.append)
+        plain = util.make_config(tmp_path, w.user, dict(dovecot.ports, imap=relay.port),
+                                 dovecot.cert, tls="starttls",
+                                 account_opts={"TLSType": "None", "Compress": "no"})
+        try:
+            rc, out, err = util.run_facteur(["-a", "-V"], plain, check_rc=0)
+            assert err.count("unchanged on both sides") == 0, err
+            pushed = b"".join(sent)
+            assert b'EXAMINE "INBOX"' in pushed and b'EXAMINE "Lists"' in pushed, pushed
+            del sent[:]
+            rc, out, err = util.run_facteur(["-a", "-V"], plain, check_rc=0)
+            assert err.count("unchanged on both sides") == 2, err
+            after = b"".join(sent)
+            assert b"SELECT" not in after and b"EXAMINE" not in after, after
+        finally:
+            relay.close()
         assert util.letters(w.far()[msgs[0].message_id]) == "FS"
         assert util.letters(w.far()[msgs[1].message_id]) == "R"
         assert util.letters(w.far("Lists")[msgs[7].message_id]) == "F"
